@@ -1,0 +1,1 @@
+"""Capture and orchestration: fetching, crawling, WARC writing, the scheduler, the CLI."""

@@ -1,0 +1,61 @@
+"""Which network addresses a capture may reach.
+
+By default Refuge refuses loopback, private, link-local and reserved addresses, so a
+target (or a link on a hostile page) cannot turn the crawler against the machine it
+runs on or its local network. ``REFUGE_ALLOW_PRIVATE_NETWORKS`` lifts that.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from refuge.config.errors import BadInput
+
+SETTING = "REFUGE_ALLOW_PRIVATE_NETWORKS"
+_resolver = ThreadPoolExecutor(max_workers=2, thread_name_prefix="resolve")
+
+
+def is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def refusal(host: str, address: str) -> str:
+    return (f"{host} resolves to {address}, a loopback, private, link-local or reserved address; "
+            f"set {SETTING}=true to capture it")
+
+
+def resolve(host: str, timeout: float = 10.0) -> list[str]:
+    """Every address the host resolves to; [] if it does not resolve in time.
+
+    getaddrinfo has no timeout of its own, hence the worker thread.
+    """
+    try:
+        infos = _resolver.submit(socket.getaddrinfo, host, None).result(timeout=timeout)
+    except (OSError, UnicodeError, FutureTimeout):
+        return []
+    return sorted({info[4][0] for info in infos})
+
+
+def check_host_allowed(host: str, allow_private: bool) -> list[str]:
+    """Refuse a host that resolves to a non-public address; returns the addresses found.
+
+    A host that does not resolve now is let through: the same check runs on every
+    connection the crawler makes, so it cannot slip past later.
+    """
+    if allow_private:
+        return []
+    try:
+        literal = ipaddress.ip_address(host.strip("[]"))
+        addresses = [str(literal)]
+    except ValueError:
+        addresses = resolve(host)
+    for address in addresses:
+        if not is_public(address):
+            raise BadInput(refusal(host, address))
+    return addresses

@@ -1,0 +1,167 @@
+"""One settings object, loaded once and passed down.
+
+Layers, lowest to highest: built-in defaults, a TOML file (``refuge.toml`` in the
+data directory, or ``--config FILE``), ``REFUGE_*`` environment variables, then
+CLI flags. Nothing else in Refuge reads the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from refuge.config.errors import BadInput
+
+DEFAULT_USER_AGENT = "Refuge/0.1 (+https://github.com/refuge-archive/refuge; web archiving for blocked sites)"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data: Path = Path("./data")
+    database_url: str = ""  # empty means SQLite at DATA/catalog.sqlite
+    host: str = "127.0.0.1"
+    port: int = 8080
+    allow_private_networks: bool = False
+    user_agent: str = DEFAULT_USER_AGENT
+    targets_file: str = ""  # empty means the bundled config/targets.toml
+
+    # Capture defaults; a target's own limits override the page and depth ones.
+    workers: int = 4
+    per_host: int = 2
+    delay: float = 0.0  # seconds between requests to one host
+    timeout: float = 30.0  # connect and read timeout per request
+    retries: int = 3
+    backoff: float = 1.0  # first retry waits this long, then doubles
+    max_retry_after: float = 120.0  # a longer Retry-After gives up instead of stalling the crawl
+    max_pages: int = 1000
+    max_depth: int = 5
+    max_response_bytes: int = 100 * 1024 * 1024
+    max_redirects: int = 10
+    warc_max_bytes: int = 1024 * 1024 * 1024
+
+    # Scheduler
+    max_concurrent_captures: int = 2
+    sync_seconds: float = 30.0  # how often `refuge run` picks up target changes
+    stale_capture_seconds: float = 600.0  # a running capture with no heartbeat this long is dead
+
+    @property
+    def catalog_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data / 'catalog.sqlite').resolve()}"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.data / "archive"
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+ENV_PREFIX = "REFUGE_"
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings from defaults, file, environment and flags (highest wins).
+
+    The data directory decides where the default ``refuge.toml`` is looked for, so it
+    is resolved first from the flags and the environment.
+    """
+    environ = os.environ if environ is None else environ
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values: dict[str, Any] = {}
+
+    data = overrides.get("data") or environ.get(ENV_PREFIX + "DATA") or Settings.data
+    if config_file is None:
+        candidate = Path(data) / "refuge.toml"
+        config_file = candidate if candidate.exists() else None
+    if config_file is not None:
+        values.update(_read_toml(Path(config_file)))
+    for f in fields(Settings):
+        raw = environ.get(ENV_PREFIX + f.name.upper())
+        if raw is not None and raw != "":
+            values[f.name] = _coerce(f, raw, f"environment variable {ENV_PREFIX}{f.name.upper()}")
+    for name, raw in overrides.items():
+        values[name] = _coerce(_field(name), raw, f"option --{name.replace('_', '-')}")
+    return _validated(Settings(**values))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError:
+        raise BadInput(f"{path}: settings file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{path}: not valid TOML ({exc})") from None
+    known = {f.name: f for f in fields(Settings)}
+    values = {}
+    for key, raw in doc.items():
+        if key not in known:
+            raise BadInput(f"{path}: unknown setting {key!r}")
+        values[key] = _coerce(known[key], raw, f"{path}: setting {key!r}")
+    return values
+
+
+def _field(name: str) -> dataclasses.Field:
+    for f in fields(Settings):
+        if f.name == name:
+            return f
+    raise KeyError(name)
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _coerce(f: dataclasses.Field, raw: Any, where: str) -> Any:
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    try:
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise ValueError("expected true or false")
+        if kind == "int":
+            if isinstance(raw, bool):
+                raise ValueError("expected a whole number")
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(str(raw))
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise BadInput(f"{where}: {raw!r} is not valid ({exc})") from None
+
+
+def _validated(s: Settings) -> Settings:
+    positive = ["workers", "per_host", "max_pages", "max_response_bytes", "warc_max_bytes",
+                "max_concurrent_captures", "timeout"]
+    for name in positive:
+        if getattr(s, name) <= 0:
+            raise BadInput(f"setting {name}: must be greater than 0, got {getattr(s, name)}")
+    for name in ["delay", "retries", "backoff", "max_depth", "max_redirects"]:
+        if getattr(s, name) < 0:
+            raise BadInput(f"setting {name}: must not be negative, got {getattr(s, name)}")
+    if not 0 <= s.port <= 65535:
+        raise BadInput(f"setting port: {s.port} is not a TCP port")
+    return s
+
+
+def bundled_targets_file() -> Path:
+    return Path(__file__).with_name("targets.toml")
+
+
+__all__ = ["Settings", "load_settings", "bundled_targets_file"]

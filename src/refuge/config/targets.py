@@ -1,0 +1,195 @@
+"""Target specs: what to capture, how far, and how often; and their validation.
+
+Every check here gives a one-line :class:`BadInput` that names the offending value,
+so the CLI can exit 2 and the catalog is never touched by a bad spec.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from apscheduler.triggers.cron import CronTrigger
+
+from refuge.config.errors import BadInput
+
+SCOPES = ("page", "prefix", "host", "domain")
+ROBOTS = ("obey", "ignore")
+DEFAULT_EVERY = 24 * 3600
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    name: str
+    url: str
+    scope: str = "prefix"
+    every_seconds: int | None = DEFAULT_EVERY
+    cron: str | None = None
+    max_pages: int | None = None  # None: the settings default
+    max_depth: int | None = None
+    include: tuple[str, ...] = field(default_factory=tuple)
+    exclude: tuple[str, ...] = field(default_factory=tuple)
+    robots: str = "obey"
+    kind: str = "site"
+
+    @property
+    def schedule(self) -> str:
+        if self.cron:
+            return f"cron {self.cron}"
+        if self.every_seconds:
+            return f"every {format_duration(self.every_seconds)}"
+        return "manual"
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["include"] = list(self.include)
+        d["exclude"] = list(self.exclude)
+        return d
+
+
+def make_target(
+    url: str,
+    *,
+    name: str | None = None,
+    every: str | None = None,
+    cron: str | None = None,
+    scope: str = "prefix",
+    max_pages: int | None = None,
+    max_depth: int | None = None,
+    include: list[str] | tuple[str, ...] = (),
+    exclude: list[str] | tuple[str, ...] = (),
+    robots: str = "obey",
+) -> TargetSpec:
+    """Validate raw values (from the CLI or a targets file) into a TargetSpec."""
+    url = validate_url(url)
+    if name is None:
+        name = default_name(url)
+    if not _NAME.match(name):
+        raise BadInput(
+            f"target name {name!r}: use 1-63 lowercase letters, digits, '.', '-' or '_', starting with a letter or digit"
+        )
+    if scope not in SCOPES:
+        raise BadInput(f"scope {scope!r}: must be one of {', '.join(SCOPES)}")
+    if robots not in ROBOTS:
+        raise BadInput(f"robots {robots!r}: must be obey or ignore")
+    if every and cron:
+        raise BadInput("schedule: give --every or --cron, not both")
+    every_seconds: int | None = None
+    if cron:
+        validate_cron(cron)
+    else:
+        every_seconds = parse_duration(every) if every else DEFAULT_EVERY
+    for label, value in (("max-pages", max_pages), ("max-depth", max_depth)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0
+                                  or (label == "max-pages" and value == 0)):
+            raise BadInput(f"{label} {value!r}: must be a {'positive' if label == 'max-pages' else 'non-negative'} whole number")
+    for label, patterns in (("include", include), ("exclude", exclude)):
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise BadInput(f"{label} pattern {pattern!r}: not a valid regular expression ({exc})") from None
+    return TargetSpec(
+        name=name, url=url, scope=scope, every_seconds=every_seconds, cron=cron or None,
+        max_pages=max_pages, max_depth=max_depth, include=tuple(include), exclude=tuple(exclude),
+        robots=robots,
+    )
+
+
+def validate_url(url: str) -> str:
+    """An absolute http(s) URL with a host; returned with surrounding space removed."""
+    raw = url
+    url = (url or "").strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError on a bad port
+    except ValueError as exc:
+        raise BadInput(f"URL {raw!r}: malformed ({exc})") from None
+    if parts.scheme not in ("http", "https"):
+        raise BadInput(f"URL {raw!r}: only http and https URLs can be captured")
+    if not parts.hostname:
+        raise BadInput(f"URL {raw!r}: has no host name")
+    if parts.username or parts.password:
+        raise BadInput(f"URL {raw!r}: must not carry a user name or password")
+    if any(c.isspace() for c in url) or port == 0:
+        raise BadInput(f"URL {raw!r}: malformed")
+    if not parts.path:
+        url = url.replace(f"{parts.scheme}://{parts.netloc}", f"{parts.scheme}://{parts.netloc}/", 1)
+    return url
+
+
+def default_name(url: str) -> str:
+    host = (urlsplit(url).hostname or "target").lower()
+    if host.startswith("www."):
+        host = host[4:]
+    name = re.sub(r"[^a-z0-9._-]", "-", host)[:63].strip("-.") or "target"
+    return name if _NAME.match(name) else f"t-{name}"[:63]
+
+
+def parse_duration(text: str) -> int:
+    """'6h', '90m', '1d12h', '45s', or a bare number of seconds."""
+    raw = text
+    text = text.strip().lower()
+    if text.isdigit():
+        seconds = int(text)
+    else:
+        pos, seconds = 0, 0
+        for m in _DURATION.finditer(text):
+            if text[pos:m.start()].strip():
+                break
+            seconds += int(m.group(1)) * _UNIT[m.group(2)]
+            pos = m.end()
+        if pos == 0 or text[pos:].strip():
+            raise BadInput(f"--every {raw!r}: not a duration (try 30m, 6h, 1d)")
+    if seconds <= 0:
+        raise BadInput(f"--every {raw!r}: must be longer than zero")
+    return seconds
+
+
+def format_duration(seconds: int) -> str:
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def validate_cron(expr: str) -> None:
+    if len(expr.split()) != 5:
+        raise BadInput(f"--cron {expr!r}: needs five fields (minute hour day month weekday)")
+    try:
+        CronTrigger.from_crontab(expr, timezone="UTC")
+    except ValueError as exc:
+        raise BadInput(f"--cron {expr!r}: {exc}") from None
+
+
+_FILE_KEYS = {"url", "name", "every", "cron", "scope", "max_pages", "max_depth", "include", "exclude", "robots"}
+
+
+def load_targets_file(path: Path) -> list[TargetSpec]:
+    """Targets from a TOML file of ``[[target]]`` tables (the seed list, or an admin's own)."""
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError:
+        raise BadInput(f"{path}: targets file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{path}: not valid TOML ({exc})") from None
+    specs = []
+    for i, entry in enumerate(doc.get("target", []), 1):
+        unknown = set(entry) - _FILE_KEYS
+        if unknown:
+            raise BadInput(f"{path}: target {i} has unknown key {sorted(unknown)[0]!r}")
+        if "url" not in entry:
+            raise BadInput(f"{path}: target {i} has no url")
+        try:
+            specs.append(make_target(**entry))
+        except BadInput as exc:
+            raise BadInput(f"{path}: target {i}: {exc}") from None
+    return specs

@@ -1,0 +1,1 @@
+"""Reading: the replay server, link rewriting, reader pages."""

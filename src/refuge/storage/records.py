@@ -1,0 +1,42 @@
+"""Reading one WARC record back by (file, offset), streaming."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.recordloader import ArcWarcRecord
+
+from refuge.config.errors import Failure
+
+
+@contextmanager
+def open_record(path: Path, offset: int) -> Iterator[ArcWarcRecord]:
+    """The record starting at OFFSET in the WARC at PATH; its streams are valid inside the block.
+
+    Each record is its own gzip member, so seeking to its offset and reading one
+    record touches only that record's bytes.
+    """
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise Failure(f"{path}: cannot open WARC file ({exc.strerror})") from None
+    try:
+        fh.seek(offset)
+        try:
+            record = next(iter(ArchiveIterator(fh, no_record_parse=False)))
+        except StopIteration:
+            raise Failure(f"{path}: no WARC record at offset {offset}") from None
+        yield record
+    finally:
+        fh.close()
+
+
+def iter_chunks(stream, size: int = 64 * 1024) -> Iterator[bytes]:
+    while True:
+        chunk = stream.read(size)
+        if not chunk:
+            return
+        yield chunk

@@ -1,0 +1,109 @@
+"""The catalog's tables (SQLAlchemy Core), the same on SQLite and PostgreSQL.
+
+Times are stored as ISO 8601 UTC text ('2026-11-27T23:41:47Z'): sortable, readable
+in a SQL shell, and identical on both engines.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData()
+
+targets = Table(
+    "targets", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(63), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False, server_default="site"),
+    Column("url", Text, nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("every_seconds", Integer),
+    Column("cron", String(120)),
+    Column("max_pages", Integer),
+    Column("max_depth", Integer),
+    Column("include", Text, nullable=False, server_default="[]"),  # JSON list of regexes
+    Column("exclude", Text, nullable=False, server_default="[]"),
+    Column("robots", String(8), nullable=False, server_default="obey"),
+    Column("created_at", String(20), nullable=False),
+    Column("updated_at", String(20), nullable=False),
+    # Removing a target stops its schedule; its captures stay readable (soft delete).
+    Column("removed_at", String(20)),
+)
+
+captures = Table(
+    "captures", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("target_id", Integer, ForeignKey("targets.id"), nullable=False),
+    Column("status", String(16), nullable=False),  # running | complete | failed | interrupted
+    Column("started_at", String(20), nullable=False),
+    Column("finished_at", String(20)),
+    Column("heartbeat_at", String(20), nullable=False),
+    Column("worker", String(120), nullable=False),  # host:pid, for people reading the table
+    Column("pages", Integer, nullable=False, server_default="0"),
+    Column("requisites", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+    Column("revisits", Integer, nullable=False, server_default="0"),
+    Column("bytes", BigInteger, nullable=False, server_default="0"),
+    Column("files", Integer, nullable=False, server_default="0"),
+    Column("error", Text),
+    # Two processes may try to capture one target at once; the database lets one win.
+    Index("one_running_capture_per_target", "target_id", unique=True,
+          sqlite_where=text("status = 'running'"), postgresql_where=text("status = 'running'")),
+    Index("captures_by_target", "target_id", "started_at"),
+)
+
+failures = Table(
+    "capture_failures", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("capture_id", String(40), ForeignKey("captures.id"), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("status", Integer),  # the HTTP status when there was one
+    Column("reason", Text, nullable=False),
+)
+
+files = Table(
+    "files", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("capture_id", String(40), ForeignKey("captures.id"), nullable=False, index=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),  # warc | cdxj
+    Column("path", Text, nullable=False),  # relative to the data directory
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("sealed_at", String(20), nullable=False),
+)
+
+# One row per response or revisit record: the CDXJ index, queryable. The B-tree on
+# (urlkey, timestamp) makes "closest capture of this URL to that time" logarithmic.
+cdx = Table(
+    "cdx", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("urlkey", Text, nullable=False),
+    Column("timestamp", String(14), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("mime", String(255), nullable=False),
+    Column("status", Integer),
+    Column("digest", String(80), nullable=False),
+    Column("length", BigInteger, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("rectype", String(16), nullable=False),  # response | revisit
+    Column("file_id", Integer, ForeignKey("files.id"), nullable=False),
+    Column("capture_id", String(40), ForeignKey("captures.id"), nullable=False),
+    Column("target_id", Integer, ForeignKey("targets.id"), nullable=False),
+    Index("cdx_by_url_time", "urlkey", "timestamp"),
+    Index("cdx_by_digest", "target_id", "digest"),
+    UniqueConstraint("file_id", "offset", name="one_row_per_record"),
+)
