@@ -48,6 +48,7 @@ class Settings:
     max_concurrent_captures: int = 2
     sync_seconds: float = 30.0  # how often `refuge run` picks up target changes
     stale_capture_seconds: float = 600.0  # a running capture with no heartbeat this long is dead
+    startup_spread: float = 30.0  # overdue targets start spread over this many seconds, not all at once
 
     @property
     def catalog_url(self) -> str:

@@ -11,6 +11,7 @@ import json
 import os
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
@@ -38,6 +39,8 @@ def connect(url: str) -> Engine:
     """An engine for the catalog at URL, with the tables created if missing."""
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
+        if engine.url.database and engine.url.database != ":memory:":
+            Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
@@ -178,18 +181,36 @@ def heartbeat(engine: Engine, capture_id: str) -> None:
 
 
 def reap_stale_captures(engine: Engine, stale_seconds: float, *, target_id: int | None = None) -> list[str]:
-    """Mark 'running' captures whose process died (no heartbeat) as interrupted."""
+    """Mark 'running' captures whose process died as interrupted.
+
+    Dead means: no heartbeat for stale_seconds, or (on this host) its process is gone,
+    so a capture killed a moment ago does not block the next run for long.
+    """
     cutoff = iso(utcnow() - timedelta(seconds=stale_seconds))
-    cond = (captures.c.status == "running") & (captures.c.heartbeat_at < cutoff)
+    cond = captures.c.status == "running"
     if target_id is not None:
         cond = cond & (captures.c.target_id == target_id)
     with engine.begin() as conn:
-        ids = list(conn.execute(select(captures.c.id).where(cond)).scalars())
+        rows = conn.execute(select(captures.c.id, captures.c.heartbeat_at, captures.c.worker).where(cond)).all()
+        ids = [r.id for r in rows if r.heartbeat_at < cutoff or not _worker_alive(r.worker)]
         if ids:
             conn.execute(update(captures).where(captures.c.id.in_(ids)).values(
                 status="interrupted", finished_at=now_iso(),
                 error="the capturing process stopped without finishing"))
     return ids
+
+
+def _worker_alive(worker: str) -> bool:
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's worker: only its heartbeat can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def finish_capture(engine: Engine, capture_id: str, status: str, stats: dict[str, int],
@@ -264,6 +285,13 @@ def record_sealed_warc(engine: Engine, capture_id: str, target_id: int, warc: di
         if rows:
             conn.execute(insert(cdx), [dict(r, file_id=warc_id, capture_id=capture_id, target_id=target_id)
                                        for r in rows])
+
+
+def capture_state(engine: Engine, capture_id: str) -> tuple[str, int] | None:
+    """(status, target_id) of a capture, or None if the catalog has no such capture."""
+    with engine.connect() as conn:
+        row = conn.execute(select(captures.c.status, captures.c.target_id).where(captures.c.id == capture_id)).first()
+    return (row.status, row.target_id) if row else None
 
 
 def capture_files(engine: Engine, capture_id: str) -> list[dict[str, Any]]:

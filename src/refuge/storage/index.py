@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine, and_, or_, select
 
 from refuge.formats.urls import surt_key
 from refuge.storage.schema import cdx, files
@@ -109,3 +109,66 @@ def _seconds(ts: str) -> float:
         return datetime.strptime(ts, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc).timestamp()
     except ValueError:
         return float(ts)
+
+
+def _not_redirect():
+    return or_(cdx.c.status.is_(None), cdx.c.status < 300, cdx.c.status >= 400)
+
+
+def closest_not_redirect(engine: Engine, url: str, timestamp: str | None = None) -> Hit | None:
+    """Like :func:`closest`, skipping 3xx captures: for a redirect whose target has the
+    same SURT key (http -> https, www. -> bare host), which would otherwise loop.
+
+    The same two probes on (urlkey, timestamp); the status filter only skips that
+    URL's redirect rows.
+    """
+    key = surt_key(url)
+    with engine.connect() as conn:
+        if timestamp is None:
+            row = conn.execute(_base().where(and_(cdx.c.urlkey == key, _not_redirect()))
+                               .order_by(cdx.c.timestamp.desc(), cdx.c.id.desc()).limit(1)).first()
+            return _hit(row) if row else None
+        ts = pad_timestamp(timestamp)
+        before = conn.execute(_base().where(and_(cdx.c.urlkey == key, cdx.c.timestamp <= ts, _not_redirect()))
+                              .order_by(cdx.c.timestamp.desc(), cdx.c.id.desc()).limit(1)).first()
+        after = conn.execute(_base().where(and_(cdx.c.urlkey == key, cdx.c.timestamp > ts, _not_redirect()))
+                             .order_by(cdx.c.timestamp.asc(), cdx.c.id.asc()).limit(1)).first()
+    candidates = [r for r in (before, after) if r is not None]
+    if not candidates:
+        return None
+    best = min(candidates, key=lambda r: abs(_seconds(r.timestamp) - _seconds(ts)))
+    return _hit(best)
+
+
+def key_range(prefix: str) -> tuple[str, str]:
+    """[low, high) bounds of every SURT key that starts with PREFIX ('org,example)/' ->
+    ('org,example)/', 'org,example)0'))."""
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def host_prefix(url: str) -> str:
+    """The SURT key prefix of every URL on URL's host: 'https://www.example.org/a' -> 'org,example)/'."""
+    key = surt_key(url)
+    return key[: key.index(")") + 2] if ")" in key else key
+
+
+def urls_under(engine: Engine, prefix: str, limit: int = 20) -> list[Hit]:
+    """Up to LIMIT distinct captured URLs whose SURT key starts with PREFIX, in key order,
+    each with its earliest capture.
+
+    One indexed probe per URL (the first row with a key greater than the last one
+    seen), so a host with a million captures costs LIMIT probes, never a scan.
+    """
+    low, high = key_range(prefix)
+    hits: list[Hit] = []
+    with engine.connect() as conn:
+        last: str | None = None
+        while len(hits) < limit:
+            lower = cdx.c.urlkey >= low if last is None else cdx.c.urlkey > last
+            row = conn.execute(_base().where(and_(lower, cdx.c.urlkey < high))
+                               .order_by(cdx.c.urlkey.asc(), cdx.c.timestamp.asc()).limit(1)).first()
+            if row is None:
+                break
+            hits.append(_hit(row))
+            last = row.urlkey
+    return hits

@@ -1,0 +1,203 @@
+"""One HTTP exchange, fetched politely and kept exactly as received.
+
+A fetch never follows redirects (the crawler records each hop), streams the body to
+a spool file while hashing it, stops at the size limit, and retries connection
+errors, 5xx and 429 with backoff, honouring Retry-After.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import random
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit
+
+import requests
+import urllib3.exceptions
+
+from refuge.archiver.guard import PrivateAddressRefused
+
+CHUNK = 64 * 1024
+SPOOL_IN_MEMORY = 1024 * 1024
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504, 507, 520, 521, 522, 523, 524})
+_NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                   urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
+
+
+class FetchError(Exception):
+    """No usable response: the reason is for the capture's failure list."""
+
+
+class TooLarge(FetchError):
+    pass
+
+
+@dataclass
+class Exchange:
+    url: str
+    started: datetime
+    request_line: str
+    request_headers: list[tuple[str, str]]
+    status: int
+    reason: str
+    protocol: str
+    headers: list[tuple[str, str]]  # as received, except Transfer-Encoding removed and Content-Length made true
+    body: IO[bytes]  # the payload as received (content-encoding kept), positioned at 0
+    length: int
+    payload_digest: str  # 'sha256:<hex>'
+    ip: str | None = None
+    attempts: int = 1
+    notes: list[str] = field(default_factory=list)
+
+    def header(self, name: str) -> str | None:
+        lname = name.lower()
+        for k, v in self.headers:
+            if k.lower() == lname:
+                return v
+        return None
+
+    @property
+    def media_type(self) -> str:
+        return (self.header("Content-Type") or "").split(";", 1)[0].strip().lower() or "unk"
+
+    def close(self) -> None:
+        self.body.close()
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    timeout: float
+    retries: int
+    backoff: float
+    max_retry_after: float
+    max_bytes: int
+    spool_dir: Path | None = None
+
+
+def fetch(session: requests.Session, url: str, policy: FetchPolicy,
+          stop: threading.Event | None = None) -> Exchange:
+    """GET url once, retrying transient failures. Raises FetchError when there is no response to keep."""
+    stop = stop or threading.Event()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            exchange = _fetch_once(session, url, policy)
+        except (TooLarge, PrivateAddressRefused) as exc:
+            raise FetchError(str(exc)) from None
+        except _NETWORK_ERRORS as exc:
+            if attempt > policy.retries:
+                raise FetchError(f"network error after {attempt} attempts: {_describe(exc)}") from None
+            if stop.wait(_backoff(policy, attempt)):
+                raise FetchError("capture stopped") from None
+            continue
+        exchange.attempts = attempt
+        if exchange.status not in _RETRY_STATUS or attempt > policy.retries:
+            return exchange
+        wait = _backoff(policy, attempt)
+        retry_after = _retry_after(exchange.header("Retry-After"))
+        if retry_after is not None:
+            if retry_after > policy.max_retry_after:
+                exchange.notes.append(f"Retry-After {retry_after:.0f}s exceeds the limit of {policy.max_retry_after:.0f}s")
+                return exchange
+            wait = max(wait, retry_after)
+        exchange.close()
+        if stop.wait(wait):
+            raise FetchError("capture stopped") from None
+
+
+def _fetch_once(session: requests.Session, url: str, policy: FetchPolicy) -> Exchange:
+    started = datetime.now(timezone.utc).replace(microsecond=0)
+    resp = session.get(url, stream=True, allow_redirects=False, timeout=policy.timeout)
+    try:
+        raw = resp.raw
+        declared = resp.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > policy.max_bytes:
+            raise TooLarge(f"response of {int(declared)} bytes exceeds max_response_bytes ({policy.max_bytes})")
+        ip = _peer_ip(raw)
+        body = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=policy.spool_dir)
+        digest = hashlib.sha256()
+        length = 0
+        try:
+            for chunk in raw.stream(CHUNK, decode_content=False):
+                length += len(chunk)
+                if length > policy.max_bytes:
+                    raise TooLarge(f"response exceeds max_response_bytes ({policy.max_bytes}) after {length} bytes")
+                digest.update(chunk)
+                body.write(chunk)
+        except BaseException:
+            body.close()
+            raise
+        body.seek(0)
+        request_line, request_headers = _request_head(resp.request)
+        return Exchange(
+            url=url, started=started, request_line=request_line, request_headers=request_headers,
+            status=raw.status, reason=raw.reason or "", protocol=_protocol(raw.version),
+            headers=_recorded_headers(raw, length), body=body, length=length,
+            payload_digest="sha256:" + digest.hexdigest(), ip=ip,
+        )
+    finally:
+        resp.close()
+
+
+def _recorded_headers(raw: urllib3.HTTPResponse, length: int) -> list[tuple[str, str]]:
+    """The response headers in wire order, duplicates kept, with the framing made to match
+    the stored body: chunked transfer is decoded, so its header goes and a true
+    Content-Length is set (else WARC readers would try to de-chunk plain bytes)."""
+    original = getattr(raw, "_original_response", None)
+    pairs = list(original.msg.items()) if original is not None else list(raw.headers.items())
+    chunked = any(k.lower() == "transfer-encoding" for k, _ in pairs)
+    out = [(k, v) for k, v in pairs if k.lower() != "transfer-encoding"]
+    if chunked:
+        out = [(k, v) for k, v in out if k.lower() != "content-length"]
+        out.append(("Content-Length", str(length)))
+    return out
+
+
+def _request_head(prepared: requests.PreparedRequest) -> tuple[str, list[tuple[str, str]]]:
+    parts = urlsplit(prepared.url)
+    headers = [("Host", parts.netloc)] + [(k, v) for k, v in prepared.headers.items() if k.lower() != "host"]
+    return f"{prepared.method} {prepared.path_url} HTTP/1.1", headers
+
+
+def _peer_ip(raw: urllib3.HTTPResponse) -> str | None:
+    try:
+        return raw.connection.sock.getpeername()[0]  # type: ignore[union-attr]
+    except (AttributeError, OSError, TypeError):
+        return None
+
+
+def _protocol(version: int) -> str:
+    return {10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}.get(version, "HTTP/1.1")
+
+
+def _backoff(policy: FetchPolicy, attempt: int) -> float:
+    base = policy.backoff * (2 ** (attempt - 1))
+    return base * (1 + random.random() * 0.25)  # jitter: workers hit by one outage don't return in step
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:300]

@@ -1,0 +1,120 @@
+"""Capture jobs on each target's schedule (APScheduler), kept in step with the catalog.
+
+The catalog is the truth: targets added, changed or removed by any process (the CLI
+while `refuge run` is up, say) are picked up by a sync every `sync_seconds`. The
+scheduler itself keeps no state worth saving: on restart, an interval target that is
+overdue runs at once, else when its interval since the last capture is up.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from datetime import datetime, timedelta, timezone
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine
+
+from refuge.archiver.capture import run_capture
+from refuge.config.errors import BadInput
+from refuge.config.settings import Settings
+from refuge.storage import catalog
+
+log = logging.getLogger(__name__)
+SYNC_JOB = "sync-targets"
+
+
+class CaptureScheduler:
+    def __init__(self, settings: Settings, engine: Engine, stop: threading.Event) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.stop = stop
+        self._signatures: dict[str, tuple] = {}
+        self.scheduler = BackgroundScheduler(
+            timezone=timezone.utc,
+            executors={"default": ThreadPoolExecutor(settings.max_concurrent_captures)},
+            # One capture of a target at a time; runs missed while busy or down collapse into one.
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+
+    def start(self) -> None:
+        self.sync()
+        self.scheduler.add_job(self.sync, IntervalTrigger(seconds=self.settings.sync_seconds), id=SYNC_JOB)
+        self.scheduler.start()
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        self.scheduler.shutdown(wait=True)
+
+    def sync(self) -> None:
+        """Add, reschedule and remove capture jobs to match the catalog's targets."""
+        try:
+            targets = catalog.list_targets(self.engine)
+            latest = catalog.latest_captures(self.engine)
+        except Exception:  # noqa: BLE001 - a database hiccup must not kill the scheduler
+            log.exception("could not read targets; keeping the current schedule")
+            return
+        wanted = {t.name: t for t in targets}
+        for name in list(self._signatures):
+            if name not in wanted:
+                self.scheduler.remove_job(_job_id(name))
+                del self._signatures[name]
+                log.info("unscheduled removed target %s", name)
+        for name, target in wanted.items():
+            spec = target.spec
+            signature = (spec.every_seconds, spec.cron)
+            if self._signatures.get(name) == signature:
+                continue
+            if spec.cron:
+                trigger = CronTrigger.from_crontab(spec.cron, timezone=timezone.utc)
+                next_run = None
+            elif spec.every_seconds:
+                trigger = IntervalTrigger(seconds=spec.every_seconds)
+                next_run = self._first_run(spec.every_seconds, latest.get(target.id))
+            else:
+                continue
+            kwargs = {"next_run_time": next_run} if next_run else {}
+            self.scheduler.add_job(self._capture, trigger, args=[name], id=_job_id(name), name=f"capture {name}",
+                                   replace_existing=True, **kwargs)
+            self._signatures[name] = signature
+            log.info("scheduled %s: %s", name, spec.schedule)
+
+    def next_runs(self) -> dict[str, datetime | None]:
+        return {job.id.split(":", 1)[1]: job.next_run_time for job in self.scheduler.get_jobs()
+                if job.id.startswith("capture:")}
+
+    def _first_run(self, every: int, last: dict | None) -> datetime:
+        now = datetime.now(timezone.utc)
+        if last is None:
+            return now + timedelta(seconds=random.uniform(0, self.settings.startup_spread))
+        started = datetime.strptime(last["started"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        due = started + timedelta(seconds=every)
+        return max(due, now + timedelta(seconds=random.uniform(0, self.settings.startup_spread)))
+
+    def _capture(self, name: str) -> None:
+        if self.stop.is_set():
+            return
+        log.info("capture of %s starting", name)
+        try:
+            summary = run_capture(self.settings, self.engine, name, stop=self.stop)
+        except catalog.AlreadyRunning as exc:
+            log.warning("%s; skipping this run", exc)
+            return
+        except BadInput as exc:  # removed between the sync and now
+            log.warning("capture of %s skipped: %s", name, exc)
+            return
+        except Exception:  # noqa: BLE001 - recorded as failed by run_capture; retried next run
+            log.exception("capture of %s failed", name)
+            return
+        log.info("capture %s of %s %s: %s pages, %s requisites, %s failed, %s bytes in %.1fs%s",
+                 summary["id"], name, summary["status"], summary["pages"], summary["requisites"],
+                 summary["failed"], summary["bytes"], summary["seconds"],
+                 f" ({summary['error']})" if summary.get("error") else "")
+
+
+def _job_id(name: str) -> str:
+    return f"capture:{name}"

@@ -1,0 +1,221 @@
+"""Writing a capture's WARC files: rolling at a size limit, sealed when done.
+
+Each record is its own gzip member (warcio), digests are SHA-256 as hex, and the
+HTTP headers are written back in the bytes they arrived in. A file is written under
+'<name>.open' and only becomes '<name>' once complete, hashed and flushed to disk;
+`on_seal` then indexes it. Offsets for the index are counted as bytes are written,
+so nothing is read back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import uuid
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+from typing import Any, Callable
+
+from importlib.metadata import version
+
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.utils import Digester
+from warcio.warcwriter import WARCWriter
+
+from refuge import __version__
+from refuge.archiver.fetch import Exchange
+from refuge.formats.urls import surt_key
+from refuge.storage.warcfiles import OPEN_SUFFIX
+
+
+class _HexSha256(Digester):
+    def __init__(self) -> None:
+        super().__init__("sha256")
+
+    def __str__(self) -> str:
+        return "sha256:" + self.digester.hexdigest()
+
+
+class _Sha256Writer(WARCWriter):
+    @staticmethod
+    def _create_digester() -> Digester:
+        return _HexSha256()
+
+
+class _WireHeaders(StatusAndHeaders):
+    """http.client decodes header bytes as Latin-1; encoding them back the same way
+    restores the bytes as received (warcio would percent-encode anything non-ASCII)."""
+
+    def compute_headers_buffer(self, header_filter=None) -> None:  # type: ignore[no-untyped-def]
+        self.headers_buff = self.to_str(header_filter).encode("latin-1", "replace") + b"\r\n"
+
+
+class _CountingFile:
+    """The file under the gzip members: counts offsets and hashes the sealed bytes in one pass."""
+
+    def __init__(self, fh) -> None:  # type: ignore[no-untyped-def]
+        self.fh = fh
+        self.sha256 = hashlib.sha256()
+        self.pos = 0
+
+    def write(self, data: bytes) -> int:
+        self.fh.write(data)
+        self.sha256.update(data)
+        self.pos += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
+@dataclass
+class SealedWarc:
+    path: Path
+    name: str
+    sha256: str
+    size: int
+    records: int
+    rows: list[dict[str, Any]] = field(default_factory=list)  # one per response/revisit, for the index
+
+
+def warc_date(exchange: Exchange) -> str:
+    return exchange.started.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def timestamp14(exchange: Exchange) -> str:
+    return exchange.started.strftime("%Y%m%d%H%M%S")
+
+
+class RollingWarcWriter:
+    """Thread-safe writer for one capture; call close() to seal the last file."""
+
+    def __init__(self, directory: Path, basename: str, max_bytes: int, info: dict[str, str],
+                 on_seal: Callable[[SealedWarc], None]) -> None:
+        self.directory = directory
+        self.basename = basename
+        self.max_bytes = max_bytes
+        self.info = info
+        self.on_seal = on_seal
+        self._lock = threading.Lock()
+        self._serial = 0
+        self._file = None  # type: ignore[var-annotated]
+        self._counting: _CountingFile | None = None
+        self._writer: _Sha256Writer | None = None
+        self._current: SealedWarc | None = None
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def write_response(self, ex: Exchange) -> None:
+        with self._lock:
+            writer, resp_id = self._ensure_open(), _record_id()
+            response = writer.create_warc_record(
+                ex.url, "response", payload=ex.body, length=ex.length, http_headers=_response_head(ex),
+                warc_headers_dict={**_record_headers(ex, resp_id), "WARC-Payload-Digest": ex.payload_digest},
+            )
+            self._write_pair(ex, response, resp_id, "response")
+
+    def write_revisit(self, ex: Exchange, refers_to_url: str, refers_to_date: str) -> None:
+        """A payload identical to an earlier record: keep the headers, point at the bytes."""
+        with self._lock:
+            writer, resp_id = self._ensure_open(), _record_id()
+            revisit = writer.create_revisit_record(
+                ex.url, ex.payload_digest, refers_to_url, refers_to_date,
+                http_headers=_response_head(ex), warc_headers_dict=_record_headers(ex, resp_id),
+            )
+            self._write_pair(ex, revisit, resp_id, "revisit")
+
+    def _write_pair(self, ex: Exchange, record, resp_id: str, rectype: str) -> None:  # type: ignore[no-untyped-def]
+        assert self._writer and self._counting and self._current
+        request = self._writer.create_warc_record(
+            ex.url, "request", payload=BytesIO(b""), length=0,
+            http_headers=_WireHeaders(ex.request_line, ex.request_headers, is_http_request=True),
+            warc_headers_dict={"WARC-Record-ID": _record_id(), "WARC-Date": warc_date(ex),
+                               "WARC-Concurrent-To": resp_id},
+        )
+        self._writer.write_record(request)
+        offset = self._counting.pos
+        self._writer.write_record(record)
+        length = self._counting.pos - offset
+        self._current.records += 2
+        self._current.rows.append({
+            "urlkey": surt_key(ex.url), "timestamp": timestamp14(ex), "url": ex.url,
+            "mime": ex.media_type, "status": ex.status, "digest": ex.payload_digest,
+            "length": length, "offset": offset, "rectype": rectype,
+        })
+        if self._counting.pos >= self.max_bytes:
+            self._seal()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._seal()
+
+    def abandon(self) -> None:
+        """Stop without sealing: the '.open' file stays as evidence and is never indexed."""
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+            self._file = self._counting = self._writer = self._current = None
+
+    def _ensure_open(self) -> _Sha256Writer:
+        if self._writer is not None:
+            return self._writer
+        self._serial += 1
+        name = f"{self.basename}-{self._serial:05d}.warc.gz"
+        path = self.directory / name
+        self._file = open(path.with_name(name + OPEN_SUFFIX), "xb")
+        self._counting = _CountingFile(self._file)
+        self._writer = _Sha256Writer(self._counting, gzip=True, warc_version="1.1")
+        self._current = SealedWarc(path=path, name=name, sha256="", size=0, records=0)
+        self._writer.write_record(self._writer.create_warcinfo_record(name, self.info))
+        self._current.records += 1
+        return self._writer
+
+    def _seal(self) -> None:
+        assert self._file is not None and self._counting and self._current
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        current = self._current
+        current.sha256 = self._counting.sha256.hexdigest()
+        current.size = self._counting.pos
+        os.replace(current.path.with_name(current.name + OPEN_SUFFIX), current.path)
+        _fsync_dir(current.path.parent)
+        self._file = self._counting = self._writer = self._current = None
+        self.on_seal(current)
+
+
+def warcinfo_fields(target: str, user_agent: str, robots: str) -> dict[str, str]:
+    return {
+        "software": f"Refuge/{__version__} (warcio/{version('warcio')})",
+        "format": "WARC File Format 1.1",
+        "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+        "isPartOf": target,
+        "description": f"Capture of target {target} by Refuge",
+        "robots": "obey" if robots == "obey" else "ignore",
+        "http-header-user-agent": user_agent,
+    }
+
+
+def _record_id() -> str:
+    return f"<urn:uuid:{uuid.uuid4()}>"
+
+
+def _response_head(ex: Exchange) -> _WireHeaders:
+    return _WireHeaders(f"{ex.status} {ex.reason}".strip(), ex.headers, protocol=ex.protocol)
+
+
+def _record_headers(ex: Exchange, record_id: str) -> dict[str, str]:
+    headers = {"WARC-Record-ID": record_id, "WARC-Date": warc_date(ex)}
+    if ex.ip:
+        headers["WARC-IP-Address"] = ex.ip
+    return headers
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

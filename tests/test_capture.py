@@ -1,0 +1,198 @@
+"""A capture of the fixture news site, read back with warcio and compared with the files served.
+
+One capture is made per module and inspected from many angles; tests that need a
+capture of their own make it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+import fixture_site as fs
+from refuge.archiver.capture import run_capture
+from refuge.config.settings import Settings
+from refuge.config.targets import make_target
+from refuge.storage import catalog, index
+from refuge.storage.cdxj import parse_cdxj_line
+
+
+@pytest.fixture(scope="module")
+def captured(tmp_path_factory):
+    data = tmp_path_factory.mktemp("data")
+    settings = Settings(data=data, allow_private_networks=True, backoff=0.05, timeout=5,
+                        max_response_bytes=1_000_000, max_pages=150)
+    with fs.serve_with_cdn() as (site, cdn):
+        engine = catalog.connect(settings.catalog_url)
+        catalog.save_target(engine, make_target(site.url, name="fixture", scope="host"))
+        summary = run_capture(settings, engine, "fixture")
+        records = read_records([Path(p) for p in summary["warcs"]])
+        yield {"settings": settings, "engine": engine, "site": site, "cdn": cdn, "summary": summary,
+               "records": records}
+
+
+def read_records(paths: list[Path]) -> dict[tuple[str, str], list[dict]]:
+    """(type, url) -> records with headers and payload, read with digest checking on."""
+    out: dict[tuple[str, str], list[dict]] = {}
+    for path in paths:
+        with open(path, "rb") as fh:
+            for rec in ArchiveIterator(fh, check_digests="raise"):
+                url = rec.rec_headers.get_header("WARC-Target-URI") or ""
+                payload = rec.raw_stream.read()
+                out.setdefault((rec.rec_type, url), []).append({
+                    "warc": rec.rec_headers, "http": rec.http_headers, "payload": payload})
+    return out
+
+
+def response(captured, path: str, site: str = "site") -> dict:
+    url = captured[site].abs(path)
+    recs = captured["records"].get(("response", url))
+    assert recs, f"no response record for {url}"
+    return recs[0]
+
+
+def test_capture_summary_counts_what_happened(captured) -> None:
+    s = captured["summary"]
+    assert s["status"] == "complete" and s["error"] is None
+    assert s["pages"] >= 25 and s["requisites"] >= 15
+    assert s["files"] == len(s["warcs"]) == 1
+    assert s["failed"] == len(s["failures"])
+    reasons = {Path(f["url"]).name or f["url"]: f["reason"] for f in s["failures"]}
+    assert reasons["missing"] == "HTTP 404"
+    assert "max_response_bytes" in reasons["big.bin"] and "max_response_bytes" in reasons["big-chunked.bin"]
+    assert reasons["secret.html"] == "disallowed by robots.txt"
+
+
+def test_warc_files_pass_warcio_check(captured) -> None:
+    for path in captured["summary"]["warcs"]:
+        result = subprocess.run([str(Path(sys.executable).with_name("warcio")), "check", "-v", path],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "digest pass" in result.stdout and "fail" not in result.stdout
+
+
+def test_every_file_has_warcinfo_and_request_response_pairs(captured) -> None:
+    path = captured["summary"]["warcs"][0]
+    with open(path, "rb") as fh:
+        types = [r.rec_type for r in ArchiveIterator(fh)]
+    assert types[0] == "warcinfo"
+    assert types.count("request") == types.count("response") + types.count("revisit")
+    with open(path, "rb") as fh:
+        for rec in ArchiveIterator(fh):
+            if rec.rec_type in ("response", "request"):
+                assert rec.rec_headers.get_header("WARC-Block-Digest").startswith("sha256:")
+            if rec.rec_type == "response":
+                assert rec.rec_headers.get_header("WARC-Payload-Digest").startswith("sha256:")
+    # Each record is its own gzip member: decompressing member by member yields whole records.
+    raw = Path(path).read_bytes()
+    first = gzip.GzipFile(fileobj=io.BytesIO(raw)).read(9)
+    assert first == b"WARC/1.1\r"
+
+
+@pytest.mark.parametrize("path", ["/km/article-1.html", "/km/article-2.html", "/legacy/cp1251.html",
+                                  "/legacy/sjis.html", "/img/hero.jpg", "/img/logo@2x.png", "/static/app.js"])
+def test_payloads_are_the_served_bytes(captured, path: str) -> None:
+    assert response(captured, path)["payload"] == captured["site"].file_bytes(path)
+
+
+def test_content_encoding_is_kept_and_chunking_decoded(captured) -> None:
+    site = captured["site"]
+    gz = response(captured, "/gzip.html")
+    assert gz["http"].get_header("Content-Encoding") == "gzip"
+    assert gz["payload"] == site.file_bytes("/gzip.html")  # the compressed bytes, as sent
+    for path in ("/chunked.html", "/gzip-chunked.html"):
+        rec = response(captured, path)
+        assert rec["http"].get_header("Transfer-Encoding") is None
+        assert rec["http"].get_header("Content-Length") == str(len(rec["payload"]))
+        assert rec["payload"] == site.file_bytes(path)
+
+
+def test_redirect_chain_recorded_hop_by_hop(captured) -> None:
+    assert response(captured, "/old")["http"].get_statuscode() == "301"
+    assert response(captured, "/older")["http"].get_statuscode() == "302"
+    assert response(captured, "/moved/final.html")["http"].get_statuscode() == "200"
+
+
+def test_errors_retried_and_recorded_once(captured) -> None:
+    site = captured["site"]
+    assert site.hits.count("/flaky") == 2 and site.hits.count("/busy") == 2
+    for path in ("/flaky", "/busy"):
+        recs = captured["records"][("response", site.abs(path))]
+        assert len(recs) == 1 and recs[0]["http"].get_statuscode() == "200"
+    assert response(captured, "/missing")["http"].get_statuscode() == "404"
+
+
+def test_limits_traps_and_robots(captured) -> None:
+    site = captured["site"]
+    hits = site.hits.paths()
+    assert "/private/secret.html" not in hits
+    assert ("response", site.abs("/robots.txt")) in captured["records"]
+    assert not any(p.startswith("/trap/a/a/a") for p in hits)
+    assert sum(p.startswith("/calendar") for p in hits) <= 12  # stopped by max_depth
+    assert ("response", site.abs("/big.bin")) not in captured["records"]
+
+
+def test_page_requisites_found_everywhere(captured) -> None:
+    site, cdn = captured["site"], captured["cdn"]
+    for path in ("/img/logo@2x.png",  # srcset
+                 "/img/lazy.png",  # data-src / noscript
+                 "/media/poster.jpg", "/media/clip.webm", "/embed/frame.html",
+                 "/static/reset.css",  # @import
+                 "/img/bg.png",  # CSS url()
+                 "/km/img/article-3.gif"):  # resolved against <base href="/km/">
+        assert ("response", site.abs(path)) in captured["records"], path
+    # Out of scope, on another host, still captured because pages need them.
+    for path in ("/cdn/cdn.css", "/cdn/cdn-bg.gif", "/cdn/banner.png"):
+        assert ("response", cdn.abs(path)) in captured["records"], path
+
+
+def test_cdxj_index_written_sorted_and_in_catalog(captured) -> None:
+    warc = Path(captured["summary"]["warcs"][0])
+    cdxj = warc.with_name(warc.name.replace(".warc.gz", ".cdxj"))
+    lines = cdxj.read_text(encoding="utf-8").splitlines()
+    assert lines == sorted(lines) and len(lines) >= 40
+    rows = [parse_cdxj_line(line) for line in lines]
+    assert {"url", "mime", "status", "digest", "length", "offset", "filename"} <= set(rows[0])
+    km = next(r for r in rows if r["url"].endswith("/km/article-1.html"))
+    assert km["filename"] == warc.name and km["mime"] == "text/html"
+    # The offset and length in the index point at exactly that record.
+    with open(warc, "rb") as fh:
+        fh.seek(int(km["offset"]))
+        rec = next(iter(ArchiveIterator(fh)))
+        assert rec.rec_headers.get_header("WARC-Target-URI") == km["url"]
+    hit = index.closest(captured["engine"], km["url"], km["timestamp"])
+    assert hit and hit.offset == int(km["offset"]) and hit.length == int(km["length"])
+    files = catalog.capture_files(captured["engine"], captured["summary"]["id"])
+    assert {f["kind"] for f in files} == {"warc", "cdxj"}
+    assert next(f for f in files if f["kind"] == "warc")["size"] == warc.stat().st_size
+
+
+def test_second_capture_stores_unchanged_payloads_as_revisits(captured, tmp_path) -> None:
+    settings, engine = captured["settings"], captured["engine"]
+    site = captured["site"]
+    site.reset()
+    second = run_capture(settings, engine, "fixture")
+    assert second["revisits"] >= 30
+    assert second["bytes"] < captured["summary"]["bytes"]
+    recs = read_records([Path(p) for p in second["warcs"]])
+    hero = recs[("revisit", site.abs("/img/hero.jpg"))][0]
+    assert hero["warc"].get_header("WARC-Profile").endswith("/revisit/identical-payload-digest")
+    assert hero["warc"].get_header("WARC-Refers-To-Target-URI") == site.abs("/img/hero.jpg")
+    assert hero["warc"].get_header("WARC-Refers-To-Date")
+    assert hero["payload"] == b""
+    original = index.original_of(engine, 1, hero["warc"].get_header("WARC-Payload-Digest"))
+    assert original is not None and original.capture_id == captured["summary"]["id"]
+
+
+def test_catalog_lists_the_capture(captured) -> None:
+    rows = catalog.list_captures(captured["engine"], "fixture")
+    assert rows[-1]["id"] == captured["summary"]["id"]
+    assert {"id", "target", "started", "finished", "status", "pages", "bytes", "files"} <= set(rows[0])
+    json.dumps(rows)  # what --json prints must serialise

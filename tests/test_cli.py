@@ -1,0 +1,137 @@
+"""The `refuge` command as admins and scripts use it: exit codes, one-line errors, JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from servers import free_port
+
+REFUGE = str(Path(sys.executable).with_name("refuge"))
+
+
+def refuge(data: Path, *args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("REFUGE_")}
+    full_env.update({"REFUGE_DATA": str(data), "REFUGE_BACKOFF": "0.05", "REFUGE_TIMEOUT": "5"})
+    full_env.update(env or {})
+    return subprocess.run([REFUGE, *args], capture_output=True, text=True, timeout=timeout, env=full_env,
+                          stdin=subprocess.DEVNULL)
+
+
+PRIVATE_OK = {"REFUGE_ALLOW_PRIVATE_NETWORKS": "true"}
+
+
+def test_add_list_capture_remove_roundtrip(tmp_path, fixture_site) -> None:
+    data = tmp_path / "data"
+    added = refuge(data, "add", fixture_site.abs("/km/"), "--name", "km", "--every", "6h", "--scope", "prefix",
+                   "--max-pages", "20", "--exclude", "article-2", env=PRIVATE_OK)
+    assert added.returncode == 0, added.stderr
+    assert "added target km" in added.stdout
+
+    listed = json.loads(refuge(data, "targets", "--json").stdout)
+    assert [t["name"] for t in listed] == ["km"]
+    assert listed[0]["schedule"] == "every 6h" and listed[0]["status"] == "never captured"
+
+    done = refuge(data, "capture", "km", "--json", env=PRIVATE_OK)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["status"] == "complete" and summary["pages"] >= 3 and summary["files"] == 1
+    assert {"id", "target", "started", "finished", "status", "pages", "bytes", "files", "seconds"} <= set(summary)
+    assert not any("article-2" in p for p in fixture_site.hits.paths())  # --exclude held
+
+    human = refuge(data, "targets")
+    assert "km" in human.stdout and "complete" in human.stdout
+    captures = json.loads(refuge(data, "captures", "km", "--json").stdout)
+    assert [c["id"] for c in captures] == [summary["id"]]
+
+    removed = refuge(data, "remove", "km")
+    assert removed.returncode == 0
+    assert json.loads(refuge(data, "targets", "--json").stdout) == []
+    assert len(json.loads(refuge(data, "captures", "--json").stdout)) == 1  # captures are kept
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["add", "not a url"], "URL 'not a url'"),
+    (["add", "ftp://example.org/"], "only http and https"),
+    (["add", "https://example.org/", "--cron", "0 0 * *"], "five fields"),
+    (["add", "https://example.org/", "--every", "soon"], "--every 'soon'"),
+    (["add", "https://example.org/", "--include", "("], "include pattern '('"),
+    (["capture", "nobody"], "target 'nobody': no such target"),
+    (["remove", "nobody"], "target 'nobody': no such target"),
+    (["captures", "nobody"], "target 'nobody'"),
+])
+def test_bad_input_exits_2_with_one_line_naming_it(tmp_path, args, needle) -> None:
+    result = refuge(tmp_path / "data", *args)
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], result.stderr
+    assert json.loads(refuge(tmp_path / "data", "targets", "--json").stdout) == []
+
+
+def test_private_address_refused_unless_allowed(tmp_path, fixture_site) -> None:
+    data = tmp_path / "data"
+    refused = refuge(data, "add", fixture_site.url, "--name", "local")
+    assert refused.returncode == 2
+    assert "REFUGE_ALLOW_PRIVATE_NETWORKS" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert json.loads(refuge(data, "targets", "--json").stdout) == []
+    # A target that points at loopback (added while allowed) is still refused at connect time.
+    assert refuge(data, "add", fixture_site.url, "--name", "local", env=PRIVATE_OK).returncode == 0
+    fixture_site.hits.clear()
+    failed = refuge(data, "capture", "local", "--json")
+    assert failed.returncode == 1
+    assert "REFUGE_ALLOW_PRIVATE_NETWORKS" in json.loads(failed.stdout)["error"]
+    assert len(fixture_site.hits) == 0
+
+
+def test_unreachable_seed_exits_1_and_is_recorded(tmp_path) -> None:
+    data = tmp_path / "data"
+    port = free_port()  # nothing listens there
+    assert refuge(data, "add", f"http://127.0.0.1:{port}/", "--name", "gone", env=PRIVATE_OK).returncode == 0
+    result = refuge(data, "capture", "gone", env={**PRIVATE_OK, "REFUGE_RETRIES": "1"})
+    assert result.returncode == 1
+    assert result.stderr.startswith("refuge: failed: seed http://127.0.0.1:")
+    captures = json.loads(refuge(data, "captures", "--json").stdout)
+    assert captures[0]["status"] == "failed" and "network error" in captures[0]["error"]
+
+
+def test_capture_killed_midway_leaves_consistent_state(tmp_path, fixture_site) -> None:
+    """SIGKILL during a capture: sealed files stay usable, the half-written one is set aside,
+    and the next capture runs."""
+    data = tmp_path / "data"
+    env = {**PRIVATE_OK, "REFUGE_DELAY": "0.15", "REFUGE_WARC_MAX_BYTES": "20000", "REFUGE_PER_HOST": "1"}
+    assert refuge(data, "add", fixture_site.url, "--name", "site", "--scope", "host", env=env).returncode == 0
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("REFUGE_")}
+    full_env.update({"REFUGE_DATA": str(data), **env})
+    proc = subprocess.Popen([REFUGE, "capture", "site"], env=full_env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    capture_dir = data / "archive" / "site"
+    deadline = time.time() + 30
+    while time.time() < deadline and (len(list(capture_dir.glob("*/*.warc.gz"))) < 2
+                                      or not list(capture_dir.glob("*/*.open"))):
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    sealed_before = sorted(capture_dir.glob("*/*.warc.gz"))
+    assert len(sealed_before) >= 2, "the capture should have sealed files before it was killed"
+    assert list(capture_dir.glob("*/*.open")), "a file should have been open when it was killed"
+
+    again = refuge(data, "capture", "site", "--json", env={**PRIVATE_OK, "REFUGE_MAX_PAGES": "3"})
+    assert again.returncode == 0, again.stderr
+    captures = json.loads(refuge(data, "captures", "--json").stdout)
+    killed = captures[-1]
+    assert killed["status"] == "interrupted"
+    assert not list(capture_dir.glob("*/*.open"))
+    assert list(capture_dir.glob("*/*.incomplete"))
+    # Every sealed file of the killed capture is indexed and passes warcio check.
+    for path in sealed_before:
+        check = subprocess.run([str(Path(sys.executable).with_name("warcio")), "check", str(path)],
+                               capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout
+        assert path.with_name(path.name.replace(".warc.gz", ".cdxj")).exists()

@@ -1,0 +1,112 @@
+"""Settings layering and target validation: what an admin types, and the errors they see."""
+
+from pathlib import Path
+
+import pytest
+
+from refuge.config.addresses import check_host_allowed, is_public
+from refuge.config.errors import BadInput
+from refuge.config.settings import load_settings
+from refuge.config.targets import load_targets_file, make_target, parse_duration
+from refuge.config.settings import bundled_targets_file
+
+
+def test_settings_layers_defaults_file_env_flags(tmp_path: Path) -> None:
+    (tmp_path / "refuge.toml").write_text('port = 9000\nuser_agent = "from-file"\nmax_pages = 50\n')
+    env = {"REFUGE_DATA": str(tmp_path), "REFUGE_USER_AGENT": "from-env", "REFUGE_ALLOW_PRIVATE_NETWORKS": "yes"}
+    s = load_settings(environ=env, overrides={"port": 9100})
+    assert s.data == tmp_path
+    assert s.port == 9100  # flag beats file
+    assert s.user_agent == "from-env"  # environment beats file
+    assert s.max_pages == 50  # file beats default
+    assert s.allow_private_networks is True
+    assert s.host == "127.0.0.1"  # default
+    assert s.catalog_url == f"sqlite:///{(tmp_path / 'catalog.sqlite').resolve()}"
+
+
+def test_explicit_config_file_and_database_url(tmp_path: Path) -> None:
+    cfg = tmp_path / "elsewhere.toml"
+    cfg.write_text('database_url = "postgresql+psycopg://u@db/refuge"\n')
+    s = load_settings(cfg, environ={})
+    assert s.catalog_url == "postgresql+psycopg://u@db/refuge"
+
+
+@pytest.mark.parametrize("content, needle", [
+    ("prot = 1\n", "unknown setting 'prot'"),
+    ("port = [\n", "not valid TOML"),
+    ('port = "eighty"\n', "setting 'port'"),
+    ("workers = 0\n", "workers"),
+])
+def test_bad_settings_file_names_the_problem(tmp_path: Path, content: str, needle: str) -> None:
+    cfg = tmp_path / "refuge.toml"
+    cfg.write_text(content)
+    with pytest.raises(BadInput) as err:
+        load_settings(cfg, environ={})
+    assert needle in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_environment_value_names_the_variable() -> None:
+    with pytest.raises(BadInput, match="REFUGE_PORT"):
+        load_settings(environ={"REFUGE_PORT": "http"})
+    with pytest.raises(BadInput, match="REFUGE_ALLOW_PRIVATE_NETWORKS"):
+        load_settings(environ={"REFUGE_ALLOW_PRIVATE_NETWORKS": "maybe"})
+
+
+def test_make_target_defaults_and_schedule() -> None:
+    t = make_target("https://www.rfa.org/khmer", every="6h")
+    assert t.name == "rfa.org"
+    assert t.url == "https://www.rfa.org/khmer"
+    assert t.every_seconds == 6 * 3600 and t.schedule == "every 6h"
+    t = make_target("https://kamnotra.io", cron="0 2 * * *", scope="domain", name="kamnotra")
+    assert t.url == "https://kamnotra.io/" and t.schedule == "cron 0 2 * * *" and t.every_seconds is None
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"url": "ftp://example.org/"}, "only http and https"),
+    ({"url": "http://"}, "has no host"),
+    ({"url": "http://exa mple.org/"}, "malformed"),
+    ({"url": "http://example.org:99999/"}, "malformed"),
+    ({"url": "http://user:pw@example.org/"}, "user name or password"),
+    ({"url": "https://example.org/", "name": "Bad Name"}, "target name 'Bad Name'"),
+    ({"url": "https://example.org/", "scope": "world"}, "scope 'world'"),
+    ({"url": "https://example.org/", "every": "often"}, "--every 'often'"),
+    ({"url": "https://example.org/", "every": "0h"}, "longer than zero"),
+    ({"url": "https://example.org/", "cron": "61 * * * *"}, "--cron '61 * * * *'"),
+    ({"url": "https://example.org/", "cron": "* *"}, "five fields"),
+    ({"url": "https://example.org/", "include": ["(unclosed"]}, "include pattern '(unclosed'"),
+    ({"url": "https://example.org/", "robots": "sometimes"}, "robots 'sometimes'"),
+    ({"url": "https://example.org/", "max_pages": 0}, "max-pages"),
+])
+def test_bad_target_input_names_the_input(kwargs: dict, needle: str) -> None:
+    url = kwargs.pop("url")
+    with pytest.raises(BadInput) as err:
+        make_target(url, **kwargs)
+    assert needle in str(err.value)
+
+
+def test_durations() -> None:
+    assert parse_duration("90m") == 5400
+    assert parse_duration("1d12h") == 129600
+    assert parse_duration("45") == 45
+
+
+def test_private_addresses_refused_with_the_setting_named() -> None:
+    for host in ("127.0.0.1", "10.1.2.3", "169.254.169.254", "::1", "192.168.0.1", "localhost"):
+        with pytest.raises(BadInput, match="REFUGE_ALLOW_PRIVATE_NETWORKS"):
+            check_host_allowed(host, allow_private=False)
+    assert check_host_allowed("127.0.0.1", allow_private=True) == []
+    assert is_public("8.8.8.8") and not is_public("::ffff:127.0.0.1") and not is_public("100.64.0.1")
+
+
+def test_bundled_seed_targets_are_valid() -> None:
+    specs = {s.name: s for s in load_targets_file(bundled_targets_file())}
+    assert {"rfa-khmer", "cambodia-daily", "kamnotra", "vod-khmer", "vod-english"} <= set(specs)
+    assert specs["kamnotra"].url.startswith("https://kamnotra.io")
+
+
+def test_targets_file_errors_name_the_entry(tmp_path: Path) -> None:
+    f = tmp_path / "t.toml"
+    f.write_text('[[target]]\nurl = "https://example.org/"\n\n[[target]]\nurl = "https://example.org/"\nevry = "1h"\n')
+    with pytest.raises(BadInput, match="target 2 has unknown key 'evry'"):
+        load_targets_file(f)

@@ -1,0 +1,72 @@
+"""Which discovered URLs a capture follows."""
+
+from refuge.archiver.scope import Scope, is_trap
+from refuge.config.targets import make_target
+from refuge.formats.urls import canonical, resolve, surt_key
+
+
+def scope(url: str, kind: str, **kw) -> Scope:
+    return Scope(make_target(url, scope=kind, **kw))
+
+
+def test_page_scope_is_the_seed_alone() -> None:
+    s = scope("https://www.rfa.org/khmer/news/a.html", "page")
+    assert s.in_scope("https://www.rfa.org/khmer/news/a.html#top")
+    assert not s.in_scope("https://www.rfa.org/khmer/news/b.html")
+
+
+def test_prefix_scope_is_the_seed_directory() -> None:
+    s = scope("https://www.rfa.org/khmer/index.html", "prefix")
+    assert s.in_scope("https://www.rfa.org/khmer/news/story.html")
+    assert s.in_scope("http://www.rfa.org/khmer/")  # scheme does not matter
+    assert not s.in_scope("https://www.rfa.org/english/")
+    assert not s.in_scope("https://www.rfa.org/khmerish")
+
+
+def test_host_scope_is_host_and_port() -> None:
+    s = scope("http://127.0.0.1:8000/", "host")
+    assert s.in_scope("http://127.0.0.1:8000/any/where?x=1")
+    assert not s.in_scope("http://127.0.0.1:8001/")
+    assert not s.in_scope("http://localhost:8000/")
+
+
+def test_domain_scope_takes_subdomains_of_the_registered_domain() -> None:
+    s = scope("https://www.cambodiadaily.com/", "domain")
+    assert s.in_scope("https://english.cambodiadaily.com/news/")
+    assert s.in_scope("https://cambodiadaily.com/")
+    assert not s.in_scope("https://notcambodiadaily.com/")
+    s = scope("https://news.example.org.kh/", "domain")  # a multi-label public suffix
+    assert s.in_scope("https://archive.example.org.kh/")
+    assert not s.in_scope("https://other.org.kh/")
+
+
+def test_include_narrows_and_exclude_cuts() -> None:
+    s = scope("https://site.example/", "host", include=[r"/km/"], exclude=[r"\?replytocom="])
+    assert s.in_scope("https://site.example/km/story")
+    assert not s.in_scope("https://site.example/en/story")
+    assert not s.in_scope("https://site.example/km/story?replytocom=5")
+
+
+def test_seed_redirect_extends_scope() -> None:
+    s = scope("http://rfa.example/", "prefix")
+    assert not s.in_scope("https://www.rfa.example/khmer/story")
+    s.add_seed("https://www.rfa.example/khmer/")
+    assert s.in_scope("https://www.rfa.example/khmer/story")
+
+
+def test_traps() -> None:
+    assert is_trap("http://x.example/trap/a/a/a/")
+    assert not is_trap("http://x.example/a/a/b/")
+    assert is_trap("http://x.example/" + "/".join(str(i) for i in range(40)))
+    assert is_trap("http://x.example/?" + "q" * 3000)
+
+
+def test_canonical_and_resolve() -> None:
+    assert canonical("HTTP://Example.COM:80/a/%7euser/?b=1#frag") == "http://example.com/a/~user/?b=1"
+    assert canonical("https://example.com") == "https://example.com/"
+    assert canonical("https://example.com/ព័ត៌មាន") == "https://example.com/%E1%9E%96%E1%9F%90%E1%9E%8F%E1%9F%8C%E1%9E%98%E1%9E%B6%E1%9E%93"
+    assert resolve("http://a.example/x/y.html", "../z.html#f") == "http://a.example/z.html"
+    assert resolve("https://a.example/", "//cdn.example/s.css") == "https://cdn.example/s.css"
+    for skipped in ("javascript:alert(1)", "mailto:a@b", "data:image/png;base64,AA", "#top", "  "):
+        assert resolve("http://a.example/", skipped) is None
+    assert surt_key("https://www.Example.com/b?z=1&a=2") == "com,example)/b?a=2&z=1"
