@@ -62,7 +62,7 @@ def run_demo(settings: Settings) -> int:
     with running_server(make_app(demo, engine), settings.host, settings.port) as base:
         ts = summary["id"][:14]
         print(f"Replay server: {base}/", flush=True)
-        print(f"Khmer article: {base}/web/{ts}/{site}km/press-freedom.html", flush=True)
+        print(f"Khmer article: {base}/web/{ts}/{site}articles/blocking-2023-km.html", flush=True)
         print(f"English front page: {base}/web/{ts}/{site}", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
         try:

@@ -152,7 +152,9 @@ def worker_id() -> str:
 
 
 def new_capture_id(started: datetime) -> str:
-    return started.strftime("%Y%m%d%H%M%S") + "-" + os.urandom(3).hex()
+    """'20261127235853-123a9f2': the start second, then milliseconds and random hex, so ids
+    sort in start order even within one second and two processes never collide."""
+    return f"{started:%Y%m%d%H%M%S}-{started.microsecond // 1000:03d}{os.urandom(2).hex()}"
 
 
 def start_capture(engine: Engine, target: Target, stale_seconds: float) -> str:
@@ -162,7 +164,7 @@ def start_capture(engine: Engine, target: Target, stale_seconds: float) -> str:
     interrupted first; a live one makes this raise :class:`AlreadyRunning`.
     """
     reap_stale_captures(engine, stale_seconds, target_id=target.id)
-    started = utcnow()
+    started = datetime.now(timezone.utc)
     capture_id = new_capture_id(started)
     try:
         with engine.begin() as conn:
@@ -244,7 +246,7 @@ def list_captures(engine: Engine, target_name: str | None = None, limit: int | N
     query = select(*_CAPTURE_COLUMNS).join(targets, targets.c.id == captures.c.target_id)
     if target_name is not None:
         query = query.where(targets.c.id == get_target(engine, target_name, include_removed=True).id)
-    query = query.order_by(captures.c.started_at.desc(), captures.c.id.desc())
+    query = query.order_by(captures.c.id.desc())
     if limit:
         query = query.limit(limit)
     with engine.connect() as conn:
@@ -262,11 +264,11 @@ def get_capture(engine: Engine, capture_id: str) -> dict[str, Any]:
 
 def latest_captures(engine: Engine) -> dict[int, dict[str, Any]]:
     """The newest capture of each target, keyed by target id."""
-    newest = (select(captures.c.target_id, func.max(captures.c.started_at).label("started"))
-              .group_by(captures.c.target_id).subquery())
+    # Capture ids sort in start order (see new_capture_id), so the newest is the max id.
+    newest = select(func.max(captures.c.id).label("id")).group_by(captures.c.target_id).subquery()
     query = (select(captures.c.target_id, *_CAPTURE_COLUMNS)
              .join(targets, targets.c.id == captures.c.target_id)
-             .join(newest, (newest.c.target_id == captures.c.target_id) & (newest.c.started == captures.c.started_at)))
+             .join(newest, newest.c.id == captures.c.id))
     with engine.connect() as conn:
         return {r.target_id: {k: v for k, v in r._mapping.items() if k != "target_id"} for r in conn.execute(query)}
 

@@ -61,7 +61,7 @@ captures = Table(
     # Two processes may try to capture one target at once; the database lets one win.
     Index("one_running_capture_per_target", "target_id", unique=True,
           sqlite_where=text("status = 'running'"), postgresql_where=text("status = 'running'")),
-    Index("captures_by_target", "target_id", "started_at"),
+    Index("captures_by_target", "target_id", "id"),
 )
 
 failures = Table(

@@ -1,0 +1,544 @@
+"""HTML: the URLs a page references, and rewriting them while copying everything else exactly.
+
+The standard library's HTMLParser tokenizes; nothing is rebuilt from its callbacks, which
+would normalise the markup. Instead the parser reports where each start tag lies in the
+input, and the output is the input copied through with patches at those places: URL
+attribute values, <style> bodies, dropped <link integrity>, the banner.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from html import unescape
+from html.entities import html5 as _ENTITIES
+from html.parser import HTMLParser
+
+from .css import css_urls, rewrite_css
+
+Rewrite = Callable[[str, str], str | None]
+
+
+@dataclass(frozen=True)
+class Link:
+    url: str   # as written in the document, entity-decoded, stripped of surrounding whitespace
+    kind: str  # "page" | "image" | "style" | "script" | "frame" | "media" | "other"
+    tag: str
+    attr: str  # "href", "src", "srcset", "style", "content", "#style" for <style> text, ...
+
+
+_SKIP = ("#", "javascript:", "data:", "mailto:", "tel:", "about:")
+_WS = " \t\n\r\f"
+
+# (tag, attribute) -> (kind, how the value holds URLs) for attributes whose meaning does not
+# depend on the element's other attributes or its parents.
+_URL, _SRCSET, _CSS, _REFRESH = "url", "srcset", "css", "refresh"
+_PLAIN: dict[tuple[str, str], tuple[str, str]] = {
+    **{pair: ("page", _URL) for pair in (
+        ("a", "href"), ("area", "href"), ("form", "action"), ("button", "formaction"),
+        ("input", "formaction"), ("blockquote", "cite"), ("q", "cite"), ("del", "cite"), ("ins", "cite"))},
+    ("script", "src"): ("script", _URL),
+    # Lazy loaders keep the real image in data-* until scripts run.
+    **{("img", a): ("image", _URL) for a in ("src", "data-src", "data-original", "data-lazy-src")},
+    **{("img", a): ("image", _SRCSET) for a in ("srcset", "data-srcset", "data-lazy-srcset")},
+    # <image> is an <img> in HTML and an image in SVG; <use> pulls in external SVG sprites.
+    **{pair: ("image", _URL) for pair in (
+        ("image", "src"), ("image", "href"), ("image", "xlink:href"), ("use", "href"), ("use", "xlink:href"),
+        ("body", "background"), ("table", "background"), ("td", "background"), ("th", "background"),
+        ("video", "poster"))},
+    **{pair: ("media", _URL) for pair in (
+        ("video", "src"), ("audio", "src"), ("track", "src"), ("embed", "src"), ("object", "data"))},
+    **{pair: ("frame", _URL) for pair in (("iframe", "src"), ("iframe", "data-src"), ("frame", "src"))},
+    ("base", "href"): ("base", _URL),  # rewritten, never fetched
+}
+# Elements that may carry a URL attribute other than style=.
+_URL_TAGS = frozenset({tag for tag, _ in _PLAIN} | {"link", "source", "input", "meta"})
+_USEFUL_ATTRS = frozenset({attr for _, attr in _PLAIN} | {
+    "style", "href", "imagesrcset", "src", "srcset", "data-src", "data-srcset", "type", "rel", "as",
+    "http-equiv", "content", "integrity"})
+_LINK_ICONS = frozenset({"icon", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon", "manifest"})
+_PRELOAD_KINDS = {"style": "style", "script": "script", "font": "other", "image": "image"}
+# Start tags that may sit in <head>: anything else means the body has begun.
+_HEAD_TAGS = frozenset({"html", "head", "title", "meta", "link", "base", "script", "style", "noscript",
+                        "template"})
+
+# The tag grammar of the HTML standard (and of recent CPython's html.parser), used to find
+# each attribute's value inside the exact tag text the parser hands over.
+_TAG_NAME = re.compile(r"[a-zA-Z][^\t\n\r\f />]*(?:[\t\n\r\f ]|/(?!>))*")
+_ATTR = re.compile(r"""
+    ((?<=['"\t\n\r\f /])[^\t\n\r\f />][^\t\n\r\f /=>]*)
+    (?:[\t\n\r\f ]*=[\t\n\r\f ]*('[^']*'|"[^"]*"|(?!['"])[^>\t\n\r\f ]*))?
+    (?:[\t\n\r\f ]|/(?!>))*""", re.VERBOSE)
+_CHARREF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
+_UNQUOTED_UNSAFE = re.compile(r"[\t\n\r\f \"'=<>`]")
+_SRCSET_GAP = re.compile(r"[\t\n\r\f ,]*")
+_SRCSET_URL = re.compile(r"[^\t\n\r\f ]+")
+_SRCSET_DESCRIPTORS = re.compile(r"[^,(]*(?:\([^)]*\)?[^,(]*)*")
+_REFRESH_PREFIX = re.compile(
+    r"[\t\n\r\f ]*[0-9.]+(?=[\t\n\r\f ;,])[\t\n\r\f ]*[;,]?[\t\n\r\f ]*(?:[Uu][Rr][Ll][\t\n\r\f ]*=[\t\n\r\f ]*)?")
+
+
+class _Attr:
+    """One attribute in a start tag's text: where it and its value lie, and the decoded value."""
+    __slots__ = ("name", "start", "end", "vstart", "vend", "quote", "value")
+
+    def __init__(self, name: str, m: re.Match[str]) -> None:
+        self.name = name
+        self.start = m.start()
+        raw = m.group(2)
+        self.end = m.end(1) if raw is None else m.end(2)  # trailing whitespace excluded
+        if raw is None:
+            self.vstart = self.vend = -1
+            self.quote = ""
+            self.value = ""
+            return
+        self.vstart, self.vend = m.span(2)
+        self.quote = raw[:1] if raw[:1] in ("'", '"') else ""
+        if self.quote:
+            self.vstart += 1
+            self.vend -= 1
+            raw = raw[1:-1]
+        self.value = _unescape_attr(raw) if "&" in raw else raw
+
+
+def _attrs(text: str) -> list[_Attr]:
+    """The attributes of a start tag's text that can matter here (class=, alt=... are skipped)."""
+    m = _TAG_NAME.match(text, 1)
+    pos = m.end() if m else len(text)
+    found = []
+    while pos < len(text):
+        m = _ATTR.match(text, pos)
+        if m is None or m.end() == pos:
+            break
+        name = m.group(1).lower()
+        if name in _USEFUL_ATTRS:
+            found.append(_Attr(name, m))
+        pos = m.end()
+    return found
+
+
+def _unescape_attr(value: str) -> str:
+    """Decode character references as a browser does inside an attribute value.
+
+    Unlike html.unescape, a legacy reference without ';' followed by '=' or a letter or digit
+    stays literal, so `?a=1&copy=2` and `&section=3` keep their query parameters.
+    """
+    return _CHARREF.sub(_attr_ref, value)
+
+
+def _attr_ref(m: re.Match[str]) -> str:
+    name = m.group(1)
+    if name[0] == "#" or name in _ENTITIES:
+        return unescape(m.group(0))
+    for cut in range(len(name) - 1, 1, -1):
+        if name[:cut] in _ENTITIES:
+            after = name[cut]
+            if after == "=" or after.isascii() and after.isalnum():
+                return m.group(0)
+            return _ENTITIES[name[:cut]] + name[cut:]
+    return m.group(0)
+
+
+def _fetchable(url: str) -> bool:
+    if not url:
+        return False
+    head = url[:16].lower()
+    if "\t" in head or "\n" in head or "\r" in head:  # browsers drop these inside URLs
+        head = head.replace("\t", "").replace("\n", "").replace("\r", "")
+    return not head.startswith(_SKIP)
+
+
+def _url_spans(mode: str, value: str) -> list[tuple[int, int]]:
+    """Where the URLs lie inside a decoded attribute value (not for style=)."""
+    if mode == _URL:
+        start = len(value) - len(value.lstrip(_WS))
+        end = len(value.rstrip(_WS))
+        return [(start, end)] if end > start else []
+    if mode == _SRCSET:
+        return _srcset_spans(value)
+    return _refresh_span(value)
+
+
+def _srcset_spans(value: str) -> list[tuple[int, int]]:
+    # The HTML standard's srcset parsing: a URL runs to whitespace, and a trailing comma on it
+    # ends the candidate; descriptors run to the next comma outside parentheses.
+    spans = []
+    pos, n = 0, len(value)
+    while True:
+        pos = _SRCSET_GAP.match(value, pos).end()
+        if pos >= n:
+            return spans
+        m = _SRCSET_URL.match(value, pos)
+        url_end = m.end()
+        if value[url_end - 1] == ",":
+            pos = url_end
+            while value[url_end - 1] == ",":
+                url_end -= 1
+        else:
+            pos = _SRCSET_DESCRIPTORS.match(value, url_end).end()
+        spans.append((m.start(), url_end))
+
+
+def _refresh_span(value: str) -> list[tuple[int, int]]:
+    # "N; url=..." as the standard's refresh parsing reads it; a bare "N" reloads the page.
+    m = _REFRESH_PREFIX.match(value)
+    if m is None:
+        return []
+    start, end = m.end(), len(value)
+    if value[start:start + 1] in ("'", '"'):
+        quote = value[start]
+        start += 1
+        close = value.find(quote, start)
+        end = close if close >= 0 else end
+    end = start + len(value[start:end].rstrip(_WS))
+    return [(start, end)] if end > start else []
+
+
+def _link_kind(rel: str, as_: str) -> str:
+    rels = set(rel.lower().split())
+    if "stylesheet" in rels:
+        return "style"
+    if rels & _LINK_ICONS:
+        return "other"
+    if rels & {"preload", "prefetch", "modulepreload"}:
+        if not as_ and "modulepreload" in rels:
+            return "script"
+        return _PRELOAD_KINDS.get(as_.strip().lower(), "other")
+    return "page"
+
+
+def _escape_attr(value: str, quote: str) -> str:
+    """A value ready to stand in place of the old one between the same quotes (or none)."""
+    value = value.replace("&", "&amp;")
+    if quote == '"':
+        return value.replace('"', "&quot;")
+    if quote == "'":
+        return value.replace("'", "&#39;")
+    if value and not _UNQUOTED_UNSAFE.search(value):
+        return value
+    return '"' + value.replace('"', "&quot;") + '"'
+
+
+class _Scanner(HTMLParser):
+    """An HTMLParser that knows where in the whole input each tag and <style> body lies.
+
+    self._consumed counts the characters the parser has dropped from the front of
+    self.rawdata, so during a callback `self._consumed + i` is absolute for rawdata index i.
+    Only goahead, parse_starttag, parse_endtag and handle_* are overridden: they are the
+    parts of html.parser that stay put across CPython releases.
+    """
+
+    # <title> and <textarea> hold text, never markup: nothing inside them is a link. Recent
+    # CPython also reads <iframe>, <noembed> and <noframes> as text, as browsers do; they stay
+    # markup here on every release, because an unclosed <iframe> would otherwise hide the rest
+    # of the page, while a link found in fallback content costs nothing.
+    CDATA_CONTENT_ELEMENTS = ("script", "style", "textarea", "title", "xmp")
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base: str | None = None
+        self._consumed = 0
+        self._tag_at = 0
+        self._end_at = 0
+        self._style: list[str] | None = None  # the open <style> element's text, as parsed so far
+        self._style_at = 0
+        self._media: list[str] = []  # open <picture>, <video>, <audio>: what a <source> feeds
+        self._hidden = 0  # depth inside <noscript>/<template>, where no banner belongs
+
+    def goahead(self, end: bool) -> None:
+        raw = self.rawdata
+        super().goahead(end)
+        taken = len(raw) - len(self.rawdata)
+        self._consumed += taken
+        if taken:
+            self._took(raw, taken)
+
+    def parse_starttag(self, i: int) -> int:
+        self._tag_at = self._consumed + i
+        return super().parse_starttag(i)
+
+    def parse_endtag(self, i: int) -> int:
+        self._end_at = self._consumed + i
+        return super().parse_endtag(i)
+
+    def parse_marked_section(self, i: int, report: int = 1) -> int:
+        # Outside SVG/MathML, browsers read "<![..." as a bogus comment ending at the next '>';
+        # CPython 3.11 instead raises AssertionError on an unknown keyword such as "<![ x".
+        return self.parse_bogus_comment(i, report)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._start(tag, attrs, False)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._start(tag, attrs, True)
+
+    def _start(self, tag: str, attrs: list[tuple[str, str | None]], closed: bool) -> None:
+        text = self.get_starttag_text() or ""
+        if tag in _URL_TAGS or any(name == "style" for name, _ in attrs):
+            parsed = _attrs(text)
+            if tag == "base" and self.base is None:
+                # Set before any rewrite call, so the callback resolves against it.
+                self.base = next((a.value.strip(_WS) for a in parsed if a.name == "href" and a.value.strip(_WS)),
+                                 None)
+            self._tag(tag, self._tag_at, text, parsed)
+        else:
+            self._tag(tag, self._tag_at, text, None)
+        if closed:
+            return
+        if tag in ("picture", "video", "audio"):
+            self._media.append(tag)
+        elif tag in ("noscript", "template"):
+            self._hidden += 1
+        elif tag == "style":
+            self._style = []
+            self._style_at = self._tag_at + len(text)
+
+    def handle_data(self, data: str) -> None:
+        if self._style is not None:
+            self._style.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "style" and self._style is not None:
+            self._end_style(self._end_at)
+        elif tag in ("picture", "video", "audio") and tag in self._media:
+            del self._media[len(self._media) - 1 - self._media[::-1].index(tag):]
+        elif tag in ("noscript", "template") and self._hidden:
+            self._hidden -= 1
+
+    def close(self) -> None:
+        super().close()
+        rest = self.rawdata  # CPython 3.11 leaves an unclosed <script> or <style> body here
+        if rest:
+            self.rawdata = ""
+            if self._style is not None:
+                self._style.append(rest)
+            self._took(rest, len(rest))
+            self._consumed += len(rest)
+        if self._style is not None:  # an unclosed <style> runs to the end of the document
+            self._end_style(self._consumed)
+
+    def _end_style(self, end: int) -> None:
+        text = "".join(self._style or ())
+        self._style = None
+        # In CDATA mode the parser passes the element's text through untouched; if a parser
+        # release ever split or decoded it, the lengths disagree and the text is left alone.
+        if len(text) == end - self._style_at:
+            self._style_text(self._style_at, end, text)
+
+    def _url_attrs(self, tag: str, attrs: list[_Attr]) -> list[tuple[_Attr, str, str]]:
+        """(attribute, kind, mode) for each attribute of this tag that holds URLs."""
+        found = []
+        first: dict[str, str] = {}
+        for a in attrs:
+            first.setdefault(a.name, a.value)
+        for a in attrs:
+            if a.vstart < 0:
+                continue
+            if a.name == "style":
+                found.append((a, "", _CSS))
+                continue
+            known = _PLAIN.get((tag, a.name))
+            if known is not None:
+                found.append((a, *known))
+            elif tag == "link" and a.name in ("href", "imagesrcset"):
+                kind = _link_kind(first.get("rel", ""), first.get("as", ""))
+                found.append((a, kind, _URL if a.name == "href" else _SRCSET))
+            elif tag == "source" and a.name in ("src", "srcset", "data-src", "data-srcset"):
+                found.append((a, self._source_kind(first, a.name), _SRCSET if "srcset" in a.name else _URL))
+            elif tag == "input" and a.name == "src" and first.get("type", "").strip().lower() == "image":
+                found.append((a, "image", _URL))
+            elif (tag == "meta" and a.name == "content"
+                  and first.get("http-equiv", "").strip().lower() == "refresh"):
+                found.append((a, "page", _REFRESH))
+        return found
+
+    def _source_kind(self, first: dict[str, str], name: str) -> str:
+        parent = self._media[-1] if self._media else ""
+        if parent:
+            return "image" if parent == "picture" else "media"
+        mime = first.get("type", "").strip().lower()
+        if mime.startswith("image/"):
+            return "image"
+        if mime.startswith(("video/", "audio/")):
+            return "media"
+        return "image" if "srcset" in name else "media"
+
+    def _took(self, raw: str, n: int) -> None:
+        """raw[:n] has been parsed and dropped from rawdata."""
+
+    def _tag(self, tag: str, at: int, text: str, attrs: list[_Attr] | None) -> None:
+        """A start tag at absolute position at; attrs is None when it cannot hold URLs."""
+
+    def _style_text(self, start: int, end: int, text: str) -> None:
+        """The text of a <style> element, lying at [start, end) in the input."""
+
+
+class _Collector(_Scanner):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[Link] = []
+
+    def _tag(self, tag: str, at: int, text: str, attrs: list[_Attr] | None) -> None:
+        if attrs is None:
+            return
+        add = self.links.append
+        for a, kind, mode in self._url_attrs(tag, attrs):
+            if kind == "base":
+                continue
+            if mode == _CSS:
+                for url, css_kind in css_urls(a.value):
+                    add(Link(url, css_kind, tag, a.name))
+                continue
+            value = a.value
+            for start, end in _url_spans(mode, value):
+                url = value[start:end]
+                if _fetchable(url):
+                    add(Link(url, kind, tag, a.name))
+
+    def _style_text(self, start: int, end: int, text: str) -> None:
+        self.links.extend(Link(url, kind, "style", "#style") for url, kind in css_urls(text))
+
+
+def html_links(text: str) -> tuple[list[Link], str | None]:
+    """Every URL the document references, in order, and its first <base href> (None if none).
+
+    Relative URLs are returned as written: resolve them against the base if there is one,
+    else against the page's URL.
+    """
+    collector = _Collector()
+    collector.feed(text)
+    collector.close()
+    return collector.links, collector.base
+
+
+class HtmlRewriter(_Scanner):
+    """Rewrites the URLs in an HTML document fed in chunks, copying everything else exactly.
+
+    rewrite(url_as_written, kind) returns the replacement or None to leave the URL alone; it
+    is called with entity-decoded values and kind as html_links reports it ("base" for a
+    <base href>). self.base holds the first <base href> from the moment its tag is seen.
+    banner, if given, is inserted once: right after the <body> start tag, else before the
+    first start tag that cannot be in <head>, else at the end (never in a frameset document).
+    """
+
+    def __init__(self, rewrite: Rewrite, banner: str | None = None) -> None:
+        super().__init__()
+        self._rewrite = rewrite
+        self._banner = banner
+        self._banner_done = banner is None
+        self._pending: list[str] = []  # parsed input not yet returned, starting at self._out_at
+        self._out_at = 0
+        self._patches: list[tuple[int, int, str]] = []  # (start, end, replacement), in order
+
+    def feed(self, text: str) -> str:  # type: ignore[override]
+        """Parse a chunk; return the output that can no longer change."""
+        super().feed(text)
+        return self._flush()
+
+    def close(self) -> str:  # type: ignore[override]
+        """Finish the document; return the rest of the output."""
+        super().close()
+        if not self._banner_done:
+            self._banner_done = True
+            self._patches.append((self._consumed, self._consumed, self._banner or ""))
+        return self._flush()
+
+    def _took(self, raw: str, n: int) -> None:
+        self._pending.append(raw[:n] if n < len(raw) else raw)
+
+    def _flush(self) -> str:
+        # An open <style> is held back whole: its rewrite is known only at its end tag.
+        limit = self._consumed if self._style is None else self._style_at
+        if limit <= self._out_at and not (self._patches and self._patches[0][1] <= limit):
+            return ""
+        buf = self._pending[0] if len(self._pending) == 1 else "".join(self._pending)
+        base = pos = self._out_at
+        out = []
+        done = 0
+        for start, end, replacement in self._patches:
+            if end > limit:
+                break
+            out.append(buf[pos - base:start - base])
+            out.append(replacement)
+            pos = end
+            done += 1
+        del self._patches[:done]
+        out.append(buf[pos - base:limit - base])
+        rest = buf[limit - base:]
+        self._pending = [rest] if rest else []
+        self._out_at = limit
+        return "".join(out)
+
+    def _tag(self, tag: str, at: int, text: str, attrs: list[_Attr] | None) -> None:
+        if not self._banner_done:
+            if tag == "frameset":
+                self._banner_done = True
+            elif tag != "body" and tag not in _HEAD_TAGS and not self._hidden:
+                self._banner_done = True
+                self._patches.append((at, at, self._banner or ""))
+        if attrs is not None:
+            new = self._rewrite_tag(tag, text, attrs)
+            if new != text:
+                self._patches.append((at, at + len(text), new))
+        if tag == "body" and not self._banner_done and not self._hidden:
+            self._banner_done = True
+            self._patches.append((at + len(text), at + len(text), self._banner or ""))
+
+    def _rewrite_tag(self, tag: str, text: str, attrs: list[_Attr]) -> str:
+        edits: list[tuple[int, int, str]] = []
+        if tag == "link":
+            # The stylesheet will be rewritten, so its Subresource Integrity hash cannot match.
+            for a in attrs:
+                if a.name == "integrity":
+                    before = text[:a.start]
+                    edits.append((len(before.rstrip(_WS)), a.end, ""))
+        for a, kind, mode in self._url_attrs(tag, attrs):
+            new = self._rewrite_value(kind, mode, a.value)
+            if new is not None:
+                edits.append((a.vstart, a.vend, _escape_attr(new, a.quote)))
+        if not edits:
+            return text
+        edits.sort()
+        out, pos = [], 0
+        for start, end, replacement in edits:
+            out.append(text[pos:start])
+            out.append(replacement)
+            pos = end
+        out.append(text[pos:])
+        return "".join(out)
+
+    def _rewrite_value(self, kind: str, mode: str, value: str) -> str | None:
+        """The new decoded attribute value, or None if no URL in it changed."""
+        if mode == _CSS:
+            new = rewrite_css(value, self._rewrite)
+            return new if new != value else None
+        out, pos = [], 0
+        for start, end in _url_spans(mode, value):
+            url = value[start:end]
+            if not _fetchable(url):
+                continue
+            new = self._rewrite(url, kind)
+            if new is None or new == url:
+                continue
+            if mode == _SRCSET:
+                # A space or trailing comma would end the candidate early.
+                new = new.replace(" ", "%20").replace(",", "%2C") if " " in new or new.endswith(",") else new
+            out.append(value[pos:start])
+            out.append(new)
+            pos = end
+        if not out:
+            return None
+        out.append(value[pos:])
+        return "".join(out)
+
+    def _style_text(self, start: int, end: int, text: str) -> None:
+        new = rewrite_css(text, self._rewrite)
+        if new != text:
+            self._patches.append((start, end, new))
+
+
+def rewrite_html(text: str, rewrite: Rewrite, banner: str | None = None) -> str:
+    """The whole document rewritten at once: HtmlRewriter fed everything, then closed."""
+    rewriter = HtmlRewriter(rewrite, banner)
+    return rewriter.feed(text) + rewriter.close()
