@@ -8,14 +8,15 @@ attribute values, <style> bodies, dropped <link integrity>, the banner.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from html import unescape
-from html.entities import html5 as _ENTITIES
 from html.parser import HTMLParser
 
 from .css import css_urls, rewrite_css
+from .html_attrs import (
+    CSS, HEAD_TAGS, PLAIN, REFRESH, SRCSET, URL, URL_TAGS, WS, Attr, escape_attr, fetchable, link_kind,
+    parse_attrs, url_spans,
+)
 
 Rewrite = Callable[[str, str], str | None]
 
@@ -26,198 +27,6 @@ class Link:
     kind: str  # "page" | "image" | "style" | "script" | "frame" | "media" | "other"
     tag: str
     attr: str  # "href", "src", "srcset", "style", "content", "#style" for <style> text, ...
-
-
-_SKIP = ("#", "javascript:", "data:", "mailto:", "tel:", "about:")
-_WS = " \t\n\r\f"
-
-# (tag, attribute) -> (kind, how the value holds URLs) for attributes whose meaning does not
-# depend on the element's other attributes or its parents.
-_URL, _SRCSET, _CSS, _REFRESH = "url", "srcset", "css", "refresh"
-_PLAIN: dict[tuple[str, str], tuple[str, str]] = {
-    **{pair: ("page", _URL) for pair in (
-        ("a", "href"), ("area", "href"), ("form", "action"), ("button", "formaction"),
-        ("input", "formaction"), ("blockquote", "cite"), ("q", "cite"), ("del", "cite"), ("ins", "cite"))},
-    ("script", "src"): ("script", _URL),
-    # Lazy loaders keep the real image in data-* until scripts run.
-    **{("img", a): ("image", _URL) for a in ("src", "data-src", "data-original", "data-lazy-src")},
-    **{("img", a): ("image", _SRCSET) for a in ("srcset", "data-srcset", "data-lazy-srcset")},
-    # <image> is an <img> in HTML and an image in SVG; <use> pulls in external SVG sprites.
-    **{pair: ("image", _URL) for pair in (
-        ("image", "src"), ("image", "href"), ("image", "xlink:href"), ("use", "href"), ("use", "xlink:href"),
-        ("body", "background"), ("table", "background"), ("td", "background"), ("th", "background"),
-        ("video", "poster"))},
-    **{pair: ("media", _URL) for pair in (
-        ("video", "src"), ("audio", "src"), ("track", "src"), ("embed", "src"), ("object", "data"))},
-    **{pair: ("frame", _URL) for pair in (("iframe", "src"), ("iframe", "data-src"), ("frame", "src"))},
-    ("base", "href"): ("base", _URL),  # rewritten, never fetched
-}
-# Elements that may carry a URL attribute other than style=.
-_URL_TAGS = frozenset({tag for tag, _ in _PLAIN} | {"link", "source", "input", "meta"})
-_USEFUL_ATTRS = frozenset({attr for _, attr in _PLAIN} | {
-    "style", "href", "imagesrcset", "src", "srcset", "data-src", "data-srcset", "type", "rel", "as",
-    "http-equiv", "content", "integrity"})
-_LINK_ICONS = frozenset({"icon", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon", "manifest"})
-_PRELOAD_KINDS = {"style": "style", "script": "script", "font": "other", "image": "image"}
-# Start tags that may sit in <head>: anything else means the body has begun.
-_HEAD_TAGS = frozenset({"html", "head", "title", "meta", "link", "base", "script", "style", "noscript",
-                        "template"})
-
-# The tag grammar of the HTML standard (and of recent CPython's html.parser), used to find
-# each attribute's value inside the exact tag text the parser hands over.
-_TAG_NAME = re.compile(r"[a-zA-Z][^\t\n\r\f />]*(?:[\t\n\r\f ]|/(?!>))*")
-_ATTR = re.compile(r"""
-    ((?<=['"\t\n\r\f /])[^\t\n\r\f />][^\t\n\r\f /=>]*)
-    (?:[\t\n\r\f ]*=[\t\n\r\f ]*('[^']*'|"[^"]*"|(?!['"])[^>\t\n\r\f ]*))?
-    (?:[\t\n\r\f ]|/(?!>))*""", re.VERBOSE)
-_CHARREF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
-_UNQUOTED_UNSAFE = re.compile(r"[\t\n\r\f \"'=<>`]")
-_SRCSET_GAP = re.compile(r"[\t\n\r\f ,]*")
-_SRCSET_URL = re.compile(r"[^\t\n\r\f ]+")
-_SRCSET_DESCRIPTORS = re.compile(r"[^,(]*(?:\([^)]*\)?[^,(]*)*")
-_REFRESH_PREFIX = re.compile(
-    r"[\t\n\r\f ]*[0-9.]+(?=[\t\n\r\f ;,])[\t\n\r\f ]*[;,]?[\t\n\r\f ]*(?:[Uu][Rr][Ll][\t\n\r\f ]*=[\t\n\r\f ]*)?")
-
-
-class _Attr:
-    """One attribute in a start tag's text: where it and its value lie, and the decoded value."""
-    __slots__ = ("name", "start", "end", "vstart", "vend", "quote", "value")
-
-    def __init__(self, name: str, m: re.Match[str]) -> None:
-        self.name = name
-        self.start = m.start()
-        raw = m.group(2)
-        self.end = m.end(1) if raw is None else m.end(2)  # trailing whitespace excluded
-        if raw is None:
-            self.vstart = self.vend = -1
-            self.quote = ""
-            self.value = ""
-            return
-        self.vstart, self.vend = m.span(2)
-        self.quote = raw[:1] if raw[:1] in ("'", '"') else ""
-        if self.quote:
-            self.vstart += 1
-            self.vend -= 1
-            raw = raw[1:-1]
-        self.value = _unescape_attr(raw) if "&" in raw else raw
-
-
-def _attrs(text: str) -> list[_Attr]:
-    """The attributes of a start tag's text that can matter here (class=, alt=... are skipped)."""
-    m = _TAG_NAME.match(text, 1)
-    pos = m.end() if m else len(text)
-    found = []
-    while pos < len(text):
-        m = _ATTR.match(text, pos)
-        if m is None or m.end() == pos:
-            break
-        name = m.group(1).lower()
-        if name in _USEFUL_ATTRS:
-            found.append(_Attr(name, m))
-        pos = m.end()
-    return found
-
-
-def _unescape_attr(value: str) -> str:
-    """Decode character references as a browser does inside an attribute value.
-
-    Unlike html.unescape, a legacy reference without ';' followed by '=' or a letter or digit
-    stays literal, so `?a=1&copy=2` and `&section=3` keep their query parameters.
-    """
-    return _CHARREF.sub(_attr_ref, value)
-
-
-def _attr_ref(m: re.Match[str]) -> str:
-    name = m.group(1)
-    if name[0] == "#" or name in _ENTITIES:
-        return unescape(m.group(0))
-    for cut in range(len(name) - 1, 1, -1):
-        if name[:cut] in _ENTITIES:
-            after = name[cut]
-            if after == "=" or after.isascii() and after.isalnum():
-                return m.group(0)
-            return _ENTITIES[name[:cut]] + name[cut:]
-    return m.group(0)
-
-
-def _fetchable(url: str) -> bool:
-    if not url:
-        return False
-    head = url[:16].lower()
-    if "\t" in head or "\n" in head or "\r" in head:  # browsers drop these inside URLs
-        head = head.replace("\t", "").replace("\n", "").replace("\r", "")
-    return not head.startswith(_SKIP)
-
-
-def _url_spans(mode: str, value: str) -> list[tuple[int, int]]:
-    """Where the URLs lie inside a decoded attribute value (not for style=)."""
-    if mode == _URL:
-        start = len(value) - len(value.lstrip(_WS))
-        end = len(value.rstrip(_WS))
-        return [(start, end)] if end > start else []
-    if mode == _SRCSET:
-        return _srcset_spans(value)
-    return _refresh_span(value)
-
-
-def _srcset_spans(value: str) -> list[tuple[int, int]]:
-    # The HTML standard's srcset parsing: a URL runs to whitespace, and a trailing comma on it
-    # ends the candidate; descriptors run to the next comma outside parentheses.
-    spans = []
-    pos, n = 0, len(value)
-    while True:
-        pos = _SRCSET_GAP.match(value, pos).end()
-        if pos >= n:
-            return spans
-        m = _SRCSET_URL.match(value, pos)
-        url_end = m.end()
-        if value[url_end - 1] == ",":
-            pos = url_end
-            while value[url_end - 1] == ",":
-                url_end -= 1
-        else:
-            pos = _SRCSET_DESCRIPTORS.match(value, url_end).end()
-        spans.append((m.start(), url_end))
-
-
-def _refresh_span(value: str) -> list[tuple[int, int]]:
-    # "N; url=..." as the standard's refresh parsing reads it; a bare "N" reloads the page.
-    m = _REFRESH_PREFIX.match(value)
-    if m is None:
-        return []
-    start, end = m.end(), len(value)
-    if value[start:start + 1] in ("'", '"'):
-        quote = value[start]
-        start += 1
-        close = value.find(quote, start)
-        end = close if close >= 0 else end
-    end = start + len(value[start:end].rstrip(_WS))
-    return [(start, end)] if end > start else []
-
-
-def _link_kind(rel: str, as_: str) -> str:
-    rels = set(rel.lower().split())
-    if "stylesheet" in rels:
-        return "style"
-    if rels & _LINK_ICONS:
-        return "other"
-    if rels & {"preload", "prefetch", "modulepreload"}:
-        if not as_ and "modulepreload" in rels:
-            return "script"
-        return _PRELOAD_KINDS.get(as_.strip().lower(), "other")
-    return "page"
-
-
-def _escape_attr(value: str, quote: str) -> str:
-    """A value ready to stand in place of the old one between the same quotes (or none)."""
-    value = value.replace("&", "&amp;")
-    if quote == '"':
-        return value.replace('"', "&quot;")
-    if quote == "'":
-        return value.replace("'", "&#39;")
-    if value and not _UNQUOTED_UNSAFE.search(value):
-        return value
-    return '"' + value.replace('"', "&quot;") + '"'
 
 
 class _Scanner(HTMLParser):
@@ -275,11 +84,11 @@ class _Scanner(HTMLParser):
 
     def _start(self, tag: str, attrs: list[tuple[str, str | None]], closed: bool) -> None:
         text = self.get_starttag_text() or ""
-        if tag in _URL_TAGS or any(name == "style" for name, _ in attrs):
-            parsed = _attrs(text)
+        if tag in URL_TAGS or any(name == "style" for name, _ in attrs):
+            parsed = parse_attrs(text)
             if tag == "base" and self.base is None:
                 # Set before any rewrite call, so the callback resolves against it.
-                self.base = next((a.value.strip(_WS) for a in parsed if a.name == "href" and a.value.strip(_WS)),
+                self.base = next((a.value.strip(WS) for a in parsed if a.name == "href" and a.value.strip(WS)),
                                  None)
             self._tag(tag, self._tag_at, text, parsed)
         else:
@@ -326,7 +135,7 @@ class _Scanner(HTMLParser):
         if len(text) == end - self._style_at:
             self._style_text(self._style_at, end, text)
 
-    def _url_attrs(self, tag: str, attrs: list[_Attr]) -> list[tuple[_Attr, str, str]]:
+    def _url_attrs(self, tag: str, attrs: list[Attr]) -> list[tuple[Attr, str, str]]:
         """(attribute, kind, mode) for each attribute of this tag that holds URLs."""
         found = []
         first: dict[str, str] = {}
@@ -336,21 +145,21 @@ class _Scanner(HTMLParser):
             if a.vstart < 0:
                 continue
             if a.name == "style":
-                found.append((a, "", _CSS))
+                found.append((a, "", CSS))
                 continue
-            known = _PLAIN.get((tag, a.name))
+            known = PLAIN.get((tag, a.name))
             if known is not None:
                 found.append((a, *known))
             elif tag == "link" and a.name in ("href", "imagesrcset"):
-                kind = _link_kind(first.get("rel", ""), first.get("as", ""))
-                found.append((a, kind, _URL if a.name == "href" else _SRCSET))
+                kind = link_kind(first.get("rel", ""), first.get("as", ""))
+                found.append((a, kind, URL if a.name == "href" else SRCSET))
             elif tag == "source" and a.name in ("src", "srcset", "data-src", "data-srcset"):
-                found.append((a, self._source_kind(first, a.name), _SRCSET if "srcset" in a.name else _URL))
+                found.append((a, self._source_kind(first, a.name), SRCSET if "srcset" in a.name else URL))
             elif tag == "input" and a.name == "src" and first.get("type", "").strip().lower() == "image":
-                found.append((a, "image", _URL))
+                found.append((a, "image", URL))
             elif (tag == "meta" and a.name == "content"
                   and first.get("http-equiv", "").strip().lower() == "refresh"):
-                found.append((a, "page", _REFRESH))
+                found.append((a, "page", REFRESH))
         return found
 
     def _source_kind(self, first: dict[str, str], name: str) -> str:
@@ -367,7 +176,7 @@ class _Scanner(HTMLParser):
     def _took(self, raw: str, n: int) -> None:
         """raw[:n] has been parsed and dropped from rawdata."""
 
-    def _tag(self, tag: str, at: int, text: str, attrs: list[_Attr] | None) -> None:
+    def _tag(self, tag: str, at: int, text: str, attrs: list[Attr] | None) -> None:
         """A start tag at absolute position at; attrs is None when it cannot hold URLs."""
 
     def _style_text(self, start: int, end: int, text: str) -> None:
@@ -379,21 +188,21 @@ class _Collector(_Scanner):
         super().__init__()
         self.links: list[Link] = []
 
-    def _tag(self, tag: str, at: int, text: str, attrs: list[_Attr] | None) -> None:
+    def _tag(self, tag: str, at: int, text: str, attrs: list[Attr] | None) -> None:
         if attrs is None:
             return
         add = self.links.append
         for a, kind, mode in self._url_attrs(tag, attrs):
             if kind == "base":
                 continue
-            if mode == _CSS:
+            if mode == CSS:
                 for url, css_kind in css_urls(a.value):
                     add(Link(url, css_kind, tag, a.name))
                 continue
             value = a.value
-            for start, end in _url_spans(mode, value):
+            for start, end in url_spans(mode, value):
                 url = value[start:end]
-                if _fetchable(url):
+                if fetchable(url):
                     add(Link(url, kind, tag, a.name))
 
     def _style_text(self, start: int, end: int, text: str) -> None:
@@ -470,11 +279,11 @@ class HtmlRewriter(_Scanner):
         self._out_at = limit
         return "".join(out)
 
-    def _tag(self, tag: str, at: int, text: str, attrs: list[_Attr] | None) -> None:
+    def _tag(self, tag: str, at: int, text: str, attrs: list[Attr] | None) -> None:
         if not self._banner_done:
             if tag == "frameset":
                 self._banner_done = True
-            elif tag != "body" and tag not in _HEAD_TAGS and not self._hidden:
+            elif tag != "body" and tag not in HEAD_TAGS and not self._hidden:
                 self._banner_done = True
                 self._patches.append((at, at, self._banner or ""))
         if attrs is not None:
@@ -485,18 +294,18 @@ class HtmlRewriter(_Scanner):
             self._banner_done = True
             self._patches.append((at + len(text), at + len(text), self._banner or ""))
 
-    def _rewrite_tag(self, tag: str, text: str, attrs: list[_Attr]) -> str:
+    def _rewrite_tag(self, tag: str, text: str, attrs: list[Attr]) -> str:
         edits: list[tuple[int, int, str]] = []
         if tag == "link":
             # The stylesheet will be rewritten, so its Subresource Integrity hash cannot match.
             for a in attrs:
                 if a.name == "integrity":
                     before = text[:a.start]
-                    edits.append((len(before.rstrip(_WS)), a.end, ""))
+                    edits.append((len(before.rstrip(WS)), a.end, ""))
         for a, kind, mode in self._url_attrs(tag, attrs):
             new = self._rewrite_value(kind, mode, a.value)
             if new is not None:
-                edits.append((a.vstart, a.vend, _escape_attr(new, a.quote)))
+                edits.append((a.vstart, a.vend, escape_attr(new, a.quote)))
         if not edits:
             return text
         edits.sort()
@@ -510,18 +319,18 @@ class HtmlRewriter(_Scanner):
 
     def _rewrite_value(self, kind: str, mode: str, value: str) -> str | None:
         """The new decoded attribute value, or None if no URL in it changed."""
-        if mode == _CSS:
+        if mode == CSS:
             new = rewrite_css(value, self._rewrite)
             return new if new != value else None
         out, pos = [], 0
-        for start, end in _url_spans(mode, value):
+        for start, end in url_spans(mode, value):
             url = value[start:end]
-            if not _fetchable(url):
+            if not fetchable(url):
                 continue
             new = self._rewrite(url, kind)
             if new is None or new == url:
                 continue
-            if mode == _SRCSET:
+            if mode == SRCSET:
                 # A space or trailing comma would end the candidate early.
                 new = new.replace(" ", "%20").replace(",", "%2C") if " " in new or new.endswith(",") else new
             out.append(value[pos:start])

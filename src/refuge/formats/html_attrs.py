@@ -1,0 +1,198 @@
+"""Which HTML attributes hold URLs, of what kind, and how to find and escape them in raw tag text."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from html.entities import html5 as _ENTITIES
+
+_SKIP = ("#", "javascript:", "data:", "mailto:", "tel:", "about:")
+WS = " \t\n\r\f"
+
+# (tag, attribute) -> (kind, how the value holds URLs) for attributes whose meaning does not
+# depend on the element's other attributes or its parents.
+URL, SRCSET, CSS, REFRESH = "url", "srcset", "css", "refresh"
+PLAIN: dict[tuple[str, str], tuple[str, str]] = {
+    **{pair: ("page", URL) for pair in (
+        ("a", "href"), ("area", "href"), ("form", "action"), ("button", "formaction"),
+        ("input", "formaction"), ("blockquote", "cite"), ("q", "cite"), ("del", "cite"), ("ins", "cite"))},
+    ("script", "src"): ("script", URL),
+    # Lazy loaders keep the real image in data-* until scripts run.
+    **{("img", a): ("image", URL) for a in ("src", "data-src", "data-original", "data-lazy-src")},
+    **{("img", a): ("image", SRCSET) for a in ("srcset", "data-srcset", "data-lazy-srcset")},
+    # <image> is an <img> in HTML and an image in SVG; <use> pulls in external SVG sprites.
+    **{pair: ("image", URL) for pair in (
+        ("image", "src"), ("image", "href"), ("image", "xlink:href"), ("use", "href"), ("use", "xlink:href"),
+        ("body", "background"), ("table", "background"), ("td", "background"), ("th", "background"),
+        ("video", "poster"))},
+    **{pair: ("media", URL) for pair in (
+        ("video", "src"), ("audio", "src"), ("track", "src"), ("embed", "src"), ("object", "data"))},
+    **{pair: ("frame", URL) for pair in (("iframe", "src"), ("iframe", "data-src"), ("frame", "src"))},
+    ("base", "href"): ("base", URL),  # rewritten, never fetched
+}
+# Elements that may carry a URL attribute other than style=.
+URL_TAGS = frozenset({tag for tag, _ in PLAIN} | {"link", "source", "input", "meta"})
+_USEFUL_ATTRS = frozenset({attr for _, attr in PLAIN} | {
+    "style", "href", "imagesrcset", "src", "srcset", "data-src", "data-srcset", "type", "rel", "as",
+    "http-equiv", "content", "integrity"})
+_LINK_ICONS = frozenset({"icon", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon", "manifest"})
+_PRELOAD_KINDS = {"style": "style", "script": "script", "font": "other", "image": "image"}
+# Start tags that may sit in <head>: anything else means the body has begun.
+HEAD_TAGS = frozenset({"html", "head", "title", "meta", "link", "base", "script", "style", "noscript",
+                        "template"})
+
+# The tag grammar of the HTML standard (and of recent CPython's html.parser), used to find
+# each attribute's value inside the exact tag text the parser hands over.
+_TAG_NAME = re.compile(r"[a-zA-Z][^\t\n\r\f />]*(?:[\t\n\r\f ]|/(?!>))*")
+_ATTR = re.compile(r"""
+    ((?<=['"\t\n\r\f /])[^\t\n\r\f />][^\t\n\r\f /=>]*)
+    (?:[\t\n\r\f ]*=[\t\n\r\f ]*('[^']*'|"[^"]*"|(?!['"])[^>\t\n\r\f ]*))?
+    (?:[\t\n\r\f ]|/(?!>))*""", re.VERBOSE)
+_CHARREF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
+_UNQUOTED_UNSAFE = re.compile(r"[\t\n\r\f \"'=<>`]")
+_SRCSET_GAP = re.compile(r"[\t\n\r\f ,]*")
+_SRCSET_URL = re.compile(r"[^\t\n\r\f ]+")
+_SRCSET_DESCRIPTORS = re.compile(r"[^,(]*(?:\([^)]*\)?[^,(]*)*")
+_REFRESH_PREFIX = re.compile(
+    r"[\t\n\r\f ]*[0-9.]+(?=[\t\n\r\f ;,])[\t\n\r\f ]*[;,]?[\t\n\r\f ]*(?:[Uu][Rr][Ll][\t\n\r\f ]*=[\t\n\r\f ]*)?")
+
+
+class Attr:
+    """One attribute in a start tag's text: where it and its value lie, and the decoded value."""
+    __slots__ = ("name", "start", "end", "vstart", "vend", "quote", "value")
+
+    def __init__(self, name: str, m: re.Match[str]) -> None:
+        self.name = name
+        self.start = m.start()
+        raw = m.group(2)
+        self.end = m.end(1) if raw is None else m.end(2)  # trailing whitespace excluded
+        if raw is None:
+            self.vstart = self.vend = -1
+            self.quote = ""
+            self.value = ""
+            return
+        self.vstart, self.vend = m.span(2)
+        self.quote = raw[:1] if raw[:1] in ("'", '"') else ""
+        if self.quote:
+            self.vstart += 1
+            self.vend -= 1
+            raw = raw[1:-1]
+        self.value = _unescape_attr(raw) if "&" in raw else raw
+
+
+def parse_attrs(text: str) -> list[Attr]:
+    """The attributes of a start tag's text that can matter here (class=, alt=... are skipped)."""
+    m = _TAG_NAME.match(text, 1)
+    pos = m.end() if m else len(text)
+    found = []
+    while pos < len(text):
+        m = _ATTR.match(text, pos)
+        if m is None or m.end() == pos:
+            break
+        name = m.group(1).lower()
+        if name in _USEFUL_ATTRS:
+            found.append(Attr(name, m))
+        pos = m.end()
+    return found
+
+
+def _unescape_attr(value: str) -> str:
+    """Decode character references as a browser does inside an attribute value.
+
+    Unlike html.unescape, a legacy reference without ';' followed by '=' or a letter or digit
+    stays literal, so `?a=1&copy=2` and `&section=3` keep their query parameters.
+    """
+    return _CHARREF.sub(_attr_ref, value)
+
+
+def _attr_ref(m: re.Match[str]) -> str:
+    name = m.group(1)
+    if name[0] == "#" or name in _ENTITIES:
+        return unescape(m.group(0))
+    for cut in range(len(name) - 1, 1, -1):
+        if name[:cut] in _ENTITIES:
+            after = name[cut]
+            if after == "=" or after.isascii() and after.isalnum():
+                return m.group(0)
+            return _ENTITIES[name[:cut]] + name[cut:]
+    return m.group(0)
+
+
+def fetchable(url: str) -> bool:
+    if not url:
+        return False
+    head = url[:16].lower()
+    if "\t" in head or "\n" in head or "\r" in head:  # browsers drop these inside URLs
+        head = head.replace("\t", "").replace("\n", "").replace("\r", "")
+    return not head.startswith(_SKIP)
+
+
+def url_spans(mode: str, value: str) -> list[tuple[int, int]]:
+    """Where the URLs lie inside a decoded attribute value (not for style=)."""
+    if mode == URL:
+        start = len(value) - len(value.lstrip(WS))
+        end = len(value.rstrip(WS))
+        return [(start, end)] if end > start else []
+    if mode == SRCSET:
+        return _srcset_spans(value)
+    return _refresh_span(value)
+
+
+def _srcset_spans(value: str) -> list[tuple[int, int]]:
+    # The HTML standard's srcset parsing: a URL runs to whitespace, and a trailing comma on it
+    # ends the candidate; descriptors run to the next comma outside parentheses.
+    spans = []
+    pos, n = 0, len(value)
+    while True:
+        pos = _SRCSET_GAP.match(value, pos).end()
+        if pos >= n:
+            return spans
+        m = _SRCSET_URL.match(value, pos)
+        url_end = m.end()
+        if value[url_end - 1] == ",":
+            pos = url_end
+            while value[url_end - 1] == ",":
+                url_end -= 1
+        else:
+            pos = _SRCSET_DESCRIPTORS.match(value, url_end).end()
+        spans.append((m.start(), url_end))
+
+
+def _refresh_span(value: str) -> list[tuple[int, int]]:
+    # "N; url=..." as the standard's refresh parsing reads it; a bare "N" reloads the page.
+    m = _REFRESH_PREFIX.match(value)
+    if m is None:
+        return []
+    start, end = m.end(), len(value)
+    if value[start:start + 1] in ("'", '"'):
+        quote = value[start]
+        start += 1
+        close = value.find(quote, start)
+        end = close if close >= 0 else end
+    end = start + len(value[start:end].rstrip(WS))
+    return [(start, end)] if end > start else []
+
+
+def link_kind(rel: str, as_: str) -> str:
+    rels = set(rel.lower().split())
+    if "stylesheet" in rels:
+        return "style"
+    if rels & _LINK_ICONS:
+        return "other"
+    if rels & {"preload", "prefetch", "modulepreload"}:
+        if not as_ and "modulepreload" in rels:
+            return "script"
+        return _PRELOAD_KINDS.get(as_.strip().lower(), "other")
+    return "page"
+
+
+def escape_attr(value: str, quote: str) -> str:
+    """A value ready to stand in place of the old one between the same quotes (or none)."""
+    value = value.replace("&", "&amp;")
+    if quote == '"':
+        return value.replace('"', "&quot;")
+    if quote == "'":
+        return value.replace("'", "&#39;")
+    if value and not _UNQUOTED_UNSAFE.search(value):
+        return value
+    return '"' + value.replace('"', "&quot;") + '"'
