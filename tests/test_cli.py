@@ -42,7 +42,7 @@ def test_add_list_capture_remove_roundtrip(tmp_path, fixture_site) -> None:
     done = refuge(data, "capture", "km", "--json", env=PRIVATE_OK)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    assert summary["status"] == "complete" and summary["pages"] >= 3 and summary["files"] == 1
+    assert summary["status"] == "complete" and summary["pages"] >= 3 and summary["files"] >= 1
     assert {"id", "target", "started", "finished", "status", "pages", "bytes", "files", "seconds"} <= set(summary)
     assert not any("article-2" in p for p in fixture_site.hits.paths())  # --exclude held
 

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from refuge.formats.html import HtmlRewriter, Link, html_links, rewrite_html
+from refuge.formats.html import HtmlRewriter, rewrite_html
+from refuge.formats.html_extract import Link, html_links
 
 
 def links_of(doc: str) -> list[tuple[str, str, str, str]]:

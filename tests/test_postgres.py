@@ -24,7 +24,7 @@ def test_capture_and_lookups_on_postgresql(pg_settings, fixture_site) -> None:
     assert engine.dialect.name == "postgresql"
     catalog.save_target(engine, make_target(fixture_site.abs("/km/"), name="km", every="6h"))
     first = run_capture(pg_settings, engine, "km")
-    assert first["status"] == "complete" and first["pages"] >= 3 and first["files"] == 1
+    assert first["status"] == "complete" and first["pages"] >= 3 and first["files"] >= 1
     second = run_capture(pg_settings, engine, "km")
     assert second["revisits"] >= 3  # dedup lookups by digest work on PostgreSQL too
     hit = index.closest(engine, fixture_site.abs("/km/article-1.html"), first["started"].replace("-", "")[:8])

@@ -70,3 +70,17 @@ def test_canonical_and_resolve() -> None:
     for skipped in ("javascript:alert(1)", "mailto:a@b", "data:image/png;base64,AA", "#top", "  "):
         assert resolve("http://a.example/", skipped) is None
     assert surt_key("https://www.Example.com/b?z=1&a=2") == "com,example)/b?a=2&z=1"
+
+
+def test_resolve_shortcuts_agree_with_urljoin() -> None:
+    """resolve() caches by the part of the base that matters; it must answer as urljoin does."""
+    from itertools import product
+    from urllib.parse import urljoin, urlsplit, urlunsplit
+
+    bases = ["http://a.example/x/y.html?q=1#f", "http://a.example", "https://a.example:8443/dir/",
+             "http://a.example/dir/sub/page?x=/y/z", "http://a.example?x=/a/b", "http://a.example/ព័ត៌/x"]
+    hrefs = ["/abs", "rel.html", "../up.html", "?q=2", "//cdn.example/x.css", "https://other.example/p", "./",
+             "..", "a?b#c", "/", "?", "x/../y", "HTTP://Up.example/", "../../../../x", "ព័ត៌.html", " sp.html "]
+    for base, href in product(bases, hrefs):
+        parts = urlsplit(urljoin(base, href.strip()))
+        assert resolve(base, href) == urlunsplit(parts._replace(fragment="")), (base, href)

@@ -1,9 +1,10 @@
-"""The crawl: a frontier that cannot loop, fetched by a pool of workers, politely.
+"""The crawl's coordinator: a frontier that cannot loop, fed to worker processes, politely.
 
-One coordinator thread owns the frontier (per-host queues, the seen set, the
-counters); workers fetch, write WARC records and extract links, and hand back an
-Outcome. At most `per_host` requests are in flight to one host, with `delay` (or the
-site's Crawl-delay) between their starts.
+The coordinator owns every decision (scope, depth and page limits, robots.txt, the
+seen set, per-host pacing); workers (worker.py) fetch, record and extract links. At
+most `per_host` requests are in flight to one host, their starts `delay` (or the
+site's Crawl-delay) apart. Every URL of an origin waits until that origin's
+robots.txt has been read, when robots are obeyed.
 """
 
 from __future__ import annotations
@@ -11,45 +12,22 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable
+from urllib.parse import urlsplit
 
-import requests
-
-from refuge.archiver.fetch import Exchange, FetchError, FetchPolicy, fetch
-from refuge.archiver.guard import make_session
-from refuge.archiver.links import outlinks
-from refuge.archiver.robots import RobotsRules
+from refuge.archiver.robots import Rules
 from refuge.archiver.scope import Scope, is_trap
+from refuge.archiver.warcwriter import SealedWarc
+from refuge.archiver.worker import Outcome, Task, WorkerConfig
+from refuge.archiver.workerpool import WorkerPool, default_processes
 from refuge.config.settings import Settings
 from refuge.config.targets import TargetSpec
-from refuge.formats.urls import canonical, host_and_port, resolve
+from refuge.formats.urls import canonical, host_and_port
 
 MAX_REQUISITE_CHAIN = 5  # a stylesheet importing a stylesheet importing ... stops here
 REQUISITES_PER_PAGE = 200  # a bound on requisites in all: max_pages x this
-
-
-@dataclass
-class Task:
-    url: str
-    role: str  # "page" (in scope, found by navigation) or "requisite" (needed to display a page)
-    depth: int
-    chain: int = 0  # how many requisites deep
-    redirects: int = 0
-    seed: bool = False  # the seed or a hop of its redirect chain
-
-
-@dataclass
-class Outcome:
-    task: Task
-    status: int | None = None
-    recorded: str | None = None  # "response" | "revisit"
-    media_type: str = ""
-    redirect: str | None = None
-    links: list[tuple[str, str]] = field(default_factory=list)
-    error: str | None = None
-    crawl_delay: float = 0.0
+HEARTBEAT_SECONDS = 30.0
 
 
 @dataclass
@@ -62,84 +40,109 @@ class CrawlResult:
     stopped: bool = False
 
 
-Recorder = Callable[[Exchange], str]  # writes the exchange, returns "response" or "revisit"
-
-
 class Crawl:
-    def __init__(self, spec: TargetSpec, settings: Settings, record: Recorder,
-                 stop: threading.Event | None = None, heartbeat: Callable[[], None] | None = None) -> None:
+    def __init__(self, spec: TargetSpec, settings: Settings, config: WorkerConfig,
+                 on_sealed: Callable[[SealedWarc], None], stop: threading.Event | None = None,
+                 heartbeat: Callable[[], None] | None = None) -> None:
         self.spec = spec
         self.settings = settings
-        self.record = record
-        self.stop = stop or threading.Event()  # set by whoever runs us: finish in-flight work and return
-        self._halt = threading.Event()  # ours: wakes workers sleeping in a backoff
+        self.config = config
+        self.on_sealed = on_sealed
+        self.stop = stop or threading.Event()  # set by whoever runs us: finish in-flight work, seal, return
         self.heartbeat = heartbeat or (lambda: None)
         self.scope = Scope(spec)
         self.max_pages = spec.max_pages or settings.max_pages
         self.max_depth = spec.max_depth if spec.max_depth is not None else settings.max_depth
-        self.policy = FetchPolicy(timeout=settings.timeout, retries=settings.retries, backoff=settings.backoff,
-                                  max_retry_after=settings.max_retry_after, max_bytes=settings.max_response_bytes,
-                                  spool_dir=settings.data / "tmp")
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
-        self._sessions_lock = threading.Lock()
-        self.robots = (RobotsRules(self._fetch, self._record_robots, settings.user_agent)
-                       if spec.robots == "obey" else None)
+        self.obey_robots = spec.robots == "obey"
         self._queues: dict[str, deque[Task]] = {}
         self._inflight: dict[str, int] = {}
         self._next_start: dict[str, float] = {}
         self._host_delay: dict[str, float] = {}
-        self._seen: set[str] = set()
+        self._rules: dict[str, Rules | None] = {}  # origin -> rules; None while its robots.txt is fetched
+        self._seen: set[str] = set()  # canonical URLs queued or done
+        self._links_seen: set[str] = set()  # link strings already considered: pages repeat their navigation
         self._pages_queued = 0
         self._requisites_queued = 0
         self.result = CrawlResult()
-
-    # -- coordinator ---------------------------------------------------------------------
 
     def run(self) -> CrawlResult:
         (self.settings.data / "tmp").mkdir(parents=True, exist_ok=True)
         self._enqueue(Task(self.spec.url, "page", 0, seed=True))
         self._pages_queued = 1
-        last_beat = time.monotonic()
-        futures: dict[Future, Task] = {}
-        with ThreadPoolExecutor(self.settings.workers, thread_name_prefix="fetch") as pool:
-            try:
-                while True:
-                    if self.stop.is_set():
-                        self._halt.set()
-                    else:
-                        self._dispatch(pool, futures)
-                    if not futures:
-                        if self._halt.is_set() or not any(self._queues.values()):
-                            break
-                        time.sleep(min(0.05, self._until_next_start()))
-                        continue
-                    done, _ = wait(list(futures), timeout=0.25, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        task = futures.pop(fut)
-                        self._inflight[host_and_port(task.url)] -= 1
-                        self._handle(fut.result())
-                    if time.monotonic() - last_beat > 30:
-                        self.heartbeat()
-                        last_beat = time.monotonic()
-            finally:
-                self.result.stopped = self.stop.is_set()
-                self._halt.set()
-                for session in self._sessions:
-                    session.close()
+        pool = WorkerPool(self.config, self.settings.workers, self.settings.processes or default_processes())
+        closed = False
+        try:
+            self._loop(pool)
+            self.result.stopped = self.stop.is_set()
+            for kind, payload in pool.close():
+                self._receive(kind, payload)
+            closed = True
+        finally:
+            if not closed:
+                pool.kill()  # records already sealed stay; an '.open' file is set aside on the next run
         return self.result
 
-    def _dispatch(self, pool: ThreadPoolExecutor, futures: dict[Future, Task]) -> None:
+    def _loop(self, pool: WorkerPool) -> None:
+        last_beat = time.monotonic()
+        stopping = False
+        while True:
+            if self.stop.is_set():
+                if not stopping:
+                    pool.stop()
+                    stopping = True
+            else:
+                self._dispatch(pool)
+            if pool.inflight == 0:
+                if stopping or not any(self._queues.values()):
+                    return
+                time.sleep(min(0.05, self._until_next_start()))
+                continue
+            for kind, payload in pool.messages(timeout=0.25):
+                self._receive(kind, payload)
+            if time.monotonic() - last_beat > HEARTBEAT_SECONDS:
+                self.heartbeat()
+                last_beat = time.monotonic()
+
+    def _receive(self, kind: str, payload: object) -> None:
+        if kind == "fetched":
+            # The host has answered: its slot is free while the worker records and parses.
+            assert isinstance(payload, str)
+            self._inflight[host_and_port(payload)] -= 1
+        elif kind == "outcome":
+            assert isinstance(payload, Outcome)
+            self._handle(payload)
+        elif kind == "sealed":
+            assert isinstance(payload, SealedWarc)
+            self.on_sealed(payload)
+
+    # -- what to fetch next ----------------------------------------------------------------
+
+    def _dispatch(self, pool: WorkerPool) -> None:
         now = time.monotonic()
         for host, queue in self._queues.items():
-            while (queue and len(futures) < self.settings.workers
+            while (queue and pool.inflight < pool.capacity
                    and self._inflight.get(host, 0) < self.settings.per_host
                    and self._next_start.get(host, 0.0) <= now):
-                task = queue.popleft()
+                task = queue[0]
+                if self.obey_robots and task.role != "robots":
+                    origin = _origin(task.url)
+                    if origin not in self._rules:
+                        self._rules[origin] = None
+                        queue.appendleft(Task(origin + "/robots.txt", "robots"))
+                        continue
+                    rules = self._rules[origin]
+                    if rules is None:
+                        break  # robots.txt is on its way
+                    refusal = rules.refusal(task.url, self.settings.user_agent)
+                    if refusal:
+                        queue.popleft()
+                        self._failed(task, None, refusal)
+                        continue
+                queue.popleft()
                 self._inflight[host] = self._inflight.get(host, 0) + 1
                 self._next_start[host] = now + self._host_delay.get(host, self.settings.delay)
-                futures[pool.submit(self._work, task)] = task
-            if len(futures) >= self.settings.workers:
+                pool.submit(task)
+            if pool.inflight >= pool.capacity:
                 return
 
     def _until_next_start(self) -> float:
@@ -155,10 +158,13 @@ class Crawl:
         self._queues.setdefault(host_and_port(task.url), deque()).append(task)
         return True
 
+    # -- what came back --------------------------------------------------------------------
+
     def _handle(self, out: Outcome) -> None:
         task = out.task
-        if out.crawl_delay:
-            self._host_delay[host_and_port(task.url)] = max(self.settings.delay, out.crawl_delay)
+        if task.role == "robots":
+            self._robots_done(out)
+            return
         if out.recorded:
             if task.role == "page":
                 self.result.pages += 1
@@ -167,29 +173,36 @@ class Crawl:
             if out.recorded == "revisit":
                 self.result.revisits += 1
         if out.error or (out.status is not None and out.status >= 400):
-            self.result.failures.append({"url": task.url, "status": out.status,
-                                         "reason": out.error or f"HTTP {out.status}"})
-        if task.seed and not out.redirect and (out.error or (out.status or 0) >= 400):
-            self.result.seed_error = f"seed {task.url}: {out.error or f'HTTP {out.status}'}"
+            self._failed(task, out.status, out.error or f"HTTP {out.status}")
         if out.redirect:
             self._follow_redirect(task, out.redirect)
             return
-        if not out.links:
-            return
-        follow_pages = self.scope.in_scope(task.url) or task.seed
+        follow_pages = task.role == "page" and (task.seed or self.scope.in_scope(task.url))
         for url, kind in out.links:
+            if url in self._links_seen:
+                continue
             if kind == "page":
-                if follow_pages and task.role == "page":
+                if follow_pages:
                     self._add_page(url, task.depth + 1)
             else:
                 self._add_requisite(url, task)
 
+    def _robots_done(self, out: Outcome) -> None:
+        origin = _origin(out.task.url)
+        rules = Rules(out.robots_txt, out.error)
+        self._rules[origin] = rules
+        delay = rules.crawl_delay(self.settings.user_agent)
+        if delay:
+            self._host_delay[host_and_port(out.task.url)] = max(self.settings.delay, delay)
+
+    def _failed(self, task: Task, status: int | None, reason: str) -> None:
+        self.result.failures.append({"url": task.url, "status": status, "reason": reason})
+        if task.seed:
+            self.result.seed_error = f"seed {task.url}: {reason}"
+
     def _follow_redirect(self, task: Task, url: str) -> None:
         if task.redirects >= self.settings.max_redirects:
-            self.result.failures.append({"url": task.url, "status": None,
-                                         "reason": f"more than {self.settings.max_redirects} redirects"})
-            if task.seed:
-                self.result.seed_error = f"seed {self.spec.url}: more than {self.settings.max_redirects} redirects"
+            self._failed(task, None, f"more than {self.settings.max_redirects} redirects")
             return
         if task.seed:
             self.scope.add_seed(url)
@@ -200,61 +213,23 @@ class Crawl:
         self._enqueue(Task(url, task.role, task.depth, task.chain, task.redirects + 1, task.seed))
 
     def _add_page(self, url: str, depth: int) -> None:
-        if depth > self.max_depth or self._pages_queued >= self.max_pages or not self.scope.in_scope(url):
-            return
-        if self._enqueue(Task(url, "page", depth)):
+        if depth > self.max_depth or self._pages_queued >= self.max_pages:
+            return  # not remembered: the same link may come again from a shallower page
+        self._links_seen.add(url)
+        if self.scope.in_scope(url) and self._enqueue(Task(url, "page", depth)):
             self._pages_queued += 1
 
     def _add_requisite(self, url: str, parent: Task) -> None:
         chain = parent.chain + 1
-        if (chain > MAX_REQUISITE_CHAIN or self._requisites_queued >= self.max_pages * REQUISITES_PER_PAGE
-                or self.scope.excluded(url) or is_trap(url)):
+        if chain > MAX_REQUISITE_CHAIN or self._requisites_queued >= self.max_pages * REQUISITES_PER_PAGE:
+            return
+        self._links_seen.add(url)
+        if self.scope.excluded(url) or is_trap(url):
             return
         if self._enqueue(Task(url, "requisite", parent.depth, chain)):
             self._requisites_queued += 1
 
-    # -- workers ---------------------------------------------------------------------------
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = make_session(self.settings.user_agent, self.settings.allow_private_networks)
-            self._local.session = session
-            with self._sessions_lock:
-                self._sessions.append(session)
-        return session
-
-    def _fetch(self, url: str) -> Exchange:
-        return fetch(self._session(), url, self.policy, self._halt)
-
-    def _record_robots(self, ex: Exchange) -> None:
-        self.record(ex)
-
-    def _work(self, task: Task) -> Outcome:
-        out = Outcome(task)
-        try:
-            if self.robots is not None:
-                out.error = self.robots.refusal(task.url)
-                out.crawl_delay = self.robots.crawl_delay(task.url)
-                if out.error:
-                    return out
-            try:
-                ex = self._fetch(task.url)
-            except FetchError as exc:
-                out.error = str(exc)
-                return out
-            try:
-                out.status = ex.status
-                out.media_type = ex.media_type
-                out.recorded = self.record(ex)
-                location = ex.header("Location")
-                if 300 <= ex.status < 400 and location:
-                    out.redirect = resolve(task.url, location)
-                elif 200 <= ex.status < 300:
-                    out.links = outlinks(task.url, ex.media_type, ex.header("Content-Type"),
-                                         ex.header("Content-Encoding"), ex.body)
-            finally:
-                ex.close()
-        except Exception as exc:  # noqa: BLE001 - one bad document must not end the crawl
-            out.error = f"{type(exc).__name__}: {exc}"[:300]
-        return out
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

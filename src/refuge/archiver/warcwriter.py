@@ -10,6 +10,7 @@ so nothing is read back.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import threading
 import uuid
@@ -21,6 +22,7 @@ from typing import Any, Callable
 from importlib.metadata import version
 
 from warcio.statusandheaders import StatusAndHeaders
+from zlib_ng import zlib_ng
 from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
@@ -38,10 +40,34 @@ class _HexSha256(Digester):
         return "sha256:" + self.digester.hexdigest()
 
 
+class _GzipMember:
+    """One gzip member per record, at the default level 6, through zlib-ng: the same
+    standard gzip at a third of zlib's CPU cost. (warcio compresses at level 9, twice
+    the cost of level 6 for files about 1% smaller.)"""
+
+    def __init__(self, out: "_CountingFile") -> None:
+        self.out = out
+        self.z = zlib_ng.compressobj(6, zlib_ng.DEFLATED, zlib_ng.MAX_WBITS + 16)
+
+    def write(self, data: bytes) -> None:
+        self.out.write(self.z.compress(data))
+
+    def flush(self) -> None:
+        self.out.write(self.z.flush())
+        self.out.flush()
+
+
 class _Sha256Writer(WARCWriter):
+    def __init__(self, out: "_CountingFile") -> None:
+        super().__init__(out, gzip=False, warc_version="1.1")
+
     @staticmethod
     def _create_digester() -> Digester:
         return _HexSha256()
+
+    def write_record(self, record, params=None) -> None:  # type: ignore[no-untyped-def]
+        # warcio ends each record with out.flush(), which closes the gzip member.
+        self._write_warc_record(_GzipMember(self.out), record)
 
 
 class _WireHeaders(StatusAndHeaders):
@@ -99,7 +125,7 @@ class RollingWarcWriter:
         self.info = info
         self.on_seal = on_seal
         self._lock = threading.Lock()
-        self._serial = 0
+        self._serials = itertools.count(1)
         self._file = None  # type: ignore[var-annotated]
         self._counting: _CountingFile | None = None
         self._writer: _Sha256Writer | None = None
@@ -161,12 +187,11 @@ class RollingWarcWriter:
     def _ensure_open(self) -> _Sha256Writer:
         if self._writer is not None:
             return self._writer
-        self._serial += 1
-        name = f"{self.basename}-{self._serial:05d}.warc.gz"
+        name = f"{self.basename}-{next(self._serials):05d}.warc.gz"
         path = self.directory / name
         self._file = open(path.with_name(name + OPEN_SUFFIX), "xb")
         self._counting = _CountingFile(self._file)
-        self._writer = _Sha256Writer(self._counting, gzip=True, warc_version="1.1")
+        self._writer = _Sha256Writer(self._counting)
         self._current = SealedWarc(path=path, name=name, sha256="", size=0, records=0)
         self._writer.write_record(self._writer.create_warcinfo_record(name, self.info))
         self._current.records += 1

@@ -31,7 +31,8 @@ class Settings:
     targets_file: str = ""  # empty means the bundled config/targets.toml
 
     # Capture defaults; a target's own limits override the page and depth ones.
-    workers: int = 4
+    workers: int = 4  # fetches in flight at once, across all worker processes
+    processes: int = 0  # worker processes sharing them; 0 means one per CPU (never more than workers)
     per_host: int = 2
     delay: float = 0.0  # seconds between requests to one host
     timeout: float = 30.0  # connect and read timeout per request
@@ -153,7 +154,7 @@ def _validated(s: Settings) -> Settings:
     for name in positive:
         if getattr(s, name) <= 0:
             raise BadInput(f"setting {name}: must be greater than 0, got {getattr(s, name)}")
-    for name in ["delay", "retries", "backoff", "max_depth", "max_redirects"]:
+    for name in ["delay", "retries", "backoff", "max_depth", "max_redirects", "processes"]:
         if getattr(s, name) < 0:
             raise BadInput(f"setting {name}: must not be negative, got {getattr(s, name)}")
     if not 0 <= s.port <= 65535:

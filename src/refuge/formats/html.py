@@ -9,24 +9,14 @@ attribute values, <style> bodies, dropped <link integrity>, the banner.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from html.parser import HTMLParser
 
-from .css import css_urls, rewrite_css
+from .css import rewrite_css
 from .html_attrs import (
-    CSS, HEAD_TAGS, PLAIN, REFRESH, SRCSET, URL, URL_TAGS, WS, Attr, escape_attr, fetchable, link_kind,
-    parse_attrs, url_spans,
+    CSS, HEAD_TAGS, SRCSET, URL_TAGS, WS, Attr, escape_attr, fetchable, parse_attrs, url_attributes, url_spans,
 )
 
 Rewrite = Callable[[str, str], str | None]
-
-
-@dataclass(frozen=True)
-class Link:
-    url: str   # as written in the document, entity-decoded, stripped of surrounding whitespace
-    kind: str  # "page" | "image" | "style" | "script" | "frame" | "media" | "other"
-    tag: str
-    attr: str  # "href", "src", "srcset", "style", "content", "#style" for <style> text, ...
 
 
 class _Scanner(HTMLParser):
@@ -137,41 +127,9 @@ class _Scanner(HTMLParser):
 
     def _url_attrs(self, tag: str, attrs: list[Attr]) -> list[tuple[Attr, str, str]]:
         """(attribute, kind, mode) for each attribute of this tag that holds URLs."""
-        found = []
-        first: dict[str, str] = {}
-        for a in attrs:
-            first.setdefault(a.name, a.value)
-        for a in attrs:
-            if a.vstart < 0:
-                continue
-            if a.name == "style":
-                found.append((a, "", CSS))
-                continue
-            known = PLAIN.get((tag, a.name))
-            if known is not None:
-                found.append((a, *known))
-            elif tag == "link" and a.name in ("href", "imagesrcset"):
-                kind = link_kind(first.get("rel", ""), first.get("as", ""))
-                found.append((a, kind, URL if a.name == "href" else SRCSET))
-            elif tag == "source" and a.name in ("src", "srcset", "data-src", "data-srcset"):
-                found.append((a, self._source_kind(first, a.name), SRCSET if "srcset" in a.name else URL))
-            elif tag == "input" and a.name == "src" and first.get("type", "").strip().lower() == "image":
-                found.append((a, "image", URL))
-            elif (tag == "meta" and a.name == "content"
-                  and first.get("http-equiv", "").strip().lower() == "refresh"):
-                found.append((a, "page", REFRESH))
-        return found
-
-    def _source_kind(self, first: dict[str, str], name: str) -> str:
         parent = self._media[-1] if self._media else ""
-        if parent:
-            return "image" if parent == "picture" else "media"
-        mime = first.get("type", "").strip().lower()
-        if mime.startswith("image/"):
-            return "image"
-        if mime.startswith(("video/", "audio/")):
-            return "media"
-        return "image" if "srcset" in name else "media"
+        found = url_attributes(tag, [(a.name, a.value) for a in attrs], parent)
+        return [(attrs[i], kind, mode) for i, kind, mode in found if attrs[i].vstart >= 0]
 
     def _took(self, raw: str, n: int) -> None:
         """raw[:n] has been parsed and dropped from rawdata."""
@@ -181,44 +139,6 @@ class _Scanner(HTMLParser):
 
     def _style_text(self, start: int, end: int, text: str) -> None:
         """The text of a <style> element, lying at [start, end) in the input."""
-
-
-class _Collector(_Scanner):
-    def __init__(self) -> None:
-        super().__init__()
-        self.links: list[Link] = []
-
-    def _tag(self, tag: str, at: int, text: str, attrs: list[Attr] | None) -> None:
-        if attrs is None:
-            return
-        add = self.links.append
-        for a, kind, mode in self._url_attrs(tag, attrs):
-            if kind == "base":
-                continue
-            if mode == CSS:
-                for url, css_kind in css_urls(a.value):
-                    add(Link(url, css_kind, tag, a.name))
-                continue
-            value = a.value
-            for start, end in url_spans(mode, value):
-                url = value[start:end]
-                if fetchable(url):
-                    add(Link(url, kind, tag, a.name))
-
-    def _style_text(self, start: int, end: int, text: str) -> None:
-        self.links.extend(Link(url, kind, "style", "#style") for url, kind in css_urls(text))
-
-
-def html_links(text: str) -> tuple[list[Link], str | None]:
-    """Every URL the document references, in order, and its first <base href> (None if none).
-
-    Relative URLs are returned as written: resolve them against the base if there is one,
-    else against the page's URL.
-    """
-    collector = _Collector()
-    collector.feed(text)
-    collector.close()
-    return collector.links, collector.base
 
 
 class HtmlRewriter(_Scanner):

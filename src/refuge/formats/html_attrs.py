@@ -173,6 +173,45 @@ def _refresh_span(value: str) -> list[tuple[int, int]]:
     return [(start, end)] if end > start else []
 
 
+def url_attributes(tag: str, attrs: list[tuple[str, str]], media_parent: str) -> list[tuple[int, str, str]]:
+    """(index into attrs, kind, mode) for each attribute of a start tag that holds URLs.
+
+    attrs are (name, decoded value) in document order; media_parent is the innermost open
+    <picture>, <video> or <audio> ("" if none), which decides what a <source> feeds.
+    """
+    found = []
+    first: dict[str, str] = {}
+    for name, value in attrs:
+        first.setdefault(name, value)
+    for i, (name, _value) in enumerate(attrs):
+        if name == "style":
+            found.append((i, "", CSS))
+            continue
+        known = PLAIN.get((tag, name))
+        if known is not None:
+            found.append((i, *known))
+        elif tag == "link" and name in ("href", "imagesrcset"):
+            found.append((i, link_kind(first.get("rel", ""), first.get("as", "")), URL if name == "href" else SRCSET))
+        elif tag == "source" and name in ("src", "srcset", "data-src", "data-srcset"):
+            found.append((i, _source_kind(first, name, media_parent), SRCSET if "srcset" in name else URL))
+        elif tag == "input" and name == "src" and first.get("type", "").strip().lower() == "image":
+            found.append((i, "image", URL))
+        elif tag == "meta" and name == "content" and first.get("http-equiv", "").strip().lower() == "refresh":
+            found.append((i, "page", REFRESH))
+    return found
+
+
+def _source_kind(first: dict[str, str], name: str, media_parent: str) -> str:
+    if media_parent:
+        return "image" if media_parent == "picture" else "media"
+    mime = first.get("type", "").strip().lower()
+    if mime.startswith("image/"):
+        return "image"
+    if mime.startswith(("video/", "audio/")):
+        return "media"
+    return "image" if "srcset" in name else "media"
+
+
 def link_kind(rel: str, as_: str) -> str:
     rels = set(rel.lower().split())
     if "stylesheet" in rels:

@@ -23,6 +23,31 @@ def resolve(base: str, href: str) -> str | None:
     href = href.strip().replace("\t", "").replace("\n", "").replace("\r", "")
     if not href or href.lower().startswith(_SKIP_SCHEMES):
         return None
+    # Pages repeat their links (navigation, shared assets), and a link's target depends on
+    # less than the whole base: resolve against the least that matters, and remember.
+    if href.startswith(("http://", "https://", "HTTP://", "HTTPS://")):
+        return _resolve("", href)
+    scheme, root, directory = _base_parts(base)
+    if href.startswith("//"):
+        return _resolve(scheme, href)
+    if href.startswith("/"):
+        return _resolve(root, href)
+    return _resolve(base if href.startswith("?") else directory, href)
+
+
+@lru_cache(maxsize=1024)
+def _base_parts(base: str) -> tuple[str, str, str]:
+    """'http:', 'http://host/', 'http://host/dir/' for a base URL."""
+    try:
+        p = urlsplit(base)
+    except ValueError:
+        return base, base, base
+    root = f"{p.scheme}://{p.netloc}/"
+    return p.scheme + ":", root, root + p.path[1: p.path.rfind("/") + 1] if p.path else root
+
+
+@lru_cache(maxsize=65536)
+def _resolve(base: str, href: str) -> str | None:
     try:
         url = urljoin(base, href)
         parts = urlsplit(url)

@@ -92,6 +92,12 @@ def original_of(engine: Engine, target_id: int, digest: str, not_after: str | No
     return _hit(row) if row else None
 
 
+def has_records(engine: Engine, target_id: int) -> bool:
+    """Whether any capture of the target has indexed records yet."""
+    with engine.connect() as conn:
+        return conn.execute(select(cdx.c.id).where(cdx.c.target_id == target_id).limit(1)).first() is not None
+
+
 def hit_path(data_dir: Path, hit: Hit) -> Path:
     return data_dir / hit.path
 

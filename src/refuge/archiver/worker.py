@@ -1,0 +1,246 @@
+"""Crawl workers: fetch one URL, write it to this worker's WARC files, find its links.
+
+Workers hold no crawl policy: the coordinator (crawl.py) decides what to fetch and
+when. Each worker process runs a few fetching threads and writes its own WARC file
+series, so a capture uses every core; Python threads alone would queue on the GIL
+for header parsing, record building and link extraction.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any, Callable
+
+import requests
+
+from refuge.archiver.fetch import Exchange, FetchError, FetchPolicy, fetch
+from refuge.archiver.guard import make_session
+from refuge.archiver.links import outlinks
+from refuge.archiver.warcwriter import RollingWarcWriter, SealedWarc, warcinfo_fields
+from refuge.config.settings import Settings
+from refuge.formats.urls import resolve
+from refuge.storage import catalog, index
+
+ROBOTS_REDIRECTS = 5  # RFC 9309: follow at least five
+ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309: parse at least the first 500 KiB
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    settings: Settings
+    target_id: int
+    target_name: str
+    capture_id: str
+    robots: str  # the target's robots policy, for the warcinfo record
+    number: int  # which worker: part of its WARC file names
+
+
+@dataclass
+class Task:
+    url: str
+    role: str  # "page", "requisite" (needed to display a page) or "robots"
+    depth: int = 0
+    chain: int = 0  # how many requisites deep
+    redirects: int = 0
+    seed: bool = False  # the seed or a hop of its redirect chain
+
+
+@dataclass
+class Outcome:
+    task: Task
+    status: int | None = None
+    recorded: str | None = None  # "response" | "revisit"
+    redirect: str | None = None
+    links: list[tuple[str, str]] = field(default_factory=list)
+    error: str | None = None
+    robots_txt: str | None = None  # for a robots task: the rules' text ("" when there are none)
+
+
+class Worker:
+    """Fetches, records and parses; safe to call from several threads."""
+
+    def __init__(self, config: WorkerConfig, on_seal: Callable[[SealedWarc], None]) -> None:
+        s = config.settings
+        self.settings = s
+        self.policy = FetchPolicy(timeout=s.timeout, retries=s.retries, backoff=s.backoff,
+                                  max_retry_after=s.max_retry_after, max_bytes=s.max_response_bytes,
+                                  spool_dir=s.data / "tmp")
+        self.halt = threading.Event()  # set to make fetches sleeping in a backoff give up
+        self.engine = catalog.connect(s.catalog_url)
+        # One file series per worker process; its threads take turns writing records.
+        self.writers = RollingWarcWriter(
+            s.archive_dir / config.target_name / config.capture_id,
+            f"{config.target_name}-{config.capture_id}-w{config.number}", s.warc_max_bytes,
+            warcinfo_fields(config.target_name, s.user_agent, config.robots), on_seal)
+        self.record = Recorder(self.engine, config.target_id, self.writers)
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+
+    def work(self, task: Task, fetched: Callable[[], None] = lambda: None) -> Outcome:
+        """Fetch, record and parse TASK; `fetched` is called once the server has answered,
+        before the slower recording and parsing, so the host's next request can start."""
+        try:
+            return self._robots(task) if task.role == "robots" else self._page(task, fetched)
+        except Exception as exc:  # noqa: BLE001 - one bad document must not end the crawl
+            return Outcome(task, error=f"{type(exc).__name__}: {exc}"[:300])
+
+    def close(self) -> None:
+        """Seal the open WARC files (on_seal is called for each) and release connections."""
+        self.writers.close()
+        for session in self._sessions:
+            session.close()
+        self.engine.dispose()
+
+    def _page(self, task: Task, fetched: Callable[[], None]) -> Outcome:
+        out = Outcome(task)
+        try:
+            ex = self._fetch(task.url)
+        except FetchError as exc:
+            out.error = str(exc)
+            return out
+        fetched()
+        try:
+            out.status = ex.status
+            out.recorded = self.record(ex)
+            location = ex.header("Location")
+            if 300 <= ex.status < 400 and location:
+                out.redirect = resolve(task.url, location)
+            elif 200 <= ex.status < 300:
+                out.links = outlinks(task.url, ex.media_type, ex.header("Content-Type"),
+                                     ex.header("Content-Encoding"), ex.body)
+        finally:
+            ex.close()
+        return out
+
+    def _robots(self, task: Task) -> Outcome:
+        """robots.txt, kept in the WARC; RFC 9309: 4xx means no rules, 5xx or no answer
+        means the host is off limits for now."""
+        url = task.url
+        for _ in range(ROBOTS_REDIRECTS + 1):
+            try:
+                ex = self._fetch(url)
+            except FetchError as exc:
+                return Outcome(task, error=f"robots.txt unreachable, so the host is treated as disallowed: {exc}")
+            try:
+                self.record(ex)
+                location = ex.header("Location")
+                if 300 <= ex.status < 400 and location:
+                    url = resolve(url, location) or ""
+                    if url:
+                        continue
+                    return Outcome(task, status=ex.status, robots_txt="")
+                if 400 <= ex.status < 500:
+                    return Outcome(task, status=ex.status, robots_txt="")
+                if ex.status >= 500 or ex.status < 200:
+                    return Outcome(task, status=ex.status, error=f"robots.txt answered HTTP {ex.status}, "
+                                                                 "so the host is treated as disallowed")
+                ex.body.seek(0)
+                text = ex.body.read(ROBOTS_MAX_BYTES).decode("utf-8", "replace")
+                return Outcome(task, status=ex.status, robots_txt=text)
+            finally:
+                ex.close()
+        return Outcome(task, robots_txt="")
+
+    def _fetch(self, url: str) -> Exchange:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = make_session(self.settings.user_agent, self.settings.allow_private_networks)
+            self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
+        return fetch(session, url, self.policy, self.halt)
+
+
+class Recorder:
+    """Writes each exchange as a response, or as a revisit when the same payload was
+    already archived for this target (earlier in this worker's share of the capture, or
+    in an earlier capture)."""
+
+    def __init__(self, engine: Any, target_id: int, writers: RollingWarcWriter) -> None:
+        self.engine = engine
+        self.target_id = target_id
+        self.writers = writers
+        # A first capture has nothing earlier to match: skip a query per response.
+        self._history = index.has_records(engine, target_id)
+        self._lock = threading.Lock()
+        self._seen: dict[str, tuple[str, str]] = {}  # digest -> (url, WARC-Date) in this capture
+
+    def __call__(self, ex: Exchange) -> str:
+        if not (200 <= ex.status < 300) or ex.length == 0:
+            self.writers.write_response(ex)
+            return "response"
+        original = self._earlier(ex.payload_digest)
+        if original is None:
+            with self._lock:
+                original = self._seen.get(ex.payload_digest)
+                if original is None:
+                    self._seen[ex.payload_digest] = (ex.url, ex.started.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        if original is not None:
+            self.writers.write_revisit(ex, *original)
+            return "revisit"
+        self.writers.write_response(ex)
+        return "response"
+
+    def _earlier(self, digest: str) -> tuple[str, str] | None:
+        if not self._history:
+            return None
+        hit = index.original_of(self.engine, self.target_id, digest)
+        if hit is None:
+            return None
+        ts = hit.timestamp
+        return hit.url, f"{ts[0:4]}-{ts[4:6]}-{ts[6:8]}T{ts[8:10]}:{ts[10:12]}:{ts[12:14]}Z"
+
+
+def worker_main(conn: Connection, config: WorkerConfig, threads: int) -> None:
+    """A worker process: tasks in, outcomes and sealed files out, over one pipe.
+
+    Messages in: ("task", Task), ("stop", None), ("close", None).
+    Messages out, per task: ("fetched", url) when its server has answered (or failed to),
+    then ("outcome", Outcome); and ("sealed", SealedWarc), ("closed", None).
+    """
+    # Ctrl-C reaches the whole process group; the coordinator decides how to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+    send_lock = threading.Lock()
+
+    def send(message: tuple[str, Any]) -> None:
+        with send_lock:
+            conn.send(message)
+
+    worker = Worker(config, on_seal=lambda warc: send(("sealed", warc)))
+    pool = ThreadPoolExecutor(threads, thread_name_prefix=f"fetch-w{config.number}")
+
+    def run(task: Task) -> None:
+        released = False
+
+        def fetched() -> None:
+            nonlocal released
+            released = True
+            send(("fetched", task.url))
+
+        outcome = worker.work(task, fetched)
+        if not released:
+            send(("fetched", task.url))
+        send(("outcome", outcome))
+
+    while True:
+        if not conn.poll(1.0):
+            if os.getppid() != parent:  # the coordinator was killed: leave the .open files as they are
+                os._exit(1)
+            continue
+        kind, payload = conn.recv()
+        if kind == "task":
+            pool.submit(run, payload)
+        elif kind == "stop":
+            worker.halt.set()
+        elif kind == "close":
+            pool.shutdown(wait=True)
+            worker.close()
+            send(("closed", None))
+            return
