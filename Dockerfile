@@ -1,0 +1,27 @@
+# Refuge: capture blocked sites into WARC files and replay them.
+#   docker build -t refuge .
+#   docker run -p 8080:8080 -v refuge-data:/data refuge
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# Only what the package needs to install (see .dockerignore); every dependency has a wheel.
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN pip install . && rm -rf /src
+
+RUN useradd --system --create-home --home-dir /home/refuge --uid 10001 --user-group refuge \
+    && mkdir -p /data && chown refuge:refuge /data
+
+ENV REFUGE_DATA=/data \
+    REFUGE_HOST=0.0.0.0
+VOLUME /data
+EXPOSE 8080
+WORKDIR /home/refuge
+USER refuge
+
+CMD ["refuge", "run"]

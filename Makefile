@@ -1,0 +1,55 @@
+# Refuge developer entry points.  Newcomers: `make run` and `make test`.
+#
+#   make install   create .venv and install Refuge with its test extras (quick when nothing changed)
+#   make run       start the service (scheduler + replay server) with ./data
+#   make demo      serve the bundled demo site, capture it and replay it
+#   make test      install the test servers (Chromium, PostgreSQL) if missing, then pytest
+#                  (extra pytest arguments: make test PYTEST_ARGS='-k warc -x')
+#   make bench     install the bench extras and run the benchmark
+#   make clean     remove .venv and caches (never ./data)
+
+SHELL       := /bin/bash
+PYTHON      ?= python3
+VENV        := .venv
+BIN         := $(VENV)/bin
+STAMP       := $(VENV)/.installed-test
+BENCH_STAMP := $(VENV)/.installed-bench
+PIP         := PIP_DISABLE_PIP_VERSION_CHECK=1 $(BIN)/python -m pip
+
+PYTEST_ARGS ?=
+ifeq ($(CI),true)
+PYTEST_CI_ARGS := -p no:cacheprovider --durations=15
+endif
+
+.PHONY: install run demo test bench clean
+
+install: $(STAMP)
+
+# The stamp is rebuilt only when pyproject.toml changes (or the venv is gone).
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -e '.[test]'
+	@touch $@
+
+$(BENCH_STAMP): $(STAMP)
+	$(PIP) install -q -e '.[test,bench]'
+	@touch $@
+
+run: $(STAMP)
+	$(BIN)/refuge run
+
+demo: $(STAMP)
+	$(BIN)/refuge demo
+
+test: $(STAMP)
+	bash scripts/install-test-servers.sh
+	$(BIN)/python -m pytest -q $(PYTEST_CI_ARGS) $(PYTEST_ARGS)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build dist
+	find . \( -path ./data -o -path ./.git -o -name node_modules -o -name '.venv*' -o -name .test-servers \) -prune -o \
+		\( -type d \( -name __pycache__ -o -name '*.egg-info' -o -name .pytest_cache \) \) -print0 \
+		| xargs -0 rm -rf

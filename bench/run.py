@@ -1,0 +1,510 @@
+"""Refuge benchmark: capture vs wget, replay vs pywb, on one machine and one input.
+
+    .venv/bin/python bench/run.py            # what `make bench` runs
+    .venv/bin/python bench/run.py --help     # options (page counts, repeats, server, ...)
+
+Steps: generate a seeded site (2,000 HTML pages with assets, plus a 1,000-page variant),
+serve it on 127.0.0.1 (nginx, else a threaded Python server), capture it with
+`refuge capture` and with `wget --mirror --warc-file`, then replay 300 of the captured
+pages sequentially from `refuge serve` and from pywb (same WARC files, same timestamps).
+Prints one line per comparison, `# ` detail lines, and writes bench/.work/results.json.
+Exits non-zero when a run failed; a missed target ratio is reported, not an error.
+Everything listens on and talks to 127.0.0.1 only; every server started is ended on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import hashlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import procs  # noqa: E402
+import pywb_env  # noqa: E402
+import replay  # noqa: E402
+import sitegen  # noqa: E402
+import siteserver  # noqa: E402
+
+try:
+    import psutil
+except ImportError:
+    psutil = None
+
+REPO = HERE.parent
+WORK = HERE / ".work"
+CAPTURE_TARGET = 2.0
+REPLAY_TARGET = 3.0
+
+
+def detail(msg: str) -> None:
+    print(f"# {msg}", flush=True)
+
+
+def mib(n: int | float | None) -> str:
+    return "n/a" if not n else f"{n / 1048576:.1f} MiB"
+
+
+def refuge_bin() -> Path:
+    cand = Path(sys.executable).parent / "refuge"
+    if cand.exists():
+        return cand
+    found = shutil.which("refuge")
+    if not found:
+        raise RuntimeError("no `refuge` command next to this Python or on PATH (pip install -e .)")
+    return Path(found)
+
+
+# --------------------------------------------------------------------------- site
+
+def ensure_site(root: Path, pages: int, seed: int) -> dict:
+    """Generate the site unless the same generator already made it with these settings."""
+    stamp = hashlib.sha256((HERE / "sitegen.py").read_bytes()).hexdigest()[:16] + f"-{pages}-{seed}"
+    stamp_file = root.parent / (root.name + ".stamp")
+    if not (stamp_file.exists() and stamp_file.read_text() == stamp and root.exists()):
+        t0 = time.perf_counter()
+        sitegen.generate(root, pages, seed)
+        stamp_file.write_text(stamp)
+        detail(f"generated {root.name}: {pages} pages in {time.perf_counter() - t0:.1f}s")
+    m = sitegen.load_manifest(root)
+    files = [root / p["file"] for p in m["pages"]]
+    sizes = [f.stat().st_size for f in files]
+    m["html_bytes_avg"] = sum(sizes) // len(sizes)
+    m["html_bytes_min"], m["html_bytes_max"] = min(sizes), max(sizes)
+    return m
+
+
+# --------------------------------------------------------------------------- helpers
+
+def server_cpu(server: siteserver.SiteServer) -> float:
+    if psutil is None:
+        return 0.0
+    total = 0.0
+    for p in server.procs:
+        try:
+            root = psutil.Process(p.pid)
+            for q in [root] + root.children(recursive=True):
+                t = q.cpu_times()
+                total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def access_summary(reqs: list[tuple[str, str, int]]) -> dict:
+    paths = [p for _, p, _ in reqs]
+    html = [p for p in paths if p.endswith("/") or p.endswith(".html")]
+    return {
+        "requests": len(reqs),
+        "unique_urls": len(set(paths)),
+        "html_requests": len(html),
+        "other_requests": len(paths) - len(html),
+        "statuses": dict(collections.Counter(str(s) for _, _, s in reqs)),
+        "methods": dict(collections.Counter(m for m, _, _ in reqs)),
+    }
+
+
+def warc_files(root: Path) -> list[Path]:
+    out = []
+    for pat in ("*.warc.gz", "*.warc"):
+        out.extend(p for p in root.rglob(pat) if p.is_file())
+    return sorted(set(out))
+
+
+def warc_summary(files: list[Path]) -> dict:
+    from warcio.archiveiterator import ArchiveIterator
+
+    types: collections.Counter = collections.Counter()
+    uris: set[str] = set()
+    size = 0
+    for f in files:
+        size += f.stat().st_size
+        with open(f, "rb") as fh:
+            for rec in ArchiveIterator(fh):
+                types[rec.rec_type] += 1
+                if rec.rec_type in ("response", "revisit"):
+                    uris.add(rec.rec_headers.get_header("WARC-Target-URI"))
+    return {"files": len(files), "bytes": size, "records": dict(types), "unique_target_uris": len(uris)}
+
+
+def parse_json_out(text: str) -> dict | None:
+    text = text.strip()
+    try:
+        v = json.loads(text)
+        return v if isinstance(v, dict) else None
+    except ValueError:
+        pass
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    return None
+
+
+def tail(text: str, n: int = 1500) -> str:
+    return text[-n:].strip()
+
+
+# --------------------------------------------------------------------------- captures
+
+def refuge_env(data: Path) -> dict:
+    env = dict(os.environ)
+    for k in list(env):
+        if k.startswith("REFUGE_"):
+            del env[k]
+    env.update(REFUGE_DATA=str(data), REFUGE_ALLOW_PRIVATE_NETWORKS="true")
+    return env
+
+
+def capture_refuge(site: siteserver.Served, name: str, data: Path, server: siteserver.SiteServer) -> dict:
+    if data.exists():
+        shutil.rmtree(data)
+    data.mkdir(parents=True)
+    env = refuge_env(data)
+    exe = str(refuge_bin())
+    add = subprocess.run([exe, "add", site.url, "--name", name, "--scope", "host", "--max-pages", "100000",
+                          "--max-depth", "100"], env=env, capture_output=True, text=True, timeout=120)
+    if add.returncode != 0:
+        return {"ok": False, "error": f"refuge add exited {add.returncode}: {tail(add.stderr + add.stdout)}"}
+    off = site.log_offset()
+    cpu0 = server_cpu(server)
+    r = procs.run_measured([exe, "capture", name, "--json"], env=env, log=data.parent / f"{data.name}.capture")
+    cpu1 = server_cpu(server)
+    out = parse_json_out(r.stdout)
+    res = {
+        "ok": r.returncode == 0 and out is not None,
+        "returncode": r.returncode,
+        "seconds": r.seconds,
+        "peak_rss": r.peak_rss,
+        "peak_rss_tree_polled": r.peak_rss_tree,
+        "maxrss_kernel": r.maxrss_kernel,
+        "cpu_seconds": r.cpu_seconds,
+        "server_cpu_seconds": cpu1 - cpu0,
+        "json": out,
+        "fetched": access_summary(site.requests_since(off)),
+        "data_dir": str(data),
+    }
+    if not res["ok"]:
+        res["error"] = (f"refuge capture exited {r.returncode}" + ("" if out else ", no JSON on stdout")
+                        + f": {tail(r.stderr + r.stdout)}")
+        return res
+    files = warc_files(data)
+    res["warc"] = warc_summary(files)
+    res["cdxj_files"] = [str(p) for p in sorted(data.rglob("*.cdxj"))]
+    return res
+
+
+def capture_wget(site: siteserver.Served, out: Path, server: siteserver.SiteServer) -> dict:
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    off = site.log_offset()
+    cpu0 = server_cpu(server)
+    cmd = ["wget", "--mirror", "--page-requisites", f"--warc-file={out / 'wget'}", "--no-verbose",
+           "-e", "robots=off", f"--directory-prefix={out / 'mirror'}", site.url]
+    r = procs.run_measured(cmd, log=out / "wget")
+    cpu1 = server_cpu(server)
+    warc = out / "wget.warc.gz"
+    # wget exits 8 when the server answered an error for some URL; that is reported, not fatal.
+    res = {
+        "ok": r.returncode in (0, 8) and warc.exists(),
+        "returncode": r.returncode,
+        "seconds": r.seconds,
+        "peak_rss": r.peak_rss,
+        "peak_rss_tree_polled": r.peak_rss_tree,
+        "maxrss_kernel": r.maxrss_kernel,
+        "cpu_seconds": r.cpu_seconds,
+        "server_cpu_seconds": cpu1 - cpu0,
+        "fetched": access_summary(site.requests_since(off)),
+        "warc_file": str(warc),
+    }
+    if not res["ok"]:
+        res["error"] = f"wget exited {r.returncode}: {tail(r.stderr)}"
+        return res
+    res["warc"] = warc_summary([warc])
+    return res
+
+
+def summarize(runs: list[dict]) -> dict:
+    """The run with the median wall time stands for all; peak RSS is the max over runs."""
+    if not runs:
+        return {"ok": False, "error": "not run"}
+    bad = [r for r in runs if not r.get("ok")]
+    if bad:
+        return bad[0]
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    med = dict(ordered[(len(ordered) - 1) // 2])
+    med["seconds_all"] = [r["seconds"] for r in runs]
+    med["seconds_median"] = statistics.median(med["seconds_all"])
+    med["peak_rss_max"] = max(r["peak_rss"] for r in runs)
+    return med
+
+
+def alternate(tools: dict, repeat: int) -> dict[str, list[dict]]:
+    """Run each tool REPEAT times, interleaved (a, b, a, b, ...) so that drifting load on a
+    shared machine falls on both alike. A tool that fails is not run again."""
+    runs: dict[str, list[dict]] = {k: [] for k in tools}
+    for i in range(repeat):
+        for name, fn in tools.items():
+            if runs[name] and not runs[name][-1].get("ok"):
+                continue
+            try:
+                r = fn(i)
+            except Exception as exc:  # noqa: BLE001 - e.g. the CLI not there yet
+                r = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            runs[name].append(r)
+            if r.get("ok"):
+                detail(f"{name} run {i + 1}/{repeat}: {r['seconds']:.2f}s, peak RSS {mib(r['peak_rss'])}, "
+                       f"{r['fetched']['requests']} requests")
+            else:
+                detail(f"{name} run {i + 1}/{repeat} FAILED: {r['error']}")
+    return runs
+
+
+# --------------------------------------------------------------------------- replay
+
+def run_replay(args, manifest: dict, site: siteserver.Served, data: Path | None, warcs: list[Path],
+               cdxj: list[Path], results: dict) -> bool:
+    ok = True
+    version = pywb_env.ensure_venv()
+    results["pywb_version"] = version
+    detail(f"pywb {version} in {pywb_env.VENV.relative_to(REPO)}")
+    t0 = time.perf_counter()
+    pywb_root = WORK / "pywb"
+    pywb_index = pywb_env.make_collection(pywb_root, "bench", warcs)
+    detail(f"pywb collection: {len(warcs)} WARC file(s) added in {time.perf_counter() - t0:.1f}s")
+    rows = replay.read_cdxj(cdxj or [pywb_index])
+    picks, warm = replay.pick_pages(rows, manifest, site.url, args.replay_pages, args.seed)
+    if len(picks) < args.replay_pages:
+        results["errors"].append(f"only {len(picks)} captured HTML pages to replay, wanted {args.replay_pages}")
+        ok = False
+    results["replay_pages"] = len(picks)
+
+    pywb_port = procs.free_port()
+    pywb_proc = pywb_env.start(pywb_root, pywb_port)
+    sides = [("pywb", lambda p: f"http://127.0.0.1:{pywb_port}/bench/{p.timestamp}/{p.url}")]
+    refuge_proc = None
+    if data is not None:
+        rport = procs.free_port()
+        refuge_proc = procs.spawn([str(refuge_bin()), "serve", "--host", "127.0.0.1", "--port", str(rport)],
+                                  env=refuge_env(data), log=WORK / "refuge-serve.log")
+        procs.wait_port(rport, refuge_proc, timeout=60)
+        sides.insert(0, ("refuge", lambda p: f"http://127.0.0.1:{rport}/web/{p.timestamp}/{p.url}"))
+    try:
+        for name, url_for in sides:
+            r = replay.run(name, url_for, picks, warm)
+            results["replay"][name] = {
+                "pages": r.pages, "ok": r.ok, "seconds": r.seconds, "req_per_s": r.rate,
+                "bytes": r.bytes, "failures": r.failures[:20], "failure_count": len(r.failures),
+            }
+            detail(f"replay {name}: {r.ok}/{r.pages} pages OK in {r.seconds:.2f}s "
+                   f"({r.pages / r.seconds:.1f} req/s, {r.bytes // max(1, r.pages)} bytes/page)")
+            if r.failures:
+                ok = False
+                results["errors"].append(f"replay {name}: {len(r.failures)} of {r.pages} pages failed, "
+                                         f"first: {r.failures[0]}")
+                detail(f"replay {name} FAILED: {r.failures[0]}")
+    finally:
+        procs.stop(pywb_proc)
+        if refuge_proc is not None:
+            procs.stop(refuge_proc)
+    return ok
+
+
+# --------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Refuge capture/replay benchmark (see bench/README.md)")
+    ap.add_argument("--pages", type=int, default=2000, help="HTML pages in the main site (default 2000)")
+    ap.add_argument("--small-pages", type=int, default=1000,
+                    help="HTML pages in the variant for the memory-flatness check (0 skips it; default 1000)")
+    ap.add_argument("--replay-pages", type=int, default=300, help="pages replayed from each server (default 300)")
+    ap.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")),
+                    help="capture runs per tool on the main site; the median wall time counts (default 3)")
+    ap.add_argument("--seed", type=int, default=20240601)
+    ap.add_argument("--server", choices=["auto", "nginx", "python"], default="auto",
+                    help="what serves the site (auto: nginx, installing it with apt-get when root)")
+    ap.add_argument("--baseline-only", action="store_true",
+                    help="skip Refuge: wget capture and pywb replay of wget's WARC only (checks the harness)")
+    args = ap.parse_args(argv)
+
+    procs.install_handlers()
+    WORK.mkdir(parents=True, exist_ok=True)
+    results: dict = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "params": vars(args) | {"capture_target": CAPTURE_TARGET, "replay_target": REPLAY_TARGET},
+        "capture": {}, "replay": {}, "errors": [],
+    }
+    ok = True
+    server = None
+    try:
+        sites = {"main": WORK / f"site-{args.pages}"}
+        if args.small_pages and not args.baseline_only:
+            sites["small"] = WORK / f"site-{args.small_pages}"
+        manifests = {k: ensure_site(v, args.pages if k == "main" else args.small_pages, args.seed)
+                     for k, v in sites.items()}
+        m = manifests["main"]
+        detail(f"site: {len(m['pages'])} HTML pages (avg {m['html_bytes_avg'] // 1024} KiB, "
+               f"{m['html_bytes_min'] // 1024}-{m['html_bytes_max'] // 1024} KiB), {len(m['assets'])} other files "
+               f"(stylesheets, script, {sitegen.IMAGE_POOL + 1} images, robots.txt), seed {args.seed}")
+        results["site"] = {k: {"pages": len(v["pages"]), "assets": len(v["assets"]),
+                               "html_bytes_avg": v["html_bytes_avg"]} for k, v in manifests.items()}
+
+        server = siteserver.SiteServer(WORK / "server", args.server)
+        served = dict(zip(sites, server.start(sites)))
+        main_site = served["main"]
+        sample = [p["path"] for p in m["pages"][:400]] + m["assets"][:100]
+        rps = siteserver.throughput(sample, main_site.url, seconds=2.0, threads=2)
+        results["server"] = {"kind": server.description, "probe_req_per_s": rps}
+        detail(f"site server: {server.description} on 127.0.0.1:{main_site.port}; "
+               f"answers {rps:.0f} req/s to a 2-thread Python client")
+
+        # ---- capture: wget and Refuge, alternating
+        tools = {"wget": lambda i: capture_wget(main_site, WORK / f"wget-{i}", server)}
+        if not args.baseline_only:
+            tools["refuge"] = lambda i: capture_refuge(main_site, "bench", WORK / f"refuge-{args.pages}-{i}", server)
+        runs = alternate(tools, args.repeat)
+        wget_res = summarize(runs["wget"])
+        results["capture"]["wget"] = wget_res
+        results["capture"]["wget_runs"] = [{k: r.get(k) for k in ("seconds", "peak_rss")} for r in runs["wget"]]
+        if not wget_res["ok"]:
+            ok = False
+            results["errors"].append(f"wget: {wget_res['error']}")
+        refuge_res = None
+        if not args.baseline_only:
+            refuge_res = summarize(runs["refuge"])
+            results["capture"]["refuge"] = refuge_res
+            results["capture"]["refuge_runs"] = [{k: r.get(k) for k in ("seconds", "peak_rss")}
+                                                 for r in runs["refuge"]]
+            if not refuge_res["ok"]:
+                ok = False
+                results["errors"].append(f"refuge capture: {refuge_res['error']}")
+
+        # ---- the comparison line
+        if refuge_res and refuge_res.get("ok") and wget_res.get("ok"):
+            rs, ws = refuge_res["seconds_median"], wget_res["seconds_median"]
+            ratio = ws / rs
+            results["capture"]["ratio"] = ratio
+            print(f"capture_vs_wget: refuge {rs:.1f}s, wget {ws:.1f}s, ratio {ratio:.2f}", flush=True)
+        else:
+            ws = wget_res.get("seconds_median") if wget_res.get("ok") else None
+            who = "skipped" if args.baseline_only else "FAILED"
+            print(f"capture_vs_wget: refuge {who}, wget {ws:.1f}s, ratio n/a" if ws else
+                  "capture_vs_wget: FAILED", flush=True)
+
+        # ---- capture details
+        def fetched(r: dict) -> str:
+            f = r["fetched"]
+            return (f"{f['requests']} requests ({f['unique_urls']} unique; {f['html_requests']} HTML, "
+                    f"{f['other_requests']} other; status {f['statuses']})")
+
+        if wget_res.get("ok"):
+            detail(f"wget fetched {fetched(wget_res)}; WARC {wget_res['warc']['records']}, "
+                   f"{mib(wget_res['warc']['bytes'])}")
+        if refuge_res and refuge_res.get("ok"):
+            detail(f"refuge fetched {fetched(refuge_res)}; WARC {refuge_res['warc']['files']} file(s) "
+                   f"{refuge_res['warc']['records']}, {mib(refuge_res['warc']['bytes'])}; "
+                   f"capture JSON {json.dumps(refuge_res['json'])}")
+            a, b = refuge_res["fetched"]["unique_urls"], wget_res.get("fetched", {}).get("unique_urls", 0)
+            same = b > 0 and abs(a - b) <= max(3, 0.02 * b)
+            results["capture"]["same_site"] = same
+            detail(f"same site captured: {'yes' if same else 'NO'} (unique URLs refuge {a}, wget {b})")
+            detail(f"peak RSS: refuge {mib(refuge_res['peak_rss_max'])}, wget {mib(wget_res.get('peak_rss_max'))} "
+                   f"(process tree, polled every 20 ms; max over runs)")
+            detail(f"CPU time (user+sys) of the median run: refuge {refuge_res['cpu_seconds']:.2f}s, "
+                   f"wget {wget_res.get('cpu_seconds', 0):.2f}s; site server CPU during it: refuge run "
+                   f"{refuge_res['server_cpu_seconds']:.2f}s, wget run {wget_res.get('server_cpu_seconds', 0):.2f}s")
+        if wget_res.get("ok"):
+            detail(f"wget runs: {', '.join(f'{s:.2f}s' for s in wget_res['seconds_all'])}")
+        if refuge_res and refuge_res.get("ok"):
+            detail(f"refuge runs: {', '.join(f'{s:.2f}s' for s in refuge_res['seconds_all'])}")
+
+        # ---- memory flatness: a 1,000-page capture
+        if refuge_res and refuge_res.get("ok") and "small" in served:
+            small = capture_refuge(served["small"], "bench-small", WORK / f"refuge-{args.small_pages}", server)
+            results["capture"]["refuge_small"] = small
+            if small["ok"]:
+                growth = refuge_res["peak_rss_max"] / small["peak_rss"]
+                results["capture"]["rss_growth"] = growth
+                detail(f"refuge peak RSS at {args.small_pages} pages {mib(small['peak_rss'])} "
+                       f"({small['seconds']:.1f}s, {small['fetched']['requests']} requests) vs "
+                       f"{args.pages} pages {mib(refuge_res['peak_rss_max'])}: x{growth:.2f}")
+            else:
+                ok = False
+                results["errors"].append(small["error"])
+                detail(f"refuge {args.small_pages}-page capture FAILED: {small['error']}")
+
+        # ---- replay
+        try:
+            if refuge_res and refuge_res.get("ok"):
+                data = Path(refuge_res["data_dir"])
+                rok = run_replay(args, m, main_site, data, warc_files(data),
+                                 [Path(p) for p in refuge_res["cdxj_files"]], results)
+            elif args.baseline_only and wget_res.get("ok"):
+                rok = run_replay(args, m, main_site, None, [Path(wget_res["warc_file"])], [], results)
+            else:
+                rok = False
+            ok = ok and rok
+        except Exception as exc:  # noqa: BLE001
+            ok = False
+            results["errors"].append(f"replay: {type(exc).__name__}: {exc}")
+            detail(f"replay FAILED: {type(exc).__name__}: {exc}")
+        rr, pr = results["replay"].get("refuge"), results["replay"].get("pywb")
+        if rr and pr and rr["req_per_s"] and pr["req_per_s"]:
+            ratio = rr["req_per_s"] / pr["req_per_s"]
+            results["replay_ratio"] = ratio
+            print(f"replay_vs_pywb: refuge {rr['req_per_s']:.1f} req/s, pywb {pr['req_per_s']:.1f} req/s, "
+                  f"ratio {ratio:.2f}", flush=True)
+        else:
+            def fmt(x):
+                if x and x["req_per_s"]:
+                    return f"{x['req_per_s']:.1f} req/s"
+                return "skipped" if args.baseline_only and not x else "FAILED"
+            print(f"replay_vs_pywb: refuge {fmt(rr)}, pywb {fmt(pr)}, ratio n/a", flush=True)
+
+        # ---- targets
+        cr, rr_ = results["capture"].get("ratio"), results.get("replay_ratio")
+        results["targets"] = {
+            "capture_ratio": {"target": CAPTURE_TARGET, "value": cr, "met": bool(cr and cr >= CAPTURE_TARGET)},
+            "replay_ratio": {"target": REPLAY_TARGET, "value": rr_, "met": bool(rr_ and rr_ >= REPLAY_TARGET)},
+        }
+        for k, t in results["targets"].items():
+            v = "n/a" if t["value"] is None else f"{t['value']:.2f}"
+            detail(f"target {k} >= {t['target']:g}: {v} -> {'met' if t['met'] else 'NOT met'}")
+    except KeyboardInterrupt:
+        results["errors"].append("interrupted")
+        ok = False
+        print("# interrupted", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001
+        results["errors"].append(f"{type(exc).__name__}: {exc}")
+        ok = False
+        traceback.print_exc()
+    finally:
+        if server is not None:
+            server.stop()
+        procs.cleanup()
+        results["ok"] = ok
+        results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        out = WORK / "results.json"
+        out.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+        detail(f"results: {out.relative_to(REPO)}; {'all runs succeeded' if ok else 'FAILED: ' + '; '.join(results['errors'])}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
