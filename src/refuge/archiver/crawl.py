@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
@@ -26,6 +27,7 @@ from refuge.config.targets import TargetSpec
 from refuge.formats.urls import canonical, host_and_port
 
 MAX_REQUISITE_CHAIN = 5  # a stylesheet importing a stylesheet importing ... stops here
+AHEAD = 2  # tasks a worker may hold for a host beyond its share of that host's slots
 REQUISITES_PER_PAGE = 200  # a bound on requisites in all: max_pages x this
 HEARTBEAT_SECONDS = 30.0
 
@@ -55,7 +57,7 @@ class Crawl:
         self.max_depth = spec.max_depth if spec.max_depth is not None else settings.max_depth
         self.obey_robots = spec.robots == "obey"
         self._queues: dict[str, deque[Task]] = {}
-        self._inflight: dict[str, int] = {}
+        self._slots: HostSlots | None = None
         self._next_start: dict[str, float] = {}
         self._host_delay: dict[str, float] = {}
         self._rules: dict[str, Rules | None] = {}  # origin -> rules; None while its robots.txt is fetched
@@ -70,12 +72,13 @@ class Crawl:
         self._enqueue(Task(self.spec.url, "page", 0, seed=True))
         self._pages_queued = 1
         pool = WorkerPool(self.config, self.settings.workers, self.settings.processes or default_processes())
+        self._slots = HostSlots(self.settings.per_host, len(pool.members))
         closed = False
         try:
             self._loop(pool)
             self.result.stopped = self.stop.is_set()
-            for kind, payload in pool.close():
-                self._receive(kind, payload)
+            for index, kind, payload in pool.close():
+                self._receive(index, kind, payload)
             closed = True
         finally:
             if not closed:
@@ -97,17 +100,17 @@ class Crawl:
                     return
                 time.sleep(min(0.05, self._until_next_start()))
                 continue
-            for kind, payload in pool.messages(timeout=0.25):
-                self._receive(kind, payload)
+            for index, kind, payload in pool.messages(timeout=0.25):
+                self._receive(index, kind, payload)
             if time.monotonic() - last_beat > HEARTBEAT_SECONDS:
                 self.heartbeat()
                 last_beat = time.monotonic()
 
-    def _receive(self, kind: str, payload: object) -> None:
+    def _receive(self, worker: int, kind: str, payload: object) -> None:
         if kind == "fetched":
             # The host has answered: its slot is free while the worker records and parses.
-            assert isinstance(payload, str)
-            self._inflight[host_and_port(payload)] -= 1
+            assert isinstance(payload, str) and self._slots is not None
+            self._slots.fetched(payload, worker)
         elif kind == "outcome":
             assert isinstance(payload, Outcome)
             self._handle(payload)
@@ -118,11 +121,17 @@ class Crawl:
     # -- what to fetch next ----------------------------------------------------------------
 
     def _dispatch(self, pool: WorkerPool) -> None:
+        assert self._slots is not None
         now = time.monotonic()
         for host, queue in self._queues.items():
-            while (queue and pool.inflight < pool.capacity
-                   and self._inflight.get(host, 0) < self.settings.per_host
-                   and self._next_start.get(host, 0.0) <= now):
+            if not queue or self._next_start.get(host, 0.0) > now:
+                continue
+            # A host with a delay between requests is paced from here, so nothing is sent ahead.
+            paced = self._host_delay.get(host, self.settings.delay) > 0
+            while queue:
+                worker = self._slots.pick(host, pool, 0 if paced else AHEAD)
+                if worker is None:
+                    break
                 task = queue[0]
                 if self.obey_robots and task.role != "robots":
                     origin = _origin(task.url)
@@ -139,11 +148,12 @@ class Crawl:
                         self._failed(task, None, refusal)
                         continue
                 queue.popleft()
-                self._inflight[host] = self._inflight.get(host, 0) + 1
-                self._next_start[host] = now + self._host_delay.get(host, self.settings.delay)
-                pool.submit(task)
-            if pool.inflight >= pool.capacity:
-                return
+                task.host, task.limit = host, self._slots.share(host, worker)
+                self._slots.sent(host, worker)
+                pool.submit(task, worker)
+                if paced:
+                    self._next_start[host] = now + self._host_delay.get(host, self.settings.delay)
+                    break
 
     def _until_next_start(self) -> float:
         now = time.monotonic()
@@ -228,6 +238,48 @@ class Crawl:
             return
         if self._enqueue(Task(url, "requisite", parent.depth, chain)):
             self._requisites_queued += 1
+
+
+class HostSlots:
+    """Each host's `per_host` slots, split between the worker processes.
+
+    A worker enforces its share itself (worker.HostGate), so the coordinator may send it
+    a few tasks ahead and its next request to a host starts as soon as one is answered.
+    The split rotates by host, so hosts with a single slot spread over the workers.
+    """
+
+    def __init__(self, per_host: int, workers: int) -> None:
+        self.per_host = per_host
+        self.workers = workers
+        self._shares: dict[str, list[int]] = {}
+        self._outstanding: dict[str, list[int]] = {}  # sent, not yet answered
+
+    def share(self, host: str, worker: int) -> int:
+        shares = self._shares.get(host)
+        if shares is None:
+            base, extra = divmod(self.per_host, self.workers)
+            first = zlib.crc32(host.encode()) % self.workers
+            shares = [base + (1 if (i - first) % self.workers < extra else 0) for i in range(self.workers)]
+            self._shares[host] = shares
+            self._outstanding[host] = [0] * self.workers
+        return shares[worker]
+
+    def pick(self, host: str, pool: WorkerPool, ahead: int) -> int | None:
+        """The worker to send host's next task to, or None if all of its slots are taken."""
+        best = None
+        for worker in range(self.workers):
+            share = self.share(host, worker)
+            outstanding = self._outstanding[host][worker]
+            if share and outstanding < share + ahead and pool.has_room(worker, ahead):
+                if best is None or outstanding - share < self._outstanding[host][best] - self.share(host, best):
+                    best = worker
+        return best
+
+    def sent(self, host: str, worker: int) -> None:
+        self._outstanding[host][worker] += 1
+
+    def fetched(self, host: str, worker: int) -> None:
+        self._outstanding[host][worker] -= 1
 
 
 def _origin(url: str) -> str:

@@ -31,14 +31,19 @@ def outlinks(url: str, media_type: str, content_type: str | None, content_encodi
         return []
     if media_type in CSS_TYPES:
         text = data.decode(css_charset(content_type, data[:1024]), "replace")
-        found = [(resolve(url, u), kind) for u, kind in css_urls(text)]
+        written, base = css_urls(text), url
     else:
         text = data.decode(html_charset(content_type, data[:1024]), "replace")
-        links, base = html_links(text)
-        base_url = resolve(url, base) if base else None
-        doc_base = base_url or url
-        found = [(resolve(doc_base, link.url), link.kind) for link in links]
-    return [(u, k) for u, k in found if u]
+        links, base_href = html_links(text)
+        written = [(link.url, link.kind) for link in links]
+        base = (resolve(url, base_href) if base_href else None) or url
+    found = []
+    # Navigation repeats on a page: resolve each distinct (link, kind) once.
+    for href, kind in dict.fromkeys(written):
+        absolute = resolve(base, href)
+        if absolute:
+            found.append((absolute, kind))
+    return found
 
 
 def _decoded(data: bytes, content_encoding: str | None) -> bytes | None:

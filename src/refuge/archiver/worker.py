@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -48,6 +49,8 @@ class Task:
     chain: int = 0  # how many requisites deep
     redirects: int = 0
     seed: bool = False  # the seed or a hop of its redirect chain
+    host: str = ""  # host:port, the unit of politeness
+    limit: int = 1  # how many requests to that host this worker may have in flight at once
 
 
 @dataclass
@@ -85,6 +88,8 @@ class Worker:
     def work(self, task: Task, fetched: Callable[[], None] = lambda: None) -> Outcome:
         """Fetch, record and parse TASK; `fetched` is called once the server has answered,
         before the slower recording and parsing, so the host's next request can start."""
+        if self.halt.is_set():
+            return Outcome(task, error="capture stopped")
         try:
             return self._robots(task) if task.role == "robots" else self._page(task, fetched)
         except Exception as exc:  # noqa: BLE001 - one bad document must not end the crawl
@@ -201,7 +206,7 @@ def worker_main(conn: Connection, config: WorkerConfig, threads: int) -> None:
     """A worker process: tasks in, outcomes and sealed files out, over one pipe.
 
     Messages in: ("task", Task), ("stop", None), ("close", None).
-    Messages out, per task: ("fetched", url) when its server has answered (or failed to),
+    Messages out, per task: ("fetched", host) when its server has answered (or failed to),
     then ("outcome", Outcome); and ("sealed", SealedWarc), ("closed", None).
     """
     # Ctrl-C reaches the whole process group; the coordinator decides how to stop.
@@ -215,6 +220,7 @@ def worker_main(conn: Connection, config: WorkerConfig, threads: int) -> None:
 
     worker = Worker(config, on_seal=lambda warc: send(("sealed", warc)))
     pool = ThreadPoolExecutor(threads, thread_name_prefix=f"fetch-w{config.number}")
+    gate = HostGate(lambda task: pool.submit(run, task))
 
     def run(task: Task) -> None:
         released = False
@@ -222,11 +228,12 @@ def worker_main(conn: Connection, config: WorkerConfig, threads: int) -> None:
         def fetched() -> None:
             nonlocal released
             released = True
-            send(("fetched", task.url))
+            send(("fetched", task.host))
+            gate.done(task)
 
         outcome = worker.work(task, fetched)
         if not released:
-            send(("fetched", task.url))
+            fetched()
         send(("outcome", outcome))
 
     while True:
@@ -236,7 +243,7 @@ def worker_main(conn: Connection, config: WorkerConfig, threads: int) -> None:
             continue
         kind, payload = conn.recv()
         if kind == "task":
-            pool.submit(run, payload)
+            gate.add(payload)
         elif kind == "stop":
             worker.halt.set()
         elif kind == "close":
@@ -244,3 +251,34 @@ def worker_main(conn: Connection, config: WorkerConfig, threads: int) -> None:
             worker.close()
             send(("closed", None))
             return
+
+
+class HostGate:
+    """Starts a worker's tasks as its share of each host's slots frees up.
+
+    The coordinator sends tasks a little ahead; holding them here means the next request
+    to a host starts the moment the previous one is answered, without a round trip to
+    the coordinator, and never more than `task.limit` at once.
+    """
+
+    def __init__(self, start: Callable[[Task], Any]) -> None:
+        self._start = start
+        self._lock = threading.Lock()
+        self._waiting: dict[str, deque[Task]] = {}
+        self._active: dict[str, int] = {}
+
+    def add(self, task: Task) -> None:
+        with self._lock:
+            self._waiting.setdefault(task.host, deque()).append(task)
+            self._release(task.host, task.limit)
+
+    def done(self, task: Task) -> None:
+        with self._lock:
+            self._active[task.host] -= 1
+            self._release(task.host, task.limit)
+
+    def _release(self, host: str, limit: int) -> None:
+        waiting = self._waiting[host]
+        while waiting and self._active.get(host, 0) < limit:
+            self._active[host] = self._active.get(host, 0) + 1
+            self._start(waiting.popleft())

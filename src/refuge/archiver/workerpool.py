@@ -64,19 +64,22 @@ class WorkerPool:
 
     @property
     def inflight(self) -> int:
+        """Tasks sent whose outcome has not come back."""
         return sum(m.inflight for m in self.members)
 
-    @property
-    def capacity(self) -> int:
-        return sum(m.capacity for m in self.members)
+    def has_room(self, index: int, ahead: int) -> bool:
+        """Whether worker INDEX can take a task: a free thread, or `ahead` tasks queued in it."""
+        member = self.members[index]
+        return member.inflight < member.capacity + ahead
 
-    def submit(self, task: Task) -> None:
-        min(self.members, key=lambda m: m.inflight - m.capacity).submit(task)
+    def submit(self, task: Task, index: int) -> None:
+        self.members[index].submit(task)
 
-    def messages(self, timeout: float) -> Iterator[tuple[str, Any]]:
-        """Messages that arrive within timeout; raises Failure if a worker died."""
+    def messages(self, timeout: float) -> Iterator[tuple[int, str, Any]]:
+        """(worker index, kind, payload) for messages that arrive within timeout;
+        raises Failure if a worker died."""
         ready = wait([m.conn for m in self.members], timeout)
-        for member in self.members:
+        for index, member in enumerate(self.members):
             if member.conn in ready:
                 try:
                     kind, payload = member.conn.recv()
@@ -85,18 +88,18 @@ class WorkerPool:
                                   f"(exit code {member.process.exitcode})") from None
                 if kind == "outcome":
                     member.inflight -= 1
-                yield kind, payload
+                yield index, kind, payload
 
     def stop(self) -> None:
         """Ask in-flight fetches that are waiting to retry to give up."""
         for m in self.members:
             m.send("stop")
 
-    def close(self) -> Iterator[tuple[str, Any]]:
+    def close(self) -> Iterator[tuple[int, str, Any]]:
         """Seal every worker's files; yields the messages that come back before they exit."""
         for m in self.members:
             m.send("close")
-        for m in self.members:
+        for index, m in enumerate(self.members):
             while True:
                 if not m.conn.poll(CLOSE_TIMEOUT):
                     raise Failure(f"crawl worker {m.process.name} did not finish sealing its files")
@@ -106,7 +109,7 @@ class WorkerPool:
                     raise Failure(f"crawl worker {m.process.name} died while sealing its files") from None
                 if kind == "closed":
                     break
-                yield kind, payload
+                yield index, kind, payload
             m.process.join(10)
             m.conn.close()
 

@@ -53,8 +53,10 @@ def running_server(app: Any, host: str = "127.0.0.1", port: int = 0, threads: in
     try:
         yield f"http://{h}:{p}"
     finally:
-        # Close every socket from inside the event loop thread (never under its feet),
-        # then let the worker threads finish.
+        # Let requests being served finish first (they wake the event loop through its
+        # trigger when done), then close every socket from inside the event loop thread,
+        # never under its feet.
+        server.task_dispatcher.shutdown(timeout=5)
         done = threading.Event()
 
         def _close_all() -> None:
@@ -69,7 +71,6 @@ def running_server(app: Any, host: str = "127.0.0.1", port: int = 0, threads: in
             wasyncore.close_all(socket_map)
         done.wait(5)
         thread.join(5)
-        server.task_dispatcher.shutdown(timeout=5)
 
 
 def _address(server: Any, host: str) -> tuple[str, int]:
