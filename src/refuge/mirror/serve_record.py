@@ -176,20 +176,7 @@ def serve_hit(data_dir: Path, engine: Engine, hit: Hit, mod: str, url: str) -> R
 
 
 def _open(stack: ExitStack, path: Path, offset: int) -> Any:
-    record = stack.enter_context(open_record(path, offset))
-    stack.callback(_release, record)
-    return record
-
-
-def _release(record: Any) -> None:
-    """Drop the record's read buffers now. warcio's ArchiveIterator sits in a reference
-    cycle (it holds its own generator), so without this its decompression buffer, up to
-    ~16 MB for a very compressible payload, lives until the cyclic GC runs."""
-    stream = record.raw_stream
-    for reader in (stream, getattr(stream, "stream", None)):
-        if isinstance(reader, BufferedReader):
-            reader.buff = None
-            reader.decompressor = None
+    return stack.enter_context(open_record(path, offset))
 
 
 def missing_original(url: str, hit: Hit, detail: str | None = None) -> Response:

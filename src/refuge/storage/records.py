@@ -23,14 +23,20 @@ def open_record(path: Path, offset: int) -> Iterator[ArcWarcRecord]:
         fh = open(path, "rb")
     except OSError as exc:
         raise Failure(f"{path}: cannot open WARC file ({exc.strerror})") from None
+    records = None
     try:
         fh.seek(offset)
+        records = ArchiveIterator(fh, no_record_parse=False)
         try:
-            record = next(iter(ArchiveIterator(fh, no_record_parse=False)))
+            record = next(records)
         except StopIteration:
             raise Failure(f"{path}: no WARC record at offset {offset}") from None
         yield record
     finally:
+        # The iterator sits in a reference cycle with its own generator: release its
+        # decompression buffers now rather than whenever the cyclic GC runs.
+        if records is not None:
+            records.close()
         fh.close()
 
 
