@@ -16,58 +16,19 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.utils import Digester
-from warcio.warcwriter import WARCWriter
-
+from refuge.archiver.fetch import Exchange
+from refuge.archiver.warcwriter import RollingWarcWriter, SealedWarc
 from refuge.config.settings import Settings
 from refuge.config.targets import make_target
-from refuge.formats.urls import surt_key
-from refuge.storage import catalog
-from refuge.storage.cdxj import write_cdxj
+from refuge.storage import catalog, warcfiles
 
 Headers = Iterable[tuple[str, str]]
 REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 304: "Not Modified", 404: "Not Found",
            500: "Internal Server Error"}
-
-
-class _HexSha256(Digester):
-    def __init__(self) -> None:
-        super().__init__("sha256")
-
-    def __str__(self) -> str:
-        return "sha256:" + self.digester.hexdigest()
-
-
-class _Writer(WARCWriter):
-    @staticmethod
-    def _create_digester() -> Digester:
-        return _HexSha256()
-
-
-class _WireHeaders(StatusAndHeaders):
-    """Header bytes written back exactly as received (Latin-1, one char per byte)."""
-
-    def compute_headers_buffer(self, header_filter=None) -> None:  # type: ignore[no-untyped-def]
-        self.headers_buff = self.to_str(header_filter).encode("latin-1", "replace") + b"\r\n"
-
-
-class _Counting:
-    def __init__(self, fh) -> None:  # type: ignore[no-untyped-def]
-        self.fh, self.pos, self.sha = fh, 0, hashlib.sha256()
-
-    def write(self, data: bytes) -> int:
-        self.fh.write(data)
-        self.sha.update(data)
-        self.pos += len(data)
-        return len(data)
-
-    def flush(self) -> None:
-        self.fh.flush()
 
 
 class Repeated(io.RawIOBase):
@@ -106,22 +67,22 @@ def gzipped(body: bytes) -> bytes:
 
 
 class ArchiveWriter:
-    """One capture of one target: a single sealed WARC file registered in the catalog."""
+    """One capture of one target, written by the capture side's own WARC writer, sealed
+    and registered in the catalog with its index on close."""
 
     def __init__(self, settings: Settings, engine: Any, name: str = "site",
                  seed: str = "https://news.example/") -> None:
         self.settings, self.engine = settings, engine
         self.target, _ = catalog.save_target(engine, make_target(seed, name=name, scope="host"))
         self.capture_id = catalog.start_capture(engine, self.target, stale_seconds=600)
-        directory = settings.archive_dir / name / self.capture_id
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / f"{self.capture_id}-00001.warc.gz"
-        self._fh = open(self.path, "wb")
-        self._out = _Counting(self._fh)
-        self._writer = _Writer(self._out, gzip=True, warc_version="1.1")
-        self._writer.write_record(self._writer.create_warcinfo_record(self.path.name, {"software": "replay tests"}))
-        self.records = 1
-        self.rows: list[dict[str, Any]] = []
+        self.sealed: list[SealedWarc] = []
+        self._writer = RollingWarcWriter(settings.archive_dir / name / self.capture_id, self.capture_id,
+                                         settings.warc_max_bytes, {"software": "replay tests"}, self._on_seal)
+
+    def _on_seal(self, warc: SealedWarc) -> None:
+        warcfiles.register_sealed(self.engine, self.settings.data, self.capture_id, self.target.id, warc.path,
+                                  warc.sha256, warc.size, warc.records, warc.rows)
+        self.sealed.append(warc)
 
     def response(self, url: str, body: bytes | Repeated, *, ts: str = "20261127234147", status: int = 200,
                  headers: Headers = (("Content-Type", "text/html; charset=utf-8"),),
@@ -139,61 +100,43 @@ class ArchiveWriter:
         if encoding:
             head.append(("Content-Encoding", encoding))
         head.append(("Content-Length", str(length)))
-        http = _WireHeaders(f"{status} {REASONS.get(status, 'Status')}", head, protocol="HTTP/1.1")
-        record = self._writer.create_warc_record(
-            url, "response", payload=stream, length=length, http_headers=http,
-            warc_headers_dict={"WARC-Record-ID": f"<urn:uuid:{uuid.uuid4()}>", "WARC-Date": warc_date(ts),
-                               "WARC-Payload-Digest": digest})
-        return self._write(record, url, ts, status, head, digest, "response")
+        row = self._writer.write_response(_exchange(url, ts, status, head, stream, length, digest))
+        return self._row(row, head)
 
     def revisit(self, url: str, original: dict[str, Any], *, ts: str, status: int = 200,
                 headers: Headers | None = None) -> dict[str, Any]:
         """A revisit of ORIGINAL (a row from response()): same payload, its own headers."""
         head = list(headers) if headers is not None else list(original["headers"])
-        http = _WireHeaders(f"{status} {REASONS.get(status, 'Status')}", head, protocol="HTTP/1.1")
-        record = self._writer.create_revisit_record(
-            url, original["digest"], original["url"], warc_date(original["timestamp"]), http_headers=http,
-            warc_headers_dict={"WARC-Record-ID": f"<urn:uuid:{uuid.uuid4()}>", "WARC-Date": warc_date(ts)})
-        return self._write(record, url, ts, status, head, original["digest"], "revisit")
+        ex = _exchange(url, ts, status, head, io.BytesIO(b""), 0, original["digest"])
+        row = self._writer.write_revisit(ex, original["url"], warc_date(original["timestamp"]))
+        return self._row(row, head)
 
-    def _write(self, record: Any, url: str, ts: str, status: int, head: list[tuple[str, str]], digest: str,
-               rectype: str) -> dict[str, Any]:
-        offset = self._out.pos
-        self._writer.write_record(record)
-        self.records += 1
-        path = str(self.path.resolve().relative_to(self.settings.data.resolve()))
-        ctype = next((v for k, v in head if k.lower() == "content-type"), "")
-        row = {"urlkey": surt_key(url), "timestamp": ts, "url": url,
-               "mime": ctype.split(";", 1)[0].strip().lower() or "unk", "status": status, "digest": digest,
-               "length": self._out.pos - offset, "offset": offset, "rectype": rectype}
-        self.rows.append(row)
-        return {**row, "headers": head, "path": path}
+    def _row(self, row: dict[str, Any], head: list[tuple[str, str]]) -> dict[str, Any]:
+        path = Path(row.pop("path")).resolve().relative_to(self.settings.data.resolve())
+        return {**row, "headers": head, "path": str(path)}
 
     def close(self) -> Path:
-        """Seal the file, write its CDXJ, register both and finish the capture."""
-        self._fh.flush()
-        self._fh.close()
-        cdxj = self.path.with_name(self.path.name[: -len(".warc.gz")] + ".cdxj")
-        write_cdxj(cdxj, self.rows, self.path.name)
-        data = self.settings.data.resolve()
-        cdxj_bytes = cdxj.read_bytes()
-        catalog.record_sealed_warc(
-            self.engine, self.capture_id, self.target.id,
-            warc=dict(name=self.path.name, path=str(self.path.resolve().relative_to(data)),
-                      sha256=self._out.sha.hexdigest(), size=self._out.pos, records=self.records),
-            cdxj=dict(name=cdxj.name, path=str(cdxj.resolve().relative_to(data)),
-                      sha256=hashlib.sha256(cdxj_bytes).hexdigest(), size=len(cdxj_bytes),
-                      records=len(self.rows)),
-            rows=self.rows)
+        """Seal the file (the writer writes its CDXJ and registers both) and finish the capture."""
+        self._writer.close()
         catalog.finish_capture(self.engine, self.capture_id, "complete",
-                               {"pages": len(self.rows), "files": 1, "bytes": self._out.pos})
-        return self.path
+                               {"pages": sum(len(w.rows) for w in self.sealed), "files": len(self.sealed),
+                                "bytes": sum(w.size for w in self.sealed)})
+        return self.sealed[-1].path
 
     def __enter__(self) -> "ArchiveWriter":
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _exchange(url: str, ts: str, status: int, headers: list[tuple[str, str]], body: Any, length: int,
+              digest: str) -> Exchange:
+    started = datetime.strptime(ts, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+    host = url.split("://", 1)[1].split("/", 1)[0]
+    return Exchange(url=url, started=started, request_line=f"GET /{url.split(host, 1)[1].lstrip('/')} HTTP/1.1",
+                    request_headers=[("Host", host)], status=status, reason=REASONS.get(status, "Status"),
+                    protocol="HTTP/1.1", headers=headers, body=body, length=length, payload_digest=digest)
 
 
 def stored_payload(path: Path, offset: int) -> bytes:

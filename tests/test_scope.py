@@ -2,7 +2,7 @@
 
 from refuge.archiver.scope import Scope, is_trap
 from refuge.config.targets import make_target
-from refuge.formats.urls import canonical, resolve, surt_key
+from refuge.formats.urls import canonical, join, resolve, surt_key
 
 
 def scope(url: str, kind: str, **kw) -> Scope:
@@ -73,7 +73,8 @@ def test_canonical_and_resolve() -> None:
 
 
 def test_resolve_shortcuts_agree_with_urljoin() -> None:
-    """resolve() caches by the part of the base that matters; it must answer as urljoin does."""
+    """resolve() caches by the part of the base that matters; it must answer as urljoin does
+    (with an empty path made '/', as browsers do)."""
     from itertools import product
     from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -83,4 +84,13 @@ def test_resolve_shortcuts_agree_with_urljoin() -> None:
              "..", "a?b#c", "/", "?", "x/../y", "HTTP://Up.example/", "../../../../x", "ព័ត៌.html", " sp.html "]
     for base, href in product(bases, hrefs):
         parts = urlsplit(urljoin(base, href.strip()))
-        assert resolve(base, href) == urlunsplit(parts._replace(fragment="")), (base, href)
+        assert resolve(base, href) == urlunsplit(parts._replace(fragment="", path=parts.path or "/")), (base, href)
+
+
+def test_join_reads_links_as_browsers_do() -> None:
+    assert join("http://a.example/x/", " b\\c.html#top ") == "http://a.example/x/b/c.html#top"
+    assert join("http://a.example/x/", "im\tage.png") == "http://a.example/x/image.png"
+    assert join("http://a.example/x/", "https://b.example") == "https://b.example/"
+    assert resolve("http://a.example/x/", "p.html#section") == "http://a.example/x/p.html"
+    for skipped in ("#top", "javascript:void(0)", "mailto:a@b", "data:,x", "  ", "ftp://x.example/"):
+        assert join("http://a.example/", skipped) is None

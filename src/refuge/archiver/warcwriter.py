@@ -132,16 +132,17 @@ class RollingWarcWriter:
         self._current: SealedWarc | None = None
         directory.mkdir(parents=True, exist_ok=True)
 
-    def write_response(self, ex: Exchange) -> None:
+    def write_response(self, ex: Exchange) -> dict[str, Any]:
+        """Write the exchange as a request and a response record; returns the response's index row."""
         with self._lock:
             writer, resp_id = self._ensure_open(), _record_id()
             response = writer.create_warc_record(
                 ex.url, "response", payload=ex.body, length=ex.length, http_headers=_response_head(ex),
                 warc_headers_dict={**_record_headers(ex, resp_id), "WARC-Payload-Digest": ex.payload_digest},
             )
-            self._write_pair(ex, response, resp_id, "response")
+            return self._write_pair(ex, response, resp_id, "response")
 
-    def write_revisit(self, ex: Exchange, refers_to_url: str, refers_to_date: str) -> None:
+    def write_revisit(self, ex: Exchange, refers_to_url: str, refers_to_date: str) -> dict[str, Any]:
         """A payload identical to an earlier record: keep the headers, point at the bytes."""
         with self._lock:
             writer, resp_id = self._ensure_open(), _record_id()
@@ -149,9 +150,9 @@ class RollingWarcWriter:
                 ex.url, ex.payload_digest, refers_to_url, refers_to_date,
                 http_headers=_response_head(ex), warc_headers_dict=_record_headers(ex, resp_id),
             )
-            self._write_pair(ex, revisit, resp_id, "revisit")
+            return self._write_pair(ex, revisit, resp_id, "revisit")
 
-    def _write_pair(self, ex: Exchange, record, resp_id: str, rectype: str) -> None:  # type: ignore[no-untyped-def]
+    def _write_pair(self, ex: Exchange, record, resp_id: str, rectype: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         assert self._writer and self._counting and self._current
         request = self._writer.create_warc_record(
             ex.url, "request", payload=BytesIO(b""), length=0,
@@ -164,13 +165,16 @@ class RollingWarcWriter:
         self._writer.write_record(record)
         length = self._counting.pos - offset
         self._current.records += 2
-        self._current.rows.append({
+        row = {
             "urlkey": surt_key(ex.url), "timestamp": timestamp14(ex), "url": ex.url,
             "mime": ex.media_type, "status": ex.status, "digest": ex.payload_digest,
             "length": length, "offset": offset, "rectype": rectype,
-        })
+        }
+        self._current.rows.append(row)
+        written = dict(row, path=self._current.path)
         if self._counting.pos >= self.max_bytes:
             self._seal()
+        return written
 
     def close(self) -> None:
         with self._lock:

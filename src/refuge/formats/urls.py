@@ -13,26 +13,45 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Bytes that never need percent-encoding; decoding them makes equal URLs compare equal.
 _UNRESERVED = re.compile(r"%(2[DdEe]|3[0-9]|4[1-9A-Fa-f]|5[0-9Aa]|5[Ff]|6[1-9A-Fa-f]|7[0-9Aa]|7[Ee])")
 _PCT = re.compile(r"%[0-9a-fA-F]{2}")
-_SKIP_SCHEMES = ("javascript:", "data:", "mailto:", "tel:", "about:", "blob:", "#", "sms:", "geo:")
+_STRIP = " \t\n\r\f\x00"
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
 # The Public Suffix List snapshot shipped inside tldextract: no network at run time.
 _extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
-def resolve(base: str, href: str) -> str | None:
-    """The absolute http(s) URL a link points to, without its fragment; None if not fetchable."""
-    href = href.strip().replace("\t", "").replace("\n", "").replace("\r", "")
-    if not href or href.lower().startswith(_SKIP_SCHEMES):
+def join(base: str, href: str) -> str | None:
+    """The absolute http(s) URL that HREF means on a page whose base URL is BASE, read
+    as a browser reads it: surrounding white space and any tab or newline inside are
+    ignored, a backslash in the path is a slash, an empty path is '/'. The fragment is
+    kept. None for other schemes, a fragment alone, or an empty link.
+    """
+    href = href.strip(_STRIP)
+    if "\t" in href or "\n" in href or "\r" in href:
+        href = href.replace("\t", "").replace("\n", "").replace("\r", "")
+    if not href or href[0] == "#":
         return None
+    m = _SCHEME.match(href)
+    if m and m.group(1).lower() not in ("http", "https"):
+        return None
+    if "\\" in href:
+        path, sep, rest = href.partition("?")
+        href = path.replace("\\", "/") + sep + rest
     # Pages repeat their links (navigation, shared assets), and a link's target depends on
-    # less than the whole base: resolve against the least that matters, and remember.
-    if href.startswith(("http://", "https://", "HTTP://", "HTTPS://")):
-        return _resolve("", href)
+    # less than the whole base: join against the least that matters, and remember.
+    if m:
+        return _join("", href)
     scheme, root, directory = _base_parts(base)
     if href.startswith("//"):
-        return _resolve(scheme, href)
+        return _join(scheme, href)
     if href.startswith("/"):
-        return _resolve(root, href)
-    return _resolve(base if href.startswith("?") else directory, href)
+        return _join(root, href)
+    return _join(base if href.startswith("?") else directory, href)
+
+
+def resolve(base: str, href: str) -> str | None:
+    """join() without the fragment: the URL a crawler fetches."""
+    url = join(base, href)
+    return url.split("#", 1)[0] if url else None
 
 
 @lru_cache(maxsize=1024)
@@ -47,16 +66,15 @@ def _base_parts(base: str) -> tuple[str, str, str]:
 
 
 @lru_cache(maxsize=65536)
-def _resolve(base: str, href: str) -> str | None:
+def _join(base: str, href: str) -> str | None:
     try:
-        url = urljoin(base, href)
-        parts = urlsplit(url)
+        parts = urlsplit(urljoin(base, href))
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError:
         return None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
-    return urlunsplit(parts._replace(fragment=""))
+    return urlunsplit(parts._replace(path=parts.path or "/"))
 
 
 def canonical(url: str) -> str:

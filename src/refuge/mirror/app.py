@@ -24,10 +24,10 @@ from sqlalchemy import Engine
 from werkzeug.wrappers import Response
 
 from refuge.config.settings import Settings
-from refuge.formats.urls import surt_key
+from refuge.formats.urls import join, surt_key
 from refuge.storage import catalog, index
 from refuge.mirror import pages
-from refuge.mirror.rewrite import MODS, absolute, archive_url, quote_url
+from refuge.mirror.rewrite import MODS, archive_url, quote_url
 from refuge.mirror.serve_record import location_of, serve_hit
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ class ReplayApp:
         if hit.status is None or not 300 <= hit.status < 400:
             return hit
         location = location_of(self.data, hit)
-        target = absolute(hit.url, location) if location else None
+        target = join(hit.url, location) if location else None
         if target is None or _key(target) != hit.urlkey:
             return hit
         return index.closest_not_redirect(self.engine, url, ts) or hit

@@ -13,8 +13,9 @@ bytes kept as they were), so it can be written back into a page of any charset.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote
+
+from refuge.formats.urls import join
 
 PREFIX = "/web/"
 
@@ -36,20 +37,6 @@ KIND_MODS = {
 # Left as they are in a URL: reserved characters and existing percent-escapes.
 _SAFE = "!#$%&'()*+,/:;=?@[]~"
 _NEEDS_QUOTING = re.compile(r"[^A-Za-z0-9\-._~!#$%&'()*+,/:;=?@\[\]]")
-_STRIP = " \t\n\r\f\x00"
-_HTTP = ("http:", "https:")
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
-# An absolute http(s) URL already in the form urljoin would give (lower-case scheme, no
-# backslash, no dot segment): the common case, resolved without urljoin.
-_PLAIN_ABS = re.compile(r"(https?://[^/?#\\]+)([^\\]*)")
-
-
-@lru_cache(maxsize=1024)
-def _origin(base: str) -> str | None:
-    m = _PLAIN_ABS.match(base)
-    return m.group(1) if m else None
-
-
 def quote_url(url: str) -> str:
     """URL as ASCII: unsafe and non-ASCII characters percent-encoded (UTF-8; bytes that
     were undecodable in the page, held as surrogate escapes, come back as themselves)."""
@@ -61,54 +48,6 @@ def quote_url(url: str) -> str:
 def archive_url(ts: str, mod: str, url: str) -> str:
     """'/web/<ts><mod>/<url>' for an absolute URL."""
     return f"{PREFIX}{ts}{mod}/{quote_url(url)}"
-
-
-@lru_cache(maxsize=32768)
-def absolute(base: str, href: str) -> str | None:
-    """The absolute http(s) URL that HREF means on a document whose base is BASE, with
-    its fragment kept; None for other schemes, fragments alone and empty links.
-
-    Browsers ignore surrounding white space and any tab or newline inside a URL, and
-    read a backslash as a slash in http(s) URLs; this does the same. An empty path
-    becomes '/', so relative links resolve right against the result.
-    """
-    href = href.strip(_STRIP)
-    if "\t" in href or "\n" in href or "\r" in href:
-        href = href.replace("\t", "").replace("\n", "").replace("\r", "")
-    if not href or href[0] == "#":
-        return None
-    if "/." not in href and "\\" not in href:
-        # Fast paths: root-relative ('/a/b?c') and plain absolute links.
-        if href[0] == "/" and href[1:2] != "/":
-            origin = _origin(base)
-            if origin is not None:
-                return origin + href
-        elif href[:4] == "http":
-            m = _PLAIN_ABS.fullmatch(href)
-            if m is not None:
-                rest = m.group(2)
-                return href if rest[:1] == "/" else m.group(1) + "/" + rest
-    m = _SCHEME.match(href)
-    if m and m.group(1).lower() not in ("http", "https"):
-        return None
-    if "\\" in href:
-        path, sep, rest = href.partition("?")
-        href = path.replace("\\", "/") + sep + rest
-    try:
-        url = urljoin(base, href)
-    except ValueError:
-        return None
-    if not url[:6].lower().startswith(_HTTP):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if not parts.netloc:
-        return None
-    if not parts.path:
-        url = urlunsplit(parts._replace(path="/"))
-    return url
 
 
 class UrlPolicy:
@@ -136,7 +75,7 @@ class UrlPolicy:
         written = getattr(self.document, "base", None) if self.document is not None else None
         if written != self._base_written:
             self._base_written = written
-            resolved = absolute(self.url, written) if written else None
+            resolved = join(self.url, written) if written else None
             self._base = resolved or self.url
         return self._base
 
@@ -144,9 +83,9 @@ class UrlPolicy:
         if kind == "base":
             # Resolved against the page itself; an unusable base (javascript:, data:)
             # is replaced by the page's own archive URL so it can do nothing.
-            target = absolute(self.url, url) or self.url
+            target = join(self.url, url) or self.url
             return archive_url(self.ts, "", target)
-        target = absolute(self.base, url)
+        target = join(self.base, url)
         if target is None:
             return None
         mod = self.page_mod if kind == "page" else KIND_MODS.get(kind, "oe_")
