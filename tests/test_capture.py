@@ -200,3 +200,18 @@ def test_catalog_lists_the_capture(captured) -> None:
     assert rows[-1]["id"] == captured["summary"]["id"]
     assert {"id", "target", "started", "finished", "status", "pages", "bytes", "files"} <= set(rows[0])
     json.dumps(rows)  # what --json prints must serialise
+
+
+def test_hostile_page_is_captured_and_its_traps_refused(tmp_settings, fixture_site) -> None:
+    """Deep nesting, huge attributes, a javascript: base and links to private addresses:
+    the page is recorded as served, nothing crashes, and nothing off the site is fetched
+    (the exclude keeps the crawler from even resolving the fixture's *.invalid trackers)."""
+    engine = catalog.connect(tmp_settings.catalog_url)
+    catalog.save_target(engine, make_target(fixture_site.abs("/hostile.html"), name="hostile", scope="page",
+                                            exclude=[r"\.invalid\b", r"169\.254\.", r"//10\.", r"\[::1\]"]))
+    summary = run_capture(tmp_settings, engine, "hostile")
+    assert summary["status"] == "complete" and summary["pages"] == 1
+    records = read_records([Path(p) for p in summary["warcs"]])
+    assert records[("response", fixture_site.abs("/hostile.html"))][0]["payload"] == \
+        fixture_site.file_bytes("/hostile.html")
+    assert not any(h in f["url"] for f in summary["failures"] for h in ("169.254", "10.0.0.1", ".invalid"))

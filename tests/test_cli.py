@@ -66,6 +66,9 @@ def test_add_list_capture_remove_roundtrip(tmp_path, fixture_site) -> None:
     (["capture", "nobody"], "target 'nobody': no such target"),
     (["remove", "nobody"], "target 'nobody': no such target"),
     (["captures", "nobody"], "target 'nobody'"),
+    (["add"], "required: url"),
+    (["add", "https://example.org/", "--max-pages", "many"], "--max-pages: 'many'"),
+    (["add", "https://example.org/", "--scope", "planet"], "--scope: invalid choice: 'planet'"),
 ])
 def test_bad_input_exits_2_with_one_line_naming_it(tmp_path, args, needle) -> None:
     result = refuge(tmp_path / "data", *args)

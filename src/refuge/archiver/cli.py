@@ -191,13 +191,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes get the same one-line error and exit status 2 as any bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"refuge: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="refuge", description="Capture blocked sites into WARC files and replay them.")
+    p = _Parser(prog="refuge", description="Capture blocked sites into WARC files and replay them.")
     p.add_argument("--version", action="version", version=f"refuge {__version__}")
     p.add_argument("--config", type=Path, metavar="FILE", help="settings file (default: DATA/refuge.toml if present)")
     p.add_argument("--data", metavar="DIR", help="data directory (default: $REFUGE_DATA or ./data)")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     add = sub.add_parser("add", help="add or update a target")
     add.add_argument("url")
