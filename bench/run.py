@@ -170,7 +170,11 @@ def refuge_env(data: Path) -> dict:
     return env
 
 
-def capture_refuge(site: siteserver.Served, name: str, data: Path, server: siteserver.SiteServer) -> dict:
+MEMORY_POLL = 0.02  # seconds between RSS samples in the memory runs
+
+
+def capture_refuge(site: siteserver.Served, name: str, data: Path, server: siteserver.SiteServer,
+                   memory: bool = False) -> dict:
     if data.exists():
         shutil.rmtree(data)
     data.mkdir(parents=True)
@@ -182,7 +186,8 @@ def capture_refuge(site: siteserver.Served, name: str, data: Path, server: sites
         return {"ok": False, "error": f"refuge add exited {add.returncode}: {tail(add.stderr + add.stdout)}"}
     off = site.log_offset()
     cpu0 = server_cpu(server)
-    r = procs.run_measured([exe, "capture", name, "--json"], env=env, log=data.parent / f"{data.name}.capture")
+    r = procs.run_measured([exe, "capture", name, "--json"], env=env, log=data.parent / f"{data.name}.capture",
+                           poll=MEMORY_POLL if memory else None)
     cpu1 = server_cpu(server)
     out = parse_json_out(r.stdout)
     res = {
@@ -208,7 +213,7 @@ def capture_refuge(site: siteserver.Served, name: str, data: Path, server: sites
     return res
 
 
-def capture_wget(site: siteserver.Served, out: Path, server: siteserver.SiteServer) -> dict:
+def capture_wget(site: siteserver.Served, out: Path, server: siteserver.SiteServer, memory: bool = False) -> dict:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -216,7 +221,7 @@ def capture_wget(site: siteserver.Served, out: Path, server: siteserver.SiteServ
     cpu0 = server_cpu(server)
     cmd = ["wget", "--mirror", "--page-requisites", f"--warc-file={out / 'wget'}", "--no-verbose",
            "-e", "robots=off", f"--directory-prefix={out / 'mirror'}", site.url]
-    r = procs.run_measured(cmd, log=out / "wget")
+    r = procs.run_measured(cmd, log=out / "wget", poll=MEMORY_POLL if memory else None)
     cpu1 = server_cpu(server)
     warc = out / "wget.warc.gz"
     # wget exits 8 when the server answered an error for some URL; that is reported, not fatal.
@@ -268,8 +273,7 @@ def alternate(tools: dict, repeat: int) -> dict[str, list[dict]]:
                 r = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             runs[name].append(r)
             if r.get("ok"):
-                detail(f"{name} run {i + 1}/{repeat}: {r['seconds']:.2f}s, peak RSS {mib(r['peak_rss'])}, "
-                       f"{r['fetched']['requests']} requests")
+                detail(f"{name} run {i + 1}/{repeat}: {r['seconds']:.2f}s, {r['fetched']['requests']} requests")
             else:
                 detail(f"{name} run {i + 1}/{repeat} FAILED: {r['error']}")
     return runs
@@ -424,8 +428,6 @@ def main(argv: list[str] | None = None) -> int:
             same = b > 0 and abs(a - b) <= max(3, 0.02 * b)
             results["capture"]["same_site"] = same
             detail(f"same site captured: {'yes' if same else 'NO'} (unique URLs refuge {a}, wget {b})")
-            detail(f"peak RSS: refuge {mib(refuge_res['peak_rss_max'])}, wget {mib(wget_res.get('peak_rss_max'))} "
-                   f"(process tree, polled every 20 ms; max over runs)")
             detail(f"CPU time (user+sys) of the median run: refuge {refuge_res['cpu_seconds']:.2f}s, "
                    f"wget {wget_res.get('cpu_seconds', 0):.2f}s; site server CPU during it: refuge run "
                    f"{refuge_res['server_cpu_seconds']:.2f}s, wget run {wget_res.get('server_cpu_seconds', 0):.2f}s")
@@ -434,20 +436,31 @@ def main(argv: list[str] | None = None) -> int:
         if refuge_res and refuge_res.get("ok"):
             detail(f"refuge runs: {', '.join(f'{s:.2f}s' for s in refuge_res['seconds_all'])}")
 
-        # ---- memory flatness: a 1,000-page capture
-        if refuge_res and refuge_res.get("ok") and "small" in served:
-            small = capture_refuge(served["small"], "bench-small", WORK / f"refuge-{args.small_pages}", server)
-            results["capture"]["refuge_small"] = small
-            if small["ok"]:
-                growth = refuge_res["peak_rss_max"] / small["peak_rss"]
-                results["capture"]["rss_growth"] = growth
-                detail(f"refuge peak RSS at {args.small_pages} pages {mib(small['peak_rss'])} "
-                       f"({small['seconds']:.1f}s, {small['fetched']['requests']} requests) vs "
-                       f"{args.pages} pages {mib(refuge_res['peak_rss_max'])}: x{growth:.2f}")
+        # ---- memory: runs of their own, because polling /proc costs CPU the timed runs need
+        if refuge_res and refuge_res.get("ok") and wget_res.get("ok"):
+            mem_wget = capture_wget(main_site, WORK / "wget-memory", server, memory=True)
+            mem_refuge = capture_refuge(main_site, "bench", WORK / f"refuge-{args.pages}-memory", server, memory=True)
+            results["capture"]["memory"] = {"wget": mem_wget.get("peak_rss"), "refuge": mem_refuge.get("peak_rss")}
+            if mem_wget["ok"] and mem_refuge["ok"]:
+                detail(f"peak RSS: refuge {mib(mem_refuge['peak_rss'])}, wget {mib(mem_wget['peak_rss'])} "
+                       f"(sum over the process tree, sampled every {MEMORY_POLL * 1000:.0f} ms in separate runs)")
             else:
                 ok = False
-                results["errors"].append(small["error"])
-                detail(f"refuge {args.small_pages}-page capture FAILED: {small['error']}")
+                results["errors"].append(f"memory runs: {mem_wget.get('error') or mem_refuge.get('error')}")
+            if mem_refuge["ok"] and "small" in served:
+                small = capture_refuge(served["small"], "bench-small", WORK / f"refuge-{args.small_pages}", server,
+                                       memory=True)
+                results["capture"]["refuge_small"] = small
+                if small["ok"]:
+                    growth = mem_refuge["peak_rss"] / small["peak_rss"]
+                    results["capture"]["rss_growth"] = growth
+                    detail(f"refuge peak RSS at {args.small_pages} pages {mib(small['peak_rss'])} "
+                           f"({small['fetched']['requests']} requests) vs {args.pages} pages "
+                           f"{mib(mem_refuge['peak_rss'])}: x{growth:.2f}")
+                else:
+                    ok = False
+                    results["errors"].append(small["error"])
+                    detail(f"refuge {args.small_pages}-page capture FAILED: {small['error']}")
 
         # ---- replay
         try:

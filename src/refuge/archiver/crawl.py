@@ -160,8 +160,8 @@ class Crawl:
         waits = [self._next_start.get(h, 0.0) - now for h, q in self._queues.items() if q]
         return max(0.0, min(waits, default=0.0))
 
-    def _enqueue(self, task: Task) -> bool:
-        key = canonical(task.url)
+    def _enqueue(self, task: Task, key: str | None = None) -> bool:
+        key = key or canonical(task.url)
         if key in self._seen:
             return False
         self._seen.add(key)
@@ -187,7 +187,8 @@ class Crawl:
         if out.redirect:
             self._follow_redirect(task, out.redirect)
             return
-        follow_pages = task.role == "page" and (task.seed or self.scope.in_scope(task.url))
+        # Page tasks are queued only in scope (the seed's redirects widen the scope).
+        follow_pages = task.role == "page"
         for url, kind in out.links:
             if url in self._links_seen:
                 continue
@@ -226,7 +227,8 @@ class Crawl:
         if depth > self.max_depth or self._pages_queued >= self.max_pages:
             return  # not remembered: the same link may come again from a shallower page
         self._links_seen.add(url)
-        if self.scope.in_scope(url) and self._enqueue(Task(url, "page", depth)):
+        key = canonical(url)
+        if key not in self._seen and self.scope.in_scope(url, key) and self._enqueue(Task(url, "page", depth), key):
             self._pages_queued += 1
 
     def _add_requisite(self, url: str, parent: Task) -> None:

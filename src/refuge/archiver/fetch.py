@@ -57,11 +57,14 @@ class Exchange:
     notes: list[str] = field(default_factory=list)
 
     def header(self, name: str) -> str | None:
-        lname = name.lower()
-        for k, v in self.headers:
-            if k.lower() == lname:
-                return v
-        return None
+        """The first value of a response header, by case-insensitive name."""
+        first = self.__dict__.get("_first")
+        if first is None:
+            first = {}
+            for k, v in self.headers:
+                first.setdefault(k.lower(), v)
+            self.__dict__["_first"] = first
+        return first.get(name.lower())
 
     @property
     def media_type(self) -> str:

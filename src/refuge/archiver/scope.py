@@ -34,16 +34,20 @@ class Scope:
         parts = urlsplit(c)
         host = parts.hostname or ""
         directory = parts.path[: parts.path.rfind("/") + 1] or "/"
-        anchor = (c.split("://", 1)[1], host, _port(parts), registered_domain(host), host + _port_text(parts) + directory)
+        # The Public Suffix List is loaded on first use: only a domain scope needs it.
+        domain = registered_domain(host) if self.kind == "domain" else ""
+        anchor = (c.split("://", 1)[1], host, _port(parts), domain, host + _port_text(parts) + directory)
         if anchor not in self._anchors:
             self._anchors.append(anchor)
 
-    def in_scope(self, url: str) -> bool:
-        """Whether a discovered link should be crawled as a page of this target."""
-        c = canonical(url)
+    def in_scope(self, url: str, c: str | None = None) -> bool:
+        """Whether a discovered link should be crawled as a page of this target (C: its
+        canonical form, if the caller has it already)."""
+        c = c or canonical(url)
         if self.excluded(c) or is_trap(c):
             return False
-        if not any(self._matches(anchor, c) for anchor in self._anchors):
+        parts = urlsplit(c)
+        if not any(self._matches(anchor, c, parts) for anchor in self._anchors):
             return False
         return not self._include or any(p.search(url) or p.search(c) for p in self._include)
 
@@ -51,9 +55,8 @@ class Scope:
         """Exclude patterns apply to everything, page requisites included."""
         return any(p.search(url) for p in self._exclude)
 
-    def _matches(self, anchor: tuple[str, str, int | None, str, str], c: str) -> bool:
+    def _matches(self, anchor: tuple[str, str, int | None, str, str], c: str, parts) -> bool:  # type: ignore[no-untyped-def]
         seed_rest, host, port, domain, prefix = anchor
-        parts = urlsplit(c)
         chost = parts.hostname or ""
         if self.kind == "page":
             return c.split("://", 1)[1] == seed_rest

@@ -74,7 +74,7 @@ class Worker:
                                   max_retry_after=s.max_retry_after, max_bytes=s.max_response_bytes,
                                   spool_dir=s.data / "tmp")
         self.halt = threading.Event()  # set to make fetches sleeping in a backoff give up
-        self.engine = catalog.connect(s.catalog_url)
+        self.engine = catalog.connect(s.catalog_url, create=False)
         # One file series per worker process; its threads take turns writing records.
         self.writers = RollingWarcWriter(
             s.archive_dir / config.target_name / config.capture_id,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import selectors
 import threading
-from multiprocessing.connection import wait
 from typing import Any, Iterator
 
 from refuge.archiver.worker import Task, WorkerConfig, worker_main
@@ -54,6 +54,7 @@ class WorkerPool:
         ctx = _context()
         base, extra = divmod(workers, processes)
         self.members: list[WorkerProcess] = []
+        self._selector: selectors.BaseSelector | None = None  # made once: the loop waits thousands of times
         try:
             for n in range(processes):
                 cfg = WorkerConfig(**{**config.__dict__, "number": n + 1})
@@ -78,17 +79,20 @@ class WorkerPool:
     def messages(self, timeout: float) -> Iterator[tuple[int, str, Any]]:
         """(worker index, kind, payload) for messages that arrive within timeout;
         raises Failure if a worker died."""
-        ready = wait([m.conn for m in self.members], timeout)
-        for index, member in enumerate(self.members):
-            if member.conn in ready:
-                try:
-                    kind, payload = member.conn.recv()
-                except (EOFError, OSError):
-                    raise Failure(f"crawl worker {member.process.name} died "
-                                  f"(exit code {member.process.exitcode})") from None
-                if kind == "outcome":
-                    member.inflight -= 1
-                yield index, kind, payload
+        if self._selector is None:
+            self._selector = selectors.DefaultSelector()
+            for index, member in enumerate(self.members):
+                self._selector.register(member.conn, selectors.EVENT_READ, index)
+        for key, _ in self._selector.select(timeout):
+            index, member = key.data, self.members[key.data]
+            try:
+                kind, payload = member.conn.recv()
+            except (EOFError, OSError):
+                raise Failure(f"crawl worker {member.process.name} died "
+                              f"(exit code {member.process.exitcode})") from None
+            if kind == "outcome":
+                member.inflight -= 1
+            yield index, kind, payload
 
     def stop(self) -> None:
         """Ask in-flight fetches that are waiting to retry to give up."""
@@ -111,9 +115,14 @@ class WorkerPool:
                     break
                 yield index, kind, payload
             m.process.join(10)
+        if self._selector is not None:
+            self._selector.close()
+        for m in self.members:
             m.conn.close()
 
     def kill(self) -> None:
+        if self._selector is not None:
+            self._selector.close()
         for m in self.members:
             if m.process.is_alive():
                 m.process.kill()

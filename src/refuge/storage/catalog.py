@@ -35,8 +35,9 @@ def now_iso() -> str:
     return iso(utcnow())
 
 
-def connect(url: str) -> Engine:
-    """An engine for the catalog at URL, with the tables created if missing."""
+def connect(url: str, create: bool = True) -> Engine:
+    """An engine for the catalog at URL, with the tables created if missing (unless the
+    caller knows they exist: a capture's worker processes)."""
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         if engine.url.database and engine.url.database != ":memory:":
@@ -51,7 +52,8 @@ def connect(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
-    metadata.create_all(engine)
+    if create:
+        metadata.create_all(engine)
     return engine
 
 
