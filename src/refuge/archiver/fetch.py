@@ -13,7 +13,7 @@ import random
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
@@ -54,7 +54,7 @@ class Exchange:
     payload_digest: str  # 'sha256:<hex>'
     ip: str | None = None
     attempts: int = 1
-    notes: list[str] = field(default_factory=list)
+    gave_up: str | None = None  # why a retryable answer was kept without retrying
 
     def header(self, name: str) -> str | None:
         """The first value of a response header, by case-insensitive name."""
@@ -108,7 +108,8 @@ def fetch(session: requests.Session, url: str, policy: FetchPolicy,
         retry_after = _retry_after(exchange.header("Retry-After"))
         if retry_after is not None:
             if retry_after > policy.max_retry_after:
-                exchange.notes.append(f"Retry-After {retry_after:.0f}s exceeds the limit of {policy.max_retry_after:.0f}s")
+                exchange.gave_up = (f"HTTP {exchange.status} with Retry-After {retry_after:.0f}s, longer than "
+                                    f"max_retry_after ({policy.max_retry_after:.0f}s)")
                 return exchange
             wait = max(wait, retry_after)
         exchange.close()

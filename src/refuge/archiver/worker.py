@@ -113,6 +113,7 @@ class Worker:
         fetched()
         try:
             out.status = ex.status
+            out.error = ex.gave_up
             out.recorded = self.record(ex)
             location = ex.header("Location")
             if 300 <= ex.status < 400 and location:
