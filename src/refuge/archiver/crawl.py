@@ -107,12 +107,9 @@ class Crawl:
                 last_beat = time.monotonic()
 
     def _receive(self, worker: int, kind: str, payload: object) -> None:
-        if kind == "fetched":
-            # The host has answered: its slot is free while the worker records and parses.
-            assert isinstance(payload, str) and self._slots is not None
-            self._slots.fetched(payload, worker)
-        elif kind == "outcome":
-            assert isinstance(payload, Outcome)
+        if kind == "outcome":
+            assert isinstance(payload, Outcome) and self._slots is not None
+            self._slots.done(payload.task.host, worker)
             self._handle(payload)
         elif kind == "sealed":
             assert isinstance(payload, SealedWarc)
@@ -254,7 +251,7 @@ class HostSlots:
         self.per_host = per_host
         self.workers = workers
         self._shares: dict[str, list[int]] = {}
-        self._outstanding: dict[str, list[int]] = {}  # sent, not yet answered
+        self._outstanding: dict[str, list[int]] = {}  # sent, outcome not back yet
 
     def share(self, host: str, worker: int) -> int:
         shares = self._shares.get(host)
@@ -280,7 +277,7 @@ class HostSlots:
     def sent(self, host: str, worker: int) -> None:
         self._outstanding[host][worker] += 1
 
-    def fetched(self, host: str, worker: int) -> None:
+    def done(self, host: str, worker: int) -> None:
         self._outstanding[host][worker] -= 1
 
 

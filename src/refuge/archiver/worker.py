@@ -208,8 +208,7 @@ def worker_main(conn: Connection, config: WorkerConfig, threads: int) -> None:
     """A worker process: tasks in, outcomes and sealed files out, over one pipe.
 
     Messages in: ("task", Task), ("stop", None), ("close", None).
-    Messages out, per task: ("fetched", host) when its server has answered (or failed to),
-    then ("outcome", Outcome); and ("sealed", SealedWarc), ("closed", None).
+    Messages out: ("outcome", Outcome) per task, ("sealed", SealedWarc), ("closed", None).
     """
     # Ctrl-C reaches the whole process group; the coordinator decides how to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -233,7 +232,6 @@ def worker_main(conn: Connection, config: WorkerConfig, threads: int) -> None:
         def fetched() -> None:
             nonlocal released
             released = True
-            send(("fetched", task.host))
             gate.done(task)
 
         outcome = worker.work(task, fetched)
