@@ -141,6 +141,9 @@ def run_measured(cmd: list[str], *, log: Path, env: dict | None = None, cwd: Pat
     leave it off, and memory is measured in runs of its own."""
     out_path = log.with_name(log.name + ".out")
     err_path = log.with_name(log.name + ".err")
+    # The previous run's files may still be waiting to be written back; without this the
+    # next tool's fsync (Refuge seals its WARC files with one) pays for the last one's writes.
+    os.sync()
     t0 = time.perf_counter()
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         p = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=cwd,

@@ -19,12 +19,10 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any, Callable
 
-from importlib.metadata import version
-
 from warcio.statusandheaders import StatusAndHeaders
-from zlib_ng import zlib_ng
 from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
+from zlib_ng import zlib_ng
 
 from refuge import __version__
 from refuge.archiver.fetch import Exchange
@@ -216,6 +214,8 @@ class RollingWarcWriter:
 
 
 def warcinfo_fields(target: str, user_agent: str, robots: str) -> dict[str, str]:
+    from importlib.metadata import version  # slow to import; needed once per worker
+
     return {
         "software": f"Refuge/{__version__} (warcio/{version('warcio')})",
         "format": "WARC File Format 1.1",

@@ -7,6 +7,7 @@ in a SQL shell, and identical on both engines.
 from __future__ import annotations
 
 from sqlalchemy import (
+    DDL,
     BigInteger,
     Column,
     ForeignKey,
@@ -17,7 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    text,
+    event,
 )
 
 metadata = MetaData()
@@ -58,11 +59,15 @@ captures = Table(
     Column("bytes", BigInteger, nullable=False, server_default="0"),
     Column("files", Integer, nullable=False, server_default="0"),
     Column("error", Text),
-    # Two processes may try to capture one target at once; the database lets one win.
-    Index("one_running_capture_per_target", "target_id", unique=True,
-          sqlite_where=text("status = 'running'"), postgresql_where=text("status = 'running'")),
     Index("captures_by_target", "target_id", "id"),
 )
+
+# Two processes may try to capture one target at once; the database lets one win. A
+# partial unique index, written in the SQL that SQLite and PostgreSQL share (the
+# dialect-specific Index options would load every dialect's module at import).
+event.listen(captures, "after_create", DDL(
+    "CREATE UNIQUE INDEX IF NOT EXISTS one_running_capture_per_target "
+    "ON captures (target_id) WHERE status = 'running'"))
 
 failures = Table(
     "capture_failures", metadata,
