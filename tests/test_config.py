@@ -36,6 +36,7 @@ def test_explicit_config_file_and_database_url(tmp_path: Path) -> None:
     ("port = [\n", "not valid TOML"),
     ('port = "eighty"\n', "setting 'port'"),
     ("workers = 0\n", "workers"),
+    ("warc_gzip_level = 12\n", "warc_gzip_level"),
 ])
 def test_bad_settings_file_names_the_problem(tmp_path: Path, content: str, needle: str) -> None:
     cfg = tmp_path / "refuge.toml"

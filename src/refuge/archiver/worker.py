@@ -80,7 +80,7 @@ class Worker:
         self.writers = RollingWarcWriter(
             s.archive_dir / config.target_name / config.capture_id,
             f"{config.target_name}-{config.capture_id}-w{config.number}", s.warc_max_bytes,
-            warcinfo_fields(config.target_name, s.user_agent, config.robots), on_seal)
+            warcinfo_fields(config.target_name, s.user_agent, config.robots), on_seal, s.warc_gzip_level)
         self.record = Recorder(self.engine, config.target_id, self.writers)
         self._local = threading.local()
         self._sessions: list[requests.Session] = []

@@ -44,6 +44,9 @@ class Settings:
     max_response_bytes: int = 100 * 1024 * 1024
     max_redirects: int = 10
     warc_max_bytes: int = 1024 * 1024 * 1024
+    # zlib-ng level for each record's gzip member. On 56 MB of real HTML, CSS and JS, 5 gave
+    # files 1.2% larger than 6 for 31% less compression CPU; 9 saves another 0.3% for 3x.
+    warc_gzip_level: int = 5
 
     # Scheduler
     max_concurrent_captures: int = 2
@@ -157,6 +160,8 @@ def _validated(s: Settings) -> Settings:
     for name in ["delay", "retries", "backoff", "max_depth", "max_redirects", "processes"]:
         if getattr(s, name) < 0:
             raise BadInput(f"setting {name}: must not be negative, got {getattr(s, name)}")
+    if not 1 <= s.warc_gzip_level <= 9:
+        raise BadInput(f"setting warc_gzip_level: must be 1 to 9, got {s.warc_gzip_level}")
     if not 0 <= s.port <= 65535:
         raise BadInput(f"setting port: {s.port} is not a TCP port")
     return s
