@@ -53,6 +53,7 @@ class Exchange:
     length: int
     payload_digest: str  # 'sha256:<hex>'
     ip: str | None = None
+    block_digest: str | None = None  # of head + payload as recorded, when known while downloading
     attempts: int = 1
     gave_up: str | None = None  # why a retryable answer was kept without retrying
 
@@ -126,6 +127,12 @@ def _fetch_once(session: requests.Session, url: str, policy: FetchPolicy) -> Exc
         if declared and declared.isdigit() and int(declared) > policy.max_bytes:
             raise TooLarge(f"response of {int(declared)} bytes exceeds max_response_bytes ({policy.max_bytes})")
         ip = _peer_ip(raw)
+        status, reason, protocol = raw.status, raw.reason or "", _protocol(raw.version)
+        headers = _recorded_headers(raw)
+        # Unless the body is chunked (its true Content-Length is known only at the end),
+        # the recorded head is final now: hash it with the body for the WARC block digest,
+        # sparing the writer a second pass over the payload.
+        block = None if _chunked(headers) else hashlib.sha256(response_head(protocol, status, reason, headers))
         body = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=policy.spool_dir)
         digest = hashlib.sha256()
         length = 0
@@ -135,17 +142,21 @@ def _fetch_once(session: requests.Session, url: str, policy: FetchPolicy) -> Exc
                 if length > policy.max_bytes:
                     raise TooLarge(f"response exceeds max_response_bytes ({policy.max_bytes}) after {length} bytes")
                 digest.update(chunk)
+                if block is not None:
+                    block.update(chunk)
                 body.write(chunk)
         except BaseException:
             body.close()
             raise
         body.seek(0)
+        if block is None:
+            headers = _dechunked(headers, length)
         request_line, request_headers = _request_head(resp.request)
         return Exchange(
             url=url, started=started, request_line=request_line, request_headers=request_headers,
-            status=raw.status, reason=raw.reason or "", protocol=_protocol(raw.version),
-            headers=_recorded_headers(raw, length), body=body, length=length,
+            status=status, reason=reason, protocol=protocol, headers=headers, body=body, length=length,
             payload_digest="sha256:" + digest.hexdigest(), ip=ip,
+            block_digest="sha256:" + block.hexdigest() if block is not None else None,
         )
     finally:
         resp.close()
@@ -167,17 +178,29 @@ def _prepare(session: requests.Session, url: str) -> requests.PreparedRequest:
     return prepared
 
 
-def _recorded_headers(raw: urllib3.HTTPResponse, length: int) -> list[tuple[str, str]]:
-    """The response headers in wire order, duplicates kept, with the framing made to match
-    the stored body: chunked transfer is decoded, so its header goes and a true
-    Content-Length is set (else WARC readers would try to de-chunk plain bytes)."""
+def response_head(protocol: str, status: int, reason: str, headers: list[tuple[str, str]]) -> bytes:
+    """The HTTP response head as recorded in a WARC response record (header bytes as
+    received: http.client decodes them as Latin-1)."""
+    lines = [f"{protocol} {status} {reason}".rstrip()] + [f"{k}: {v}" for k, v in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+
+
+def _recorded_headers(raw: urllib3.HTTPResponse) -> list[tuple[str, str]]:
+    """The response headers in wire order, duplicates kept."""
     original = getattr(raw, "_original_response", None)
-    pairs = list(original.msg.items()) if original is not None else list(raw.headers.items())
-    chunked = any(k.lower() == "transfer-encoding" for k, _ in pairs)
-    out = [(k, v) for k, v in pairs if k.lower() != "transfer-encoding"]
-    if chunked:
-        out = [(k, v) for k, v in out if k.lower() != "content-length"]
-        out.append(("Content-Length", str(length)))
+    return list(original.msg.items()) if original is not None else list(raw.headers.items())
+
+
+def _chunked(headers: list[tuple[str, str]]) -> bool:
+    return any(k.lower() == "transfer-encoding" for k, _ in headers)
+
+
+def _dechunked(headers: list[tuple[str, str]], length: int) -> list[tuple[str, str]]:
+    """The framing made to match the stored body: chunked transfer is decoded, so its
+    header goes and a true Content-Length is set (else WARC readers would try to
+    de-chunk plain bytes)."""
+    out = [(k, v) for k, v in headers if k.lower() not in ("transfer-encoding", "content-length")]
+    out.append(("Content-Length", str(length)))
     return out
 
 

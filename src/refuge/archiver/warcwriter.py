@@ -71,7 +71,8 @@ class _Sha256Writer(WARCWriter):
 
 class _WireHeaders(StatusAndHeaders):
     """http.client decodes header bytes as Latin-1; encoding them back the same way
-    restores the bytes as received (warcio would percent-encode anything non-ASCII)."""
+    restores the bytes as received (warcio would percent-encode anything non-ASCII).
+    For a response this is fetch.response_head(), which the block digest was taken of."""
 
     def compute_headers_buffer(self, header_filter=None) -> None:  # type: ignore[no-untyped-def]
         self.headers_buff = self.to_str(header_filter).encode("latin-1", "replace") + b"\r\n"
@@ -138,7 +139,8 @@ class RollingWarcWriter:
             writer, resp_id = self._ensure_open(), _record_id()
             response = writer.create_warc_record(
                 ex.url, "response", payload=ex.body, length=ex.length, http_headers=_response_head(ex),
-                warc_headers_dict={**_record_headers(ex, resp_id), "WARC-Payload-Digest": ex.payload_digest},
+                warc_headers_dict={**_record_headers(ex, resp_id), "WARC-Payload-Digest": ex.payload_digest,
+                                   **({"WARC-Block-Digest": ex.block_digest} if ex.block_digest else {})},
             )
             return self._write_pair(ex, response, resp_id, "response")
 
