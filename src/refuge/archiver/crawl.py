@@ -89,6 +89,9 @@ class Crawl:
         last_beat = time.monotonic()
         stopping = False
         while True:
+            if time.monotonic() - last_beat > HEARTBEAT_SECONDS:
+                self.heartbeat()
+                last_beat = time.monotonic()
             if self.stop.is_set():
                 if not stopping:
                     pool.stop()
@@ -102,9 +105,6 @@ class Crawl:
                 continue
             for index, kind, payload in pool.messages(timeout=0.25):
                 self._receive(index, kind, payload)
-            if time.monotonic() - last_beat > HEARTBEAT_SECONDS:
-                self.heartbeat()
-                last_beat = time.monotonic()
 
     def _receive(self, worker: int, kind: str, payload: object) -> None:
         if kind == "outcome":
