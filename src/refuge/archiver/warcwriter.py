@@ -183,13 +183,6 @@ class RollingWarcWriter:
             if self._file is not None:
                 self._seal()
 
-    def abandon(self) -> None:
-        """Stop without sealing: the '.open' file stays as evidence and is never indexed."""
-        with self._lock:
-            if self._file is not None:
-                self._file.close()
-            self._file = self._counting = self._writer = self._current = None
-
     def _ensure_open(self) -> _Sha256Writer:
         if self._writer is not None:
             return self._writer

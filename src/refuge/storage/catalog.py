@@ -230,13 +230,6 @@ def add_failures(engine: Engine, capture_id: str, rows: list[dict[str, Any]]) ->
             conn.execute(insert(failures), [dict(r, capture_id=capture_id) for r in rows])
 
 
-def capture_failures(engine: Engine, capture_id: str) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        rows = conn.execute(select(failures.c.url, failures.c.status, failures.c.reason)
-                            .where(failures.c.capture_id == capture_id).order_by(failures.c.id))
-        return [dict(r._mapping) for r in rows]
-
-
 _CAPTURE_COLUMNS = [captures.c.id, targets.c.name.label("target"), captures.c.status,
                     captures.c.started_at.label("started"), captures.c.finished_at.label("finished"),
                     captures.c.pages, captures.c.requisites, captures.c.failed, captures.c.revisits,
@@ -289,13 +282,6 @@ def record_sealed_warc(engine: Engine, capture_id: str, target_id: int, warc: di
         if rows:
             conn.execute(insert(cdx), [dict(r, file_id=warc_id, capture_id=capture_id, target_id=target_id)
                                        for r in rows])
-
-
-def capture_state(engine: Engine, capture_id: str) -> tuple[str, int] | None:
-    """(status, target_id) of a capture, or None if the catalog has no such capture."""
-    with engine.connect() as conn:
-        row = conn.execute(select(captures.c.status, captures.c.target_id).where(captures.c.id == capture_id)).first()
-    return (row.status, row.target_id) if row else None
 
 
 def capture_files(engine: Engine, capture_id: str) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 from sqlalchemy import Engine, and_, or_, select
 
@@ -96,10 +95,6 @@ def has_records(engine: Engine, target_id: int) -> bool:
     """Whether any capture of the target has indexed records yet."""
     with engine.connect() as conn:
         return conn.execute(select(cdx.c.id).where(cdx.c.target_id == target_id).limit(1)).first() is not None
-
-
-def hit_path(data_dir: Path, hit: Hit) -> Path:
-    return data_dir / hit.path
 
 
 def pad_timestamp(ts: str) -> str:

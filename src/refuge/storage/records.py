@@ -40,9 +40,3 @@ def open_record(path: Path, offset: int) -> Iterator[ArcWarcRecord]:
         fh.close()
 
 
-def iter_chunks(stream, size: int = 64 * 1024) -> Iterator[bytes]:
-    while True:
-        chunk = stream.read(size)
-        if not chunk:
-            return
-        yield chunk
