@@ -135,25 +135,10 @@ def capture_refuge(site: siteserver.Served, name: str, data: Path, server: sites
                           "--max-depth", "100"], env=env, capture_output=True, text=True, timeout=120)
     if add.returncode != 0:
         return {"ok": False, "error": f"refuge add exited {add.returncode}: {tail(add.stderr + add.stdout)}"}
-    off = site.log_offset()
-    cpu0 = server_cpu(server)
-    r = procs.run_measured([exe, "capture", name, "--json"], env=env, log=data.parent / f"{data.name}.capture",
-                           poll=MEMORY_POLL if memory else None)
-    cpu1 = server_cpu(server)
+    r, res = _measured(site, server, [exe, "capture", name, "--json"], data.parent / f"{data.name}.capture",
+                       memory, env=env)
     out = parse_json_out(r.stdout)
-    res = {
-        "ok": r.returncode == 0 and out is not None,
-        "returncode": r.returncode,
-        "seconds": r.seconds,
-        "peak_rss": r.peak_rss,
-        "peak_rss_tree_polled": r.peak_rss_tree,
-        "maxrss_kernel": r.maxrss_kernel,
-        "cpu_seconds": r.cpu_seconds,
-        "server_cpu_seconds": cpu1 - cpu0,
-        "json": out,
-        "fetched": access_summary(site.requests_since(off)),
-        "data_dir": str(data),
-    }
+    res.update(ok=r.returncode == 0 and out is not None, json=out, data_dir=str(data))
     if not res["ok"]:
         res["error"] = (f"refuge capture exited {r.returncode}" + ("" if out else ", no JSON on stdout")
                         + f": {tail(r.stderr + r.stdout)}")
@@ -168,31 +153,36 @@ def capture_wget(site: siteserver.Served, out: Path, server: siteserver.SiteServ
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    off = site.log_offset()
-    cpu0 = server_cpu(server)
     cmd = ["wget", "--mirror", "--page-requisites", f"--warc-file={out / 'wget'}", "--no-verbose",
            "-e", "robots=off", f"--directory-prefix={out / 'mirror'}", site.url]
-    r = procs.run_measured(cmd, log=out / "wget", poll=MEMORY_POLL if memory else None)
-    cpu1 = server_cpu(server)
+    r, res = _measured(site, server, cmd, out / "wget", memory)
     warc = out / "wget.warc.gz"
     # wget exits 8 when the server answered an error for some URL; that is reported, not fatal.
+    res.update(ok=r.returncode in (0, 8) and warc.exists(), warc_file=str(warc))
+    if not res["ok"]:
+        res["error"] = f"wget exited {r.returncode}: {tail(r.stderr)}"
+        return res
+    res["warc"] = warc_summary([warc])
+    return res
+
+
+def _measured(site: siteserver.Served, server: siteserver.SiteServer, cmd: list[str], log: Path, memory: bool,
+              env: dict | None = None) -> tuple[procs.RunResult, dict]:
+    """Run one capture command; its measurements and what the site saw of it."""
+    off = site.log_offset()
+    cpu0 = server_cpu(server)
+    r = procs.run_measured(cmd, env=env, log=log, poll=MEMORY_POLL if memory else None)
     res = {
-        "ok": r.returncode in (0, 8) and warc.exists(),
         "returncode": r.returncode,
         "seconds": r.seconds,
         "peak_rss": r.peak_rss,
         "peak_rss_tree_polled": r.peak_rss_tree,
         "maxrss_kernel": r.maxrss_kernel,
         "cpu_seconds": r.cpu_seconds,
-        "server_cpu_seconds": cpu1 - cpu0,
+        "server_cpu_seconds": server_cpu(server) - cpu0,
         "fetched": access_summary(site.requests_since(off)),
-        "warc_file": str(warc),
     }
-    if not res["ok"]:
-        res["error"] = f"wget exited {r.returncode}: {tail(r.stderr)}"
-        return res
-    res["warc"] = warc_summary([warc])
-    return res
+    return r, res
 
 
 def summarize(runs: list[dict]) -> dict:
