@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from werkzeug.wrappers import Response
 
 from refuge.config.settings import Settings
-from refuge.formats.urls import join, surt_key
+from refuge.formats.urls import join
 from refuge.storage import catalog, index
 from refuge.mirror import pages
 from refuge.mirror.rewrite import MODS, archive_url, quote_url
@@ -129,10 +129,7 @@ class ReplayApp:
     # -- replay ---------------------------------------------------------------------------
 
     def replay(self, ts: str, mod: str, url: str) -> Response:
-        try:
-            hit = index.closest(self.engine, url, ts)
-        except ValueError:
-            hit = None
+        hit = index.closest(self.engine, url, ts)
         if hit is None:
             return self.not_found(url)
         hit = self.past_self_redirect(hit, url, ts)
@@ -148,15 +145,12 @@ class ReplayApp:
             return hit
         location = location_of(self.data, hit)
         target = join(hit.url, location) if location else None
-        if target is None or _key(target) != hit.urlkey:
+        if target is None or index.url_key(target) != hit.urlkey:
             return hit
-        return index.closest_not_redirect(self.engine, url, ts) or hit
+        return index.closest(self.engine, url, ts, skip_redirects=True) or hit
 
     def newest(self, url: str) -> Response:
-        try:
-            hit = index.closest(self.engine, url, None)
-        except ValueError:
-            hit = None
+        hit = index.closest(self.engine, url, None)
         if hit is None:
             return self.not_found(url)
         hit = self.past_self_redirect(hit, url, None)
@@ -169,43 +163,26 @@ class ReplayApp:
         entries = []
         for target in catalog.list_targets(self.engine):
             seed = target.spec.url
-            hit = None
-            if target.id in latest:
-                try:
-                    hit = index.closest(self.engine, seed, None)
-                except ValueError:
-                    hit = None
+            hit = index.closest(self.engine, seed, None) if target.id in latest else None
             entries.append({"name": target.name, "url": seed, "ts": hit.timestamp if hit else None})
         return reader(pages.front_page(entries))
 
     def capture_list(self, url: str) -> Response:
-        try:
-            hits = index.captures_of(self.engine, url)
-        except ValueError:
-            hits = []
+        hits = index.captures_of(self.engine, url)
         return reader(pages.captures_page(url, hits), 200 if hits else 404)
 
     def not_found(self, url: str | None) -> Response:
         others: list[index.Hit] = []
         nearby: list[index.Hit] = []
         if url:
-            try:
-                others = index.captures_of(self.engine, url, limit=50)
-                if not others:
-                    nearby = index.urls_under(self.engine, index.host_prefix(url), limit=20)
-            except ValueError:
-                pass
+            others = index.captures_of(self.engine, url, limit=50)
+            prefix = index.host_prefix(url) if not others else None
+            if prefix:
+                nearby = index.urls_under(self.engine, prefix, limit=20)
         return reader(pages.not_found_page(url, others, nearby), 404)
 
     def message(self, status: int, km: str, en: str) -> Response:
         return reader(pages.message_page(km, en), status)
-
-
-def _key(url: str) -> str | None:
-    try:
-        return surt_key(url)
-    except ValueError:
-        return None
 
 
 def reader(body: bytes, status: int = 200) -> Response:

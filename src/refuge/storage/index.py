@@ -40,6 +40,14 @@ _COLUMNS = [cdx.c.urlkey, cdx.c.timestamp, cdx.c.url, cdx.c.mime, cdx.c.status, 
             cdx.c.capture_id]
 
 
+def url_key(url: str) -> str | None:
+    """URL's SURT key; None for a URL too malformed to have one (it was never captured)."""
+    try:
+        return surt_key(url)
+    except ValueError:
+        return None
+
+
 def _hit(row) -> Hit:
     return Hit(**row._mapping)
 
@@ -48,35 +56,42 @@ def _base():
     return select(*_COLUMNS).join(files, files.c.id == cdx.c.file_id)
 
 
-def closest(engine: Engine, url: str, timestamp: str | None = None) -> Hit | None:
+def closest(engine: Engine, url: str, timestamp: str | None = None, *,
+            skip_redirects: bool = False) -> Hit | None:
     """The capture of URL nearest to TIMESTAMP (any prefix of 14 digits); the newest if None.
 
     Two indexed probes (the nearest at-or-before and the nearest after) and a
-    comparison: never a scan.
+    comparison: never a scan. skip_redirects passes over 3xx captures: for a redirect to
+    a URL with the same SURT key (http -> https, www. -> bare host), which would loop.
     """
-    key = surt_key(url)
+    key = url_key(url)
+    if key is None:
+        return None
+    cond = cdx.c.urlkey == key
+    if skip_redirects:
+        cond = and_(cond, or_(cdx.c.status.is_(None), cdx.c.status < 300, cdx.c.status >= 400))
+    newest = (cdx.c.timestamp.desc(), cdx.c.id.desc())
     with engine.connect() as conn:
         if timestamp is None:
-            row = conn.execute(_base().where(cdx.c.urlkey == key)
-                               .order_by(cdx.c.timestamp.desc(), cdx.c.id.desc()).limit(1)).first()
+            row = conn.execute(_base().where(cond).order_by(*newest).limit(1)).first()
             return _hit(row) if row else None
         ts = pad_timestamp(timestamp)
-        before = conn.execute(_base().where(and_(cdx.c.urlkey == key, cdx.c.timestamp <= ts))
-                              .order_by(cdx.c.timestamp.desc(), cdx.c.id.desc()).limit(1)).first()
-        after = conn.execute(_base().where(and_(cdx.c.urlkey == key, cdx.c.timestamp > ts))
+        before = conn.execute(_base().where(and_(cond, cdx.c.timestamp <= ts)).order_by(*newest).limit(1)).first()
+        after = conn.execute(_base().where(and_(cond, cdx.c.timestamp > ts))
                              .order_by(cdx.c.timestamp.asc(), cdx.c.id.asc()).limit(1)).first()
     candidates = [r for r in (before, after) if r is not None]
     if not candidates:
         return None
-    target = int(ts)
-    best = min(candidates, key=lambda r: abs(_seconds(r.timestamp) - _seconds(str(target))))
-    return _hit(best)
+    return _hit(min(candidates, key=lambda r: abs(_seconds(r.timestamp) - _seconds(ts))))
 
 
 def captures_of(engine: Engine, url: str, limit: int = 1000) -> list[Hit]:
     """Every capture of URL, oldest first."""
+    key = url_key(url)
+    if key is None:
+        return []
     with engine.connect() as conn:
-        rows = conn.execute(_base().where(cdx.c.urlkey == surt_key(url))
+        rows = conn.execute(_base().where(cdx.c.urlkey == key)
                             .order_by(cdx.c.timestamp.asc(), cdx.c.id.asc()).limit(limit))
         return [_hit(r) for r in rows]
 
@@ -112,44 +127,17 @@ def _seconds(ts: str) -> float:
         return float(ts)
 
 
-def _not_redirect():
-    return or_(cdx.c.status.is_(None), cdx.c.status < 300, cdx.c.status >= 400)
-
-
-def closest_not_redirect(engine: Engine, url: str, timestamp: str | None = None) -> Hit | None:
-    """Like :func:`closest`, skipping 3xx captures: for a redirect whose target has the
-    same SURT key (http -> https, www. -> bare host), which would otherwise loop.
-
-    The same two probes on (urlkey, timestamp); the status filter only skips that
-    URL's redirect rows.
-    """
-    key = surt_key(url)
-    with engine.connect() as conn:
-        if timestamp is None:
-            row = conn.execute(_base().where(and_(cdx.c.urlkey == key, _not_redirect()))
-                               .order_by(cdx.c.timestamp.desc(), cdx.c.id.desc()).limit(1)).first()
-            return _hit(row) if row else None
-        ts = pad_timestamp(timestamp)
-        before = conn.execute(_base().where(and_(cdx.c.urlkey == key, cdx.c.timestamp <= ts, _not_redirect()))
-                              .order_by(cdx.c.timestamp.desc(), cdx.c.id.desc()).limit(1)).first()
-        after = conn.execute(_base().where(and_(cdx.c.urlkey == key, cdx.c.timestamp > ts, _not_redirect()))
-                             .order_by(cdx.c.timestamp.asc(), cdx.c.id.asc()).limit(1)).first()
-    candidates = [r for r in (before, after) if r is not None]
-    if not candidates:
-        return None
-    best = min(candidates, key=lambda r: abs(_seconds(r.timestamp) - _seconds(ts)))
-    return _hit(best)
-
-
 def key_range(prefix: str) -> tuple[str, str]:
     """[low, high) bounds of every SURT key that starts with PREFIX ('org,example)/' ->
     ('org,example)/', 'org,example)0'))."""
     return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-def host_prefix(url: str) -> str:
+def host_prefix(url: str) -> str | None:
     """The SURT key prefix of every URL on URL's host: 'https://www.example.org/a' -> 'org,example)/'."""
-    key = surt_key(url)
+    key = url_key(url)
+    if key is None:
+        return None
     return key[: key.index(")") + 2] if ")" in key else key
 
 
