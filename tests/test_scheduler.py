@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime, timezone
 
 from refuge.archiver.scheduler import CaptureScheduler
 from refuge.config.targets import make_target
@@ -36,6 +37,11 @@ def test_schedule_follows_catalog_and_never_overlaps(tmp_settings, fixture_site)
         # A target added by another process (the CLI) is picked up by the next sync.
         catalog.save_target(engine, make_target(fixture_site.abs("/en/"), name="en", every="1h"))
         wait_for(lambda: catalog.list_captures(engine, "en"))
+
+        # A changed schedule replaces the job's trigger.
+        catalog.save_target(engine, make_target(fixture_site.abs("/km/"), name="km", every="2h"))
+        wait_for(lambda: (scheduler.next_runs().get("km") or datetime.now(timezone.utc)).timestamp()
+                 > time.time() + 3600)
 
         catalog.remove_target(engine, "km")
         wait_for(lambda: "km" not in scheduler.next_runs())
