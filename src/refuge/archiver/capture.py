@@ -33,7 +33,7 @@ def run_capture(settings: Settings, engine: Engine, name: str,
     """
     target = catalog.get_target(engine, name)
     capture_id = catalog.start_capture(engine, target, settings.stale_capture_seconds)
-    warcfiles.recover(engine, settings.data, settings.archive_dir)
+    warcfiles.recover(engine, settings.data, settings.archive_dir, target.name)
     began = time.monotonic()
     sealed: list[SealedWarc] = []
 

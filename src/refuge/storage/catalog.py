@@ -291,6 +291,10 @@ def capture_files(engine: Engine, capture_id: str) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in rows]
 
 
-def known_file_names(engine: Engine) -> set[str]:
+def known_file_names(engine: Engine, capture_ids: Iterable[str] | None = None) -> set[str]:
+    """Names of the files the catalog holds (of these captures only, if given)."""
+    query = select(files.c.name)
+    if capture_ids is not None:
+        query = query.where(files.c.capture_id.in_(list(capture_ids)))
     with engine.connect() as conn:
-        return set(conn.execute(select(files.c.name)).scalars())
+        return set(conn.execute(query).scalars())

@@ -22,7 +22,7 @@ from warcio.archiveiterator import ArchiveIterator
 from refuge.formats.urls import surt_key
 from refuge.storage import catalog
 from refuge.storage.cdxj import write_cdxj
-from refuge.storage.schema import captures
+from refuge.storage.schema import captures, targets
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def index_warc(path: Path) -> tuple[list[dict[str, Any]], int]:
     return rows, count
 
 
-def recover(engine: Engine, data_dir: Path, archive_dir: Path) -> dict[str, list[str]]:
+def recover(engine: Engine, data_dir: Path, archive_dir: Path, target: str | None = None) -> dict[str, list[str]]:
     """Make the archive directory and the catalog agree after a crash.
 
     Only files of captures that are no longer running are touched.
@@ -88,17 +88,21 @@ def recover(engine: Engine, data_dir: Path, archive_dir: Path) -> dict[str, list
     if not archive_dir.exists():
         return report
     with engine.connect() as conn:
-        states = {row.id: (row.status, row.target_id) for row in conn.execute(
-            select(captures.c.id, captures.c.status, captures.c.target_id))}
-    known = catalog.known_file_names(engine)
-    for path in sorted(archive_dir.glob(f"*/*/*.warc.gz{OPEN_SUFFIX}")):
+        query = select(captures.c.id, captures.c.status, captures.c.target_id)
+        if target is not None:
+            query = query.join(targets, targets.c.id == captures.c.target_id).where(targets.c.name == target)
+        states = {row.id: (row.status, row.target_id) for row in conn.execute(query)}
+    # One target's directory when a capture of it starts; the whole archive at service start.
+    files = f"{target}/*" if target is not None else "*/*"
+    known = catalog.known_file_names(engine, states if target is not None else None)
+    for path in sorted(archive_dir.glob(f"{files}/*.warc.gz{OPEN_SUFFIX}")):
         state = states.get(path.parent.name)
         if state is None or state[0] != "running":
             target = path.with_name(path.name[: -len(OPEN_SUFFIX)] + INCOMPLETE_SUFFIX)
             path.rename(target)
             report["incomplete"].append(str(target))
             log.warning("moved aside a WARC file that was never sealed: %s", target)
-    for path in sorted(archive_dir.glob("*/*/*.warc.gz")):
+    for path in sorted(archive_dir.glob(f"{files}/*.warc.gz")):
         state = states.get(path.parent.name)
         if path.name in known or state is None or state[0] == "running":
             continue
