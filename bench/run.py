@@ -1,4 +1,4 @@
-"""Refuge benchmark: capture vs wget, replay vs pywb, on one machine and one input.
+"""Refuge benchmark: capture vs wget, replay vs pywb, push vs boto3, verify vs sha256sum.
 
     .venv/bin/python bench/run.py            # what `make bench` runs
     .venv/bin/python bench/run.py --help     # options (page counts, repeats, server, ...)
@@ -7,6 +7,9 @@ Steps: generate a seeded site (2,000 HTML pages with assets, plus a 1,000-page v
 serve it on 127.0.0.1 (nginx, else a threaded Python server), capture it with
 `refuge capture` and with `wget --mirror --warc-file`, then replay 300 of the captured
 pages sequentially from `refuge serve` and from pywb (same WARC files, same timestamps).
+Then (replicas.py) ~1 GiB of WARC files is pushed to an S3 server (Swift + s3api on
+127.0.0.1) by `refuge push` and by boto3's `upload_file`, and checked by `refuge verify`
+and by `sha256sum`. `--only capture` or `--only replicas` runs one of the two steps.
 Prints one line per comparison, `# ` detail lines, and writes bench/.work/results.json.
 Exits non-zero when a run failed; a missed target ratio is reported, not an error.
 Everything listens on and talks to 127.0.0.1 only; every server started is ended on exit.
@@ -30,6 +33,7 @@ sys.path.insert(0, str(HERE))
 import procs  # noqa: E402
 import pywb_env  # noqa: E402
 import replay  # noqa: E402
+import replicas  # noqa: E402
 import sitegen  # noqa: E402
 import siteserver  # noqa: E402
 from captures import (  # noqa: E402
@@ -115,31 +119,10 @@ def run_replay(args, manifest: dict, site: siteserver.Served, data: Path | None,
     return ok
 
 
-# --------------------------------------------------------------------------- main
+# --------------------------------------------------------------------------- capture and replay
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Refuge capture/replay benchmark (see bench/README.md)")
-    ap.add_argument("--pages", type=int, default=2000, help="HTML pages in the main site (default 2000)")
-    ap.add_argument("--small-pages", type=int, default=1000,
-                    help="HTML pages in the variant for the memory-flatness check (0 skips it; default 1000)")
-    ap.add_argument("--replay-pages", type=int, default=300, help="pages replayed from each server (default 300)")
-    ap.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")),
-                    help="capture runs per tool on the main site; the median wall time counts (default 3)")
-    ap.add_argument("--seed", type=int, default=20240601)
-    ap.add_argument("--server", choices=["auto", "nginx", "python"], default="auto",
-                    help="what serves the site (auto: nginx, installing it with apt-get when root)")
-    ap.add_argument("--baseline-only", action="store_true",
-                    help="skip Refuge: wget capture and pywb replay of wget's WARC only (checks the harness)")
-    args = ap.parse_args(argv)
-
-    procs.install_handlers()
-    WORK.mkdir(parents=True, exist_ok=True)
-    results: dict = {
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "params": vars(args) | {"capture_target": CAPTURE_TARGET, "replay_target": REPLAY_TARGET},
-        "capture": {}, "replay": {}, "errors": [],
-    }
+def run_capture(args, results: dict) -> bool:
+    """The capture step: the site, wget and Refuge capturing it, pywb and Refuge replaying it."""
     ok = True
     server = None
     try:
@@ -276,15 +259,82 @@ def main(argv: list[str] | None = None) -> int:
                 return "skipped" if args.baseline_only and not x else "FAILED"
             print(f"replay_vs_pywb: refuge {fmt(rr)}, pywb {fmt(pr)}, ratio n/a", flush=True)
 
+    finally:
+        if server is not None:
+            server.stop()
+    return ok
+
+
+# --------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Refuge capture/replay/replicas benchmark (see bench/README.md)")
+    ap.add_argument("--pages", type=int, default=2000, help="HTML pages in the main site (default 2000)")
+    ap.add_argument("--small-pages", type=int, default=1000,
+                    help="HTML pages in the variant for the memory-flatness check (0 skips it; default 1000)")
+    ap.add_argument("--replay-pages", type=int, default=300, help="pages replayed from each server (default 300)")
+    ap.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")),
+                    help="runs per tool (captures of the main site, pushes, verifies); the median wall time "
+                         "counts (default 3, env BENCH_REPEAT)")
+    ap.add_argument("--seed", type=int, default=20240601)
+    ap.add_argument("--server", choices=["auto", "nginx", "python"], default="auto",
+                    help="what serves the site (auto: nginx, installing it with apt-get when root)")
+    ap.add_argument("--baseline-only", action="store_true",
+                    help="skip Refuge: wget capture and pywb replay of wget's WARC, boto3 upload and sha256sum "
+                         "only (checks the harness)")
+    ap.add_argument("--only", choices=["capture", "replicas"],
+                    help="run one step: capture (site, capture, replay) or replicas (push, verify); default both")
+    ap.add_argument("--replica-mib", type=int, default=1024,
+                    help="MiB of WARC files pushed and verified in the replicas step (0 skips it; default 1024)")
+    ap.add_argument("--replica-file-mib", type=int, default=200,
+                    help="size at which those WARC files roll over (Refuge's warc_max_bytes; default 200)")
+    ap.add_argument("--push-part-mib", type=int, default=0,
+                    help="s3.part_size for `refuge push`, in MiB (default: Refuge's own, 16)")
+    ap.add_argument("--push-concurrency", type=int, default=0,
+                    help="s3.concurrency for `refuge push` (default: Refuge's own, 4)")
+    args = ap.parse_args(argv)
+
+    procs.install_handlers()
+    WORK.mkdir(parents=True, exist_ok=True)
+    results: dict = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "params": vars(args) | {"capture_target": CAPTURE_TARGET, "replay_target": REPLAY_TARGET,
+                                "push_target": replicas.PUSH_TARGET, "verify_target": replicas.VERIFY_TARGET},
+        "capture": {}, "replay": {}, "errors": [],
+    }
+    ok = True
+    try:
+        if args.only in (None, "capture"):
+            try:
+                ok = run_capture(args, results) and ok
+            except Exception as exc:  # noqa: BLE001 - the other step still runs
+                results["errors"].append(f"capture step: {type(exc).__name__}: {exc}")
+                ok = False
+                traceback.print_exc()
+        if args.only in (None, "replicas") and args.replica_mib > 0:
+            try:
+                ok = replicas.run(args, results) and ok
+            except Exception as exc:  # noqa: BLE001
+                results["errors"].append(f"replicas step: {type(exc).__name__}: {exc}")
+                ok = False
+                traceback.print_exc()
+
         # ---- targets
         cr, rr_ = results["capture"].get("ratio"), results.get("replay_ratio")
-        results["targets"] = {
-            "capture_ratio": {"target": CAPTURE_TARGET, "value": cr, "met": bool(cr and cr >= CAPTURE_TARGET)},
-            "replay_ratio": {"target": REPLAY_TARGET, "value": rr_, "met": bool(rr_ and rr_ >= REPLAY_TARGET)},
-        }
+        results["targets"] = {}
+        if args.only in (None, "capture"):
+            results["targets"] = {
+                "capture_ratio": {"target": CAPTURE_TARGET, "op": ">=", "value": cr,
+                                  "met": bool(cr and cr >= CAPTURE_TARGET)},
+                "replay_ratio": {"target": REPLAY_TARGET, "op": ">=", "value": rr_,
+                                 "met": bool(rr_ and rr_ >= REPLAY_TARGET)},
+            }
+        if args.only in (None, "replicas") and args.replica_mib > 0:
+            results["targets"].update(replicas.targets(results))
         for k, t in results["targets"].items():
             v = "n/a" if t["value"] is None else f"{t['value']:.2f}"
-            detail(f"target {k} >= {t['target']:g}: {v} -> {'met' if t['met'] else 'NOT met'}")
+            detail(f"target {k} {t['op']} {t['target']:g}: {v} -> {'met' if t['met'] else 'NOT met'}")
     except KeyboardInterrupt:
         results["errors"].append("interrupted")
         ok = False
@@ -294,8 +344,6 @@ def main(argv: list[str] | None = None) -> int:
         ok = False
         traceback.print_exc()
     finally:
-        if server is not None:
-            server.stop()
         procs.cleanup()
         results["ok"] = ok
         results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")

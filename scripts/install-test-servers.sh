@@ -5,8 +5,15 @@
 #   - postgresql    initdb / pg_ctl / postgres for the catalog-on-PostgreSQL tests
 #   - wget          the benchmark compares against `wget --warc-file`
 #   - fonts-khmeros a Khmer font for the browser (2.5 MB)
+#   - swift, swift-proxy, swift-account, swift-container, swift-object
+#                   OpenStack Swift with its S3 layer (s3api): the real S3 server of the
+#                   object-store tests (tests/store_servers.py); 47 MB, starts nothing itself
+#   - nodejs, npm   only when missing, to install js-ipfs below
+# and, from npm, js-ipfs 0.66.1 (a real IPFS node with Kubo's RPC API; Kubo's own
+# installers download a binary from outside and fail) into .test-servers/ipfs, pinned
+# by scripts/ipfs-node/package-lock.json.
 # Idempotent: when everything is present it only checks and exits (well under a second).
-# Not root and something missing: prints the apt-get command to run and exits 1.
+# Not root and a Debian package missing: prints the apt-get command to run and exits 1.
 set -euo pipefail
 
 missing=()
@@ -40,6 +47,24 @@ if ! command -v wget >/dev/null 2>&1; then
     missing+=(wget)
 fi
 
+# Swift: one binary per package; the fixture runs these four servers and builds rings
+# with the package's Python modules.
+for pair in swift:swift-ring-builder swift-proxy:swift-proxy-server \
+            swift-account:swift-account-server swift-container:swift-container-server \
+            swift-object:swift-object-server; do
+    if [ ! -x "/usr/bin/${pair#*:}" ]; then
+        missing+=("${pair%%:*}")
+    fi
+done
+
+# Node and npm for js-ipfs (any Node >= 18; the fixture polyfills what 20 lacks).
+if ! command -v node >/dev/null 2>&1; then
+    missing+=(nodejs)
+fi
+if ! command -v npm >/dev/null 2>&1; then
+    missing+=(npm)
+fi
+
 if [ "${#missing[@]}" -gt 0 ]; then
     cmd="apt-get install -y --no-install-recommends ${missing[*]}"
     if [ "$(id -u)" -ne 0 ]; then
@@ -60,5 +85,41 @@ if [ "$(id -u)" -eq 0 ] && ! id -u postgres >/dev/null 2>&1; then
     echo "install-test-servers: creating system user postgres"
     useradd --system --user-group --home-dir /var/lib/postgresql --shell /bin/sh postgres
 fi
+
+# js-ipfs from npm, into the repo's gitignored .test-servers/ipfs. The stamp holds a hash
+# of the committed package files, so a changed lock reinstalls and an unchanged one costs
+# only the hash.
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+src="$repo/scripts/ipfs-node"
+dest="$repo/.test-servers/ipfs"
+stamp="$dest/.installed"
+want="$(cat "$src/package.json" "$src/package-lock.json" 2>/dev/null | sha256sum | cut -d' ' -f1)"
+if [ -x "$dest/node_modules/.bin/jsipfs" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    exit 0
+fi
+mkdir -p "$dest"
+rm -f "$stamp"
+cp "$src/package.json" "$dest/package.json"
+# The overrides in package.json replace two optional WebRTC packages whose install
+# downloads from outside the npm registry (npm retries that for minutes, then fails).
+npm_flags=(--no-audit --no-fund --loglevel=error)
+if [ -f "$src/package-lock.json" ]; then
+    echo "install-test-servers: installing js-ipfs into $dest (npm ci, about a minute)"
+    cp "$src/package-lock.json" "$dest/package-lock.json"
+    (cd "$dest" && npm ci "${npm_flags[@]}" >/dev/null)
+else
+    # No lock yet: resolve one and put it beside package.json to be committed.
+    echo "install-test-servers: no scripts/ipfs-node/package-lock.json; resolving one (npm install)"
+    rm -f "$dest/package-lock.json"
+    (cd "$dest" && npm install "${npm_flags[@]}" >/dev/null)
+    cp "$dest/package-lock.json" "$src/package-lock.json"
+    echo "install-test-servers: wrote scripts/ipfs-node/package-lock.json: commit it"
+    want="$(cat "$src/package.json" "$src/package-lock.json" | sha256sum | cut -d' ' -f1)"
+fi
+if [ ! -x "$dest/node_modules/.bin/jsipfs" ]; then
+    echo "install-test-servers: npm finished but $dest/node_modules/.bin/jsipfs is missing" >&2
+    exit 1
+fi
+echo "$want" > "$stamp"
 
 exit 0

@@ -9,6 +9,9 @@ Fixtures:
     fixture_site      (function) fixture_site.FixtureSite for the news site, wired to cdn_site
     tmp_settings      (function) refuge Settings on tmp_path, private networks allowed,
                                  backoff 0.05 s, timeout 5 s
+    s3_server         (session)  store_servers.S3Server: Swift + s3api (see store_servers.py)
+    s3_bucket         (function) a fresh bucket on it
+    ipfs_node         (session)  store_servers.IpfsNode: js-ipfs with the Kubo RPC API and a gateway
 
 Servers that cannot be had fail the test under CI=true and skip it locally.
 Helpers for tests: ``from servers import free_port`` and ``from fixture_site import ...``
@@ -25,6 +28,9 @@ import pytest
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
+
+# The S3 server and IPFS node fixtures live in their own module.
+pytest_plugins = ["store_servers"]
 
 import fixture_site as _site  # noqa: E402
 import servers as _servers  # noqa: E402

@@ -173,7 +173,7 @@ def test_cdxj_index_written_sorted_and_in_catalog(captured) -> None:
     hit = index.closest(captured["engine"], km["url"], km["timestamp"])
     assert hit and hit.offset == int(km["offset"]) and hit.length == int(km["length"])
     files = catalog.capture_files(captured["engine"], captured["summary"]["id"])
-    assert {f["kind"] for f in files} == {"warc", "cdxj"}
+    assert {f["kind"] for f in files} == {"warc", "cdxj", "manifest", "sums"}
     assert next(f for f in files if f["name"] == warc.name)["size"] == warc.stat().st_size
     assert sum(f["kind"] == "warc" for f in files) == len(captured["summary"]["warcs"])
 

@@ -17,8 +17,10 @@ from sqlalchemy import Engine
 from refuge.archiver.crawl import Crawl, CrawlResult
 from refuge.archiver.warcwriter import SealedWarc
 from refuge.archiver.worker import WorkerConfig
+from refuge.config.errors import Failure
 from refuge.config.settings import Settings
 from refuge.storage import catalog, warcfiles
+from refuge.storage.replicate import queue_capture
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,11 @@ def run_capture(settings: Settings, engine: Engine, name: str,
         status = "complete"
     catalog.add_failures(engine, capture_id, result.failures)
     catalog.finish_capture(engine, capture_id, status, _stats(sealed, result), error)
+    try:
+        # Sealed: write the manifest and queue every file for every configured store.
+        queue_capture(settings, engine, capture_id)
+    except Failure as exc:
+        log.error("capture %s: %s", capture_id, exc)
     summary = catalog.get_capture(engine, capture_id)
     summary["seconds"] = round(time.monotonic() - began, 3)
     summary["warcs"] = sorted(str(w.path) for w in sealed)

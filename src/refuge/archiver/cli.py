@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import logging
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from refuge import __version__
+from refuge.archiver import cli_replicas
 from refuge.archiver.capture import run_capture
+from refuge.archiver.cli_output import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, print_json, print_table, size
 from refuge.config.addresses import check_host_allowed
 from refuge.config.errors import BadInput, Failure
 from refuge.config.settings import Settings, load_settings
 from refuge.config.targets import SCOPES, make_target
-from refuge.storage import catalog
+from refuge.storage import catalog, replicas
+from refuge.storage.replicate import push
+from refuge.storage.stores import configured_store_names
 
-EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,7 +60,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     engine = catalog.connect(settings.catalog_url)
     target, created = catalog.save_target(engine, spec)
     if args.json:
-        _print_json(_target_json(target, None))
+        print_json(_target_json(target, None))
     else:
         print(f"{'added' if created else 'updated'} target {target.name}: {spec.url} ({spec.scope}, {spec.schedule})")
     return EXIT_OK
@@ -67,15 +69,17 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_targets(args: argparse.Namespace, settings: Settings) -> int:
     engine = catalog.connect(settings.catalog_url)
     latest = catalog.latest_captures(engine)
-    rows = [_target_json(t, latest.get(t.id)) for t in catalog.list_targets(engine)]
+    fixity = replicas.fixity_by_target(engine)
+    rows = [{**_target_json(t, latest.get(t.id)), "fixity": fixity.get(t.id)} for t in catalog.list_targets(engine)]
     if args.json:
-        _print_json(rows)
+        print_json(rows)
         return EXIT_OK
     if not rows:
         print("no targets yet: add one with `refuge add URL`")
         return EXIT_OK
-    _print_table(rows, [("NAME", "name"), ("SCHEDULE", "schedule"), ("SCOPE", "scope"), ("STATUS", "status"),
-                        ("LAST CAPTURE", lambda r: (r["last_capture"] or {}).get("started") or "-"), ("URL", "url")])
+    print_table(rows, [("NAME", "name"), ("SCHEDULE", "schedule"), ("SCOPE", "scope"), ("STATUS", "status"),
+                        ("LAST CAPTURE", lambda r: (r["last_capture"] or {}).get("started") or "-"),
+                        ("FIXITY", _fixity_cell), ("URL", "url")])
     return EXIT_OK
 
 
@@ -92,10 +96,17 @@ def cmd_capture(args: argparse.Namespace, settings: Settings) -> int:
         summary = run_capture(settings, engine, args.name)
     except catalog.AlreadyRunning as exc:
         raise Failure(str(exc)) from None
+    if summary["status"] != "running" and len(configured_store_names(settings)) > 1:
+        # The capture is safe on disk whatever happens here; a store that is down gets
+        # the files later, from `refuge push` or the scheduler.
+        report = push(settings, engine, [summary["id"]], ignore_backoff=True)
+        summary["replication"] = report.as_dict()
     if args.json:
-        _print_json(summary)
+        print_json(summary)
     else:
         _print_capture(summary)
+        if "replication" in summary:
+            cli_replicas.print_push_report(report)
     if summary["status"] == "failed":
         print(f"refuge: failed: {summary['error']}", file=sys.stderr)
         return EXIT_FAILURE
@@ -106,13 +117,13 @@ def cmd_captures(args: argparse.Namespace, settings: Settings) -> int:
     engine = catalog.connect(settings.catalog_url)
     rows = catalog.list_captures(engine, args.name)
     if args.json:
-        _print_json(rows)
+        print_json(rows)
         return EXIT_OK
     if not rows:
         print("no captures yet")
         return EXIT_OK
-    _print_table(rows, [("ID", "id"), ("TARGET", "target"), ("STATUS", "status"), ("STARTED", "started"),
-                        ("PAGES", "pages"), ("FAILED", "failed"), ("BYTES", lambda r: _size(r["bytes"])),
+    print_table(rows, [("ID", "id"), ("TARGET", "target"), ("STATUS", "status"), ("STARTED", "started"),
+                        ("PAGES", "pages"), ("FAILED", "failed"), ("BYTES", lambda r: size(r["bytes"])),
                         ("FILES", "files")])
     return EXIT_OK
 
@@ -148,38 +159,25 @@ def _target_json(target: Any, last: dict[str, Any] | None) -> dict[str, Any]:
             "last_capture": last, "status": last["status"] if last else "never captured"}
 
 
-def _print_json(doc: Any) -> None:
-    json.dump(doc, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
-
-
-def _print_table(rows: list[dict[str, Any]], columns: list[tuple[str, str | Callable]]) -> None:
-    cells = [[str(c(r) if callable(c) else r.get(c, "")) for _, c in columns] for r in rows]
-    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, (h, _) in enumerate(columns)]
-    print("  ".join(h.ljust(w) for (h, _), w in zip(columns, widths)).rstrip())
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+def _fixity_cell(row: dict[str, Any]) -> str:
+    doc = row.get("fixity")
+    if not doc:
+        return "never checked"
+    if doc["status"] == "ok":
+        return f"ok {doc['checked_at']}"
+    return f"{doc['bad'] + doc['missing']} BAD {doc['checked_at']}"
 
 
 def _print_capture(s: dict[str, Any]) -> None:
     print(f"capture {s['id']} of {s['target']}: {s['status']}")
     print(f"  {s['pages']} pages, {s['requisites']} requisites, {s['revisits']} unchanged (revisits), "
-          f"{s['failed']} failed; {_size(s['bytes'])} in {s['files']} WARC file(s), {s['seconds']:.1f} s")
+          f"{s['failed']} failed; {size(s['bytes'])} in {s['files']} WARC file(s), {s['seconds']:.1f} s")
     for f in s.get("failures", [])[:20]:
         print(f"  failed: {f['url']} - {f['reason']}")
     if len(s.get("failures", [])) > 20:
         print(f"  ... and {len(s['failures']) - 20} more (see --json)")
     for path in s.get("warcs", []):
         print(f"  {path}")
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
 
 
 def _positive_int(text: str) -> int:
@@ -254,6 +252,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--host")
     demo.add_argument("--port", type=int)
     demo.set_defaults(handler=cmd_demo)
+
+    cli_replicas.add_parsers(sub)
     return p
 
 

@@ -22,10 +22,15 @@ from sqlalchemy import Engine
 from refuge.archiver.capture import run_capture
 from refuge.config.errors import BadInput
 from refuge.config.settings import Settings
-from refuge.storage import catalog
+from refuge.config.targets import parse_duration
+from refuge.storage import catalog, fixity
+from refuge.storage.replicate import push
+from refuge.storage.stores import configured_store_names
 
 log = logging.getLogger(__name__)
 SYNC_JOB = "sync-targets"
+REPLICATE_JOB = "replicate"
+FIXITY_JOB = "fixity-audit"
 
 
 class CaptureScheduler:
@@ -34,9 +39,12 @@ class CaptureScheduler:
         self.engine = engine
         self.stop = stop
         self._signatures: dict[str, tuple] = {}
+        self._push_lock = threading.Lock()
         self.scheduler = BackgroundScheduler(
             timezone=timezone.utc,
-            executors={"default": ThreadPoolExecutor(settings.max_concurrent_captures)},
+            # Replication and fixity audits run beside captures, never in a capture's slot.
+            executors={"default": ThreadPoolExecutor(settings.max_concurrent_captures),
+                       "upkeep": ThreadPoolExecutor(2)},
             # One capture of a target at a time; runs missed while busy or down collapse into one.
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
@@ -44,6 +52,11 @@ class CaptureScheduler:
     def start(self) -> None:
         self.sync()
         self.scheduler.add_job(self.sync, IntervalTrigger(seconds=self.settings.sync_seconds), id=SYNC_JOB)
+        if len(configured_store_names(self.settings)) > 1:
+            self.scheduler.add_job(self.replicate, IntervalTrigger(seconds=self.settings.replicate_seconds),
+                                   id=REPLICATE_JOB, executor="upkeep", next_run_time=datetime.now(timezone.utc))
+        self.scheduler.add_job(self.audit, IntervalTrigger(seconds=parse_duration(self.settings.fixity_every)),
+                               id=FIXITY_JOB, executor="upkeep")
         self.scheduler.start()
 
     def shutdown(self) -> None:
@@ -83,6 +96,39 @@ class CaptureScheduler:
             self._signatures[name] = signature
             log.info("scheduled %s: %s", name, spec.schedule)
 
+    def replicate(self, capture_ids: list[str] | None = None) -> None:
+        """Copy what is due to every store; a store that is down waits out its backoff."""
+        if self.stop.is_set():
+            return
+        try:
+            # One push at a time: the tick and a just-finished capture would race for the same files.
+            with self._push_lock:
+                report = push(self.settings, self.engine, capture_ids, ignore_backoff=capture_ids is not None)
+        except Exception:  # noqa: BLE001 - the catalog keeps the queue; the next tick retries
+            log.exception("replication failed")
+            return
+        if report.uploaded or report.failed or report.store_errors:
+            log.info("replication: %d uploaded, %d already there, %d failed, %d pending%s",
+                     len(report.uploaded), len(report.already_there), len(report.failed), report.pending,
+                     "".join(f"; {name}: {err}" for name, err in report.store_errors.items()))
+
+    def audit(self) -> None:
+        """Re-read every copy in every store and record what was found (`refuge verify --all`)."""
+        if self.stop.is_set():
+            return
+        try:
+            checks = fixity.verify(self.settings, self.engine)
+        except Exception:  # noqa: BLE001 - recorded per copy; the next audit runs anyway
+            log.exception("fixity audit failed")
+            return
+        bad = [c for c in checks if c.result != "ok"]
+        if bad:
+            log.warning("fixity audit: %d of %d copies not ok (first: %s %s/%s: %s); "
+                        "`refuge verify --all --repair` heals them from intact copies",
+                        len(bad), len(checks), bad[0].store, bad[0].capture, bad[0].file, bad[0].reason)
+        else:
+            log.info("fixity audit: all %d copies ok", len(checks))
+
     def next_runs(self) -> dict[str, datetime | None]:
         return {job.id.split(":", 1)[1]: job.next_run_time for job in self.scheduler.get_jobs()
                 if job.id.startswith("capture:")}
@@ -110,6 +156,8 @@ class CaptureScheduler:
         except Exception:  # noqa: BLE001 - recorded as failed by run_capture; retried next run
             log.exception("capture of %s failed", name)
             return
+        if summary["status"] != "running" and len(configured_store_names(self.settings)) > 1:
+            self.replicate([summary["id"]])
         log.info("capture %s of %s %s: %s pages, %s requisites, %s failed, %s bytes in %.1fs%s",
                  summary["id"], name, summary["status"], summary["pages"], summary["requisites"],
                  summary["failed"], summary["bytes"], summary["seconds"],

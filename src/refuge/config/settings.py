@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from refuge.config.errors import BadInput
+from refuge.config.targets import parse_duration
+from refuge.config.store_settings import IpfsSettings, S3Settings, store_from_environ, store_table
 
 DEFAULT_USER_AGENT = "Refuge/0.1 (+https://github.com/refuge-archive/refuge; web archiving for blocked sites)"
 
@@ -54,6 +56,12 @@ class Settings:
     stale_capture_seconds: float = 600.0  # a running capture with no heartbeat this long is dead
     startup_spread: float = 30.0  # overdue targets start spread over this many seconds, not all at once
 
+    # Replicas: the local archive is always one; [s3] and [ipfs] add the others.
+    s3: S3Settings | None = None
+    ipfs: IpfsSettings | None = None
+    replicate_seconds: float = 60.0  # how often the scheduler retries copies that are due
+    fixity_every: str = "1d"  # how often the scheduler re-reads every copy (a duration: 12h, 1d, 7d)
+
     @property
     def catalog_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data / 'catalog.sqlite').resolve()}"
@@ -67,6 +75,7 @@ class Settings:
 
 
 ENV_PREFIX = "REFUGE_"
+_STORES = ("s3", "ipfs")
 
 
 def load_settings(
@@ -89,11 +98,18 @@ def load_settings(
         config_file = candidate if candidate.exists() else None
     if config_file is not None:
         values.update(_read_toml(Path(config_file)))
+    for name in _STORES:
+        values[name] = store_from_environ(name, environ, values.get(name))
     for f in fields(Settings):
+        if f.name in _STORES:
+            continue
         raw = environ.get(ENV_PREFIX + f.name.upper())
         if raw is not None and raw != "":
             values[f.name] = _coerce(f, raw, f"environment variable {ENV_PREFIX}{f.name.upper()}")
     for name, raw in overrides.items():
+        if name in _STORES:
+            values[name] = raw
+            continue
         values[name] = _coerce(_field(name), raw, f"option --{name.replace('_', '-')}")
     return _validated(Settings(**values))
 
@@ -109,6 +125,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     known = {f.name: f for f in fields(Settings)}
     values = {}
     for key, raw in doc.items():
+        if key in _STORES:
+            values[key] = store_table(key, raw, str(path))
+            continue
         if key not in known:
             raise BadInput(f"{path}: unknown setting {key!r}")
         values[key] = _coerce(known[key], raw, f"{path}: setting {key!r}")
@@ -162,6 +181,9 @@ def _validated(s: Settings) -> Settings:
             raise BadInput(f"setting {name}: must not be negative, got {getattr(s, name)}")
     if not 1 <= s.warc_gzip_level <= 9:
         raise BadInput(f"setting warc_gzip_level: must be 1 to 9, got {s.warc_gzip_level}")
+    if s.replicate_seconds <= 0:
+        raise BadInput(f"setting replicate_seconds: must be greater than 0, got {s.replicate_seconds}")
+    parse_duration(s.fixity_every, "setting fixity_every")
     if not 0 <= s.port <= 65535:
         raise BadInput(f"setting port: {s.port} is not a TCP port")
     return s

@@ -133,7 +133,7 @@ def default_name(url: str) -> str:
     return name if _NAME.match(name) else f"t-{name}"[:63]
 
 
-def parse_duration(text: str) -> int:
+def parse_duration(text: str, what: str = "--every") -> int:
     """'6h', '90m', '1d12h', '45s', or a bare number of seconds."""
     raw = text
     text = text.strip().lower()
@@ -147,9 +147,9 @@ def parse_duration(text: str) -> int:
             seconds += int(m.group(1)) * _UNIT[m.group(2)]
             pos = m.end()
         if pos == 0 or text[pos:].strip():
-            raise BadInput(f"--every {raw!r}: not a duration (try 30m, 6h, 1d)")
+            raise BadInput(f"{what} {raw!r}: not a duration (try 30m, 6h, 1d)")
     if seconds <= 0:
-        raise BadInput(f"--every {raw!r}: must be longer than zero")
+        raise BadInput(f"{what} {raw!r}: must be longer than zero")
     return seconds
 
 

@@ -25,7 +25,7 @@ from werkzeug.wrappers import Response
 
 from refuge.config.settings import Settings
 from refuge.formats.urls import join
-from refuge.storage import catalog, index
+from refuge.storage import catalog, index, replicas
 from refuge.mirror import pages
 from refuge.mirror.rewrite import MODS, archive_url, quote_url
 from refuge.mirror.serve_record import location_of, serve_hit
@@ -160,11 +160,13 @@ class ReplayApp:
 
     def front_page(self) -> Response:
         latest = catalog.latest_captures(self.engine)
+        fixity = replicas.fixity_by_target(self.engine)
         entries = []
         for target in catalog.list_targets(self.engine):
             seed = target.spec.url
             hit = index.closest(self.engine, seed, None) if target.id in latest else None
-            entries.append({"name": target.name, "url": seed, "ts": hit.timestamp if hit else None})
+            entries.append({"name": target.name, "url": seed, "ts": hit.timestamp if hit else None,
+                            "fixity": fixity.get(target.id)})
         return reader(pages.front_page(entries))
 
     def capture_list(self, url: str) -> Response:

@@ -103,7 +103,8 @@ def banner(url: str, ts: str) -> str:
 # -- front page -------------------------------------------------------------------------
 
 def front_page(entries: Iterable[dict[str, Any]]) -> bytes:
-    """ENTRIES: dicts with name, url, and ts (newest capture of the seed URL, or None)."""
+    """ENTRIES: dicts with name, url, ts (newest capture of the seed URL, or None) and
+    fixity (the last check of the target's copies, or None)."""
     items = []
     for e in entries:
         url = e["url"]
@@ -115,7 +116,8 @@ def front_page(entries: Iterable[dict[str, Any]]) -> bytes:
             link = _t("មិនទាន់មានច្បាប់ចម្លងនៅឡើយ", "Not captured yet", " / ")
         items.append(
             f'<li><strong>{escape(e["name"])}</strong><br><span class="url">{escape(display_url(url))}</span><br>'
-            f'{link} · <a href="{escape(PREFIX_ALL + quote_url(url))}">{_t("ច្បាប់ចម្លងទាំងអស់", "All captures", " / ")}</a></li>'
+            f'{link} · <a href="{escape(PREFIX_ALL + quote_url(url))}">{_t("ច្បាប់ចម្លងទាំងអស់", "All captures", " / ")}</a>'
+            f'{_fixity_line(e.get("fixity"))}</li>'
         )
     listing = "<ul>" + "".join(items) + "</ul>" if items else f"<p>{_t('មិនទាន់មានគេហទំព័រណាមួយទេ។', 'No sites yet.')}</p>"
     body = (
@@ -125,6 +127,19 @@ def front_page(entries: Iterable[dict[str, Any]]) -> bytes:
         f"{listing}"
     )
     return _page("Refuge", body)
+
+
+def _fixity_line(doc: dict[str, Any] | None) -> str:
+    """The last fixity check of a target's copies, for archivists and admins."""
+    if not doc:
+        return ""
+    when = escape(doc["checked_at"] or "")
+    if doc["status"] == "ok":
+        text = _t(f"ច្បាប់ចម្លងទាំង {doc['ok']} ត្រឹមត្រូវ", f"all {doc['ok']} copies intact", " / ")
+        return f'<br><small class="fixity ok">✓ {text} ({when})</small>'
+    bad = doc["bad"] + doc["missing"]
+    text = _t(f"ច្បាប់ចម្លង {bad} ខូច ឬបាត់", f"{bad} copies bad or missing", " / ")
+    return f'<br><small class="fixity bad">✗ {text} ({when})</small>'
 
 
 # -- capture list -----------------------------------------------------------------------

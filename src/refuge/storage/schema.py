@@ -83,7 +83,7 @@ files = Table(
     Column("id", Integer, primary_key=True),
     Column("capture_id", String(40), ForeignKey("captures.id"), nullable=False, index=True),
     Column("name", String(255), nullable=False, unique=True),
-    Column("kind", String(16), nullable=False),  # warc | cdxj
+    Column("kind", String(16), nullable=False),  # warc | cdxj | manifest | sums
     Column("path", Text, nullable=False),  # relative to the data directory
     Column("sha256", String(64), nullable=False),
     Column("size", BigInteger, nullable=False),
@@ -111,4 +111,45 @@ cdx = Table(
     Index("cdx_by_url_time", "urlkey", "timestamp"),
     Index("cdx_by_digest", "target_id", "digest"),
     UniqueConstraint("file_id", "offset", name="one_row_per_record"),
+)
+
+
+# A file's IPFS CID (CIDv1, raw leaves, 256 KiB chunks), computed locally when the
+# capture's manifest is written, so a node's answer can be checked against it.
+file_cids = Table(
+    "file_cids", metadata,
+    Column("file_id", Integer, ForeignKey("files.id"), primary_key=True),
+    Column("cid", String(120), nullable=False),
+)
+
+# One row per file and store: the replication queue and the fixity record in one.
+# state: pending (to be copied) | copied. result of the last check: ok | bad | missing.
+replicas = Table(
+    "replicas", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("file_id", Integer, ForeignKey("files.id"), nullable=False),
+    Column("store", String(16), nullable=False),  # local | s3 | ipfs
+    Column("state", String(16), nullable=False),
+    Column("location", Text),  # path, key or CID
+    Column("sha256", String(64)),  # of the copy, as last read back (or as uploaded)
+    Column("size", BigInteger),
+    Column("copied_at", String(20)),
+    Column("verified_at", String(20)),
+    Column("result", String(16)),
+    Column("reason", Text),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", String(20)),
+    Column("last_error", Text),
+    UniqueConstraint("file_id", "store", name="one_copy_per_store"),
+    Index("replicas_due", "state", "next_attempt_at"),
+)
+
+# Per capture and store, where the capture as a whole lives: the IPFS directory CID
+# of /refuge/<target>/<capture>/, or the S3 key prefix.
+capture_roots = Table(
+    "capture_roots", metadata,
+    Column("capture_id", String(40), ForeignKey("captures.id"), primary_key=True),
+    Column("store", String(16), primary_key=True),
+    Column("location", Text, nullable=False),
+    Column("updated_at", String(20), nullable=False),
 )

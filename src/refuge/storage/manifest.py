@@ -1,0 +1,136 @@
+"""A capture's manifest: what an archivist needs to check it holding nothing else.
+
+Two files, written once the capture is over and stored with it in every store:
+
+- `<capture>.manifest.json`: the capture's metadata and every file with its size,
+  SHA-256, IPFS CID and where each store keeps it;
+- `<capture>.sha256`: the same hashes in `sha256sum` format, manifest included, so
+  `sha256sum -c <capture>.sha256` in a folder downloaded from any store checks it all.
+
+Both are deterministic for a given capture and store configuration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, insert
+
+from refuge import __version__
+from refuge.config.errors import Failure
+from refuge.config.settings import Settings
+from refuge.storage import catalog, replicas
+from refuge.storage.cid import CidBuilder, bytes_cid
+from refuge.storage.schema import files
+from refuge.storage.stores import READ_CHUNK, FileRef, configured_store_names, open_store
+
+FORMAT = "refuge-capture-manifest/1"
+MANIFEST_KINDS = ("manifest", "sums")
+
+
+def manifest_name(capture_id: str) -> str:
+    return f"{capture_id}.manifest.json"
+
+
+def sums_name(capture_id: str) -> str:
+    return f"{capture_id}.sha256"
+
+
+def ensure_manifest(settings: Settings, engine: Engine, capture_id: str) -> list[FileRef]:
+    """Write the capture's manifest and checksum list unless they exist; return all its files.
+
+    Reads each data file once to compute its CID and to re-check its SHA-256, so a file
+    damaged on disk since it was sealed is caught before any store receives it.
+    """
+    refs = replicas.file_refs(engine, settings.data, [capture_id])
+    if any(f.kind == "manifest" for f in refs):
+        return refs
+    capture = catalog.get_capture(engine, capture_id)
+    if capture["status"] == "running":
+        raise Failure(f"capture {capture_id} is still running; its manifest is written when it ends")
+    target = catalog.get_target(engine, capture["target"], include_removed=True)
+    cids = {f.file_id: f.cid or _checked_cid(f) for f in refs}
+    replicas.set_cids(engine, cids)
+    refs = [FileRef(**{**f.__dict__, "cid": cids[f.file_id]}) for f in refs]
+
+    stores = [open_store(settings, name) for name in configured_store_names(settings)]
+    doc = {
+        "format": FORMAT,
+        "generated_by": f"refuge {__version__}",
+        "capture": {
+            "id": capture_id, "target": target.name, "url": target.spec.url, "kind": target.spec.kind,
+            "status": capture["status"], "started": capture["started"], "finished": capture["finished"],
+            "pages": capture["pages"], "requisites": capture["requisites"], "failed": capture["failed"],
+            "revisits": capture["revisits"], "error": capture["error"],
+        },
+        "files": [{
+            "name": f.name, "kind": f.kind, "size": f.size, "sha256": f.sha256, "cid": f.cid,
+            "locations": {s.name: s.describe(f) for s in stores},
+        } for f in refs],
+        "verify": f"sha256sum -c {sums_name(capture_id)}   (in a folder holding this capture's files)",
+    }
+    folder = settings.archive_dir / target.name / capture_id
+    body = (json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False) + "\n").encode("utf-8")
+    manifest_path = _write(folder / manifest_name(capture_id), body)
+    manifest_sha = hashlib.sha256(body).hexdigest()
+    lines = [f"{f.sha256}  {f.name}\n" for f in refs] + [f"{manifest_sha}  {manifest_path.name}\n"]
+    sums_body = "".join(lines).encode("utf-8")
+    sums_path = _write(folder / sums_name(capture_id), sums_body)
+
+    with engine.begin() as conn:
+        for kind, path, data in (("manifest", manifest_path, body), ("sums", sums_path, sums_body)):
+            file_id = conn.execute(insert(files).values(
+                capture_id=capture_id, name=path.name, kind=kind, path=_relative(path, settings.data),
+                sha256=hashlib.sha256(data).hexdigest(), size=len(data), records=0,
+                sealed_at=catalog.now_iso()).returning(files.c.id)).scalar_one()
+            cids[file_id] = bytes_cid(data)
+    replicas.set_cids(engine, cids)
+    return replicas.file_refs(engine, settings.data, [capture_id])
+
+
+def _checked_cid(f: FileRef) -> str:
+    builder, digest = CidBuilder(), hashlib.sha256()
+    try:
+        with open(f.local_path, "rb") as fh:
+            while chunk := fh.read(READ_CHUNK):
+                builder.update(chunk)
+                digest.update(chunk)
+    except OSError as exc:
+        raise Failure(f"{f.local_path}: cannot read it to write the manifest: {exc.strerror or exc}") from None
+    if digest.hexdigest() != f.sha256:
+        raise Failure(f"{f.local_path}: its SHA-256 no longer matches the one recorded when it was sealed; "
+                      f"run `refuge verify {f.capture} --repair`")
+    return builder.cid()
+
+
+def _write(path: Path, body: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(body)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def _relative(path: Path, data: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(data.resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A manifest file, parsed; a one-line error when it is not one."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise Failure(f"{path}: not a readable manifest ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise Failure(f"{path}: not a Refuge capture manifest (format {doc.get('format')!r})")
+    return doc

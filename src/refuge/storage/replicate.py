@@ -1,0 +1,128 @@
+"""Copying sealed captures to every configured store, from the queue in the catalog.
+
+`push` is idempotent: a copy that is already where it belongs, with the right size
+and SHA-256 (S3 metadata) or CID (IPFS pin and MFS link), is recorded without being
+uploaded again, and a copy always goes to the same key or CID, so running it again
+after a crash, a kill or a store outage finishes the work and never duplicates it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from refuge.config.errors import Failure
+from refuge.config.settings import Settings
+from refuge.storage import replicas
+from refuge.storage.manifest import ensure_manifest
+from refuge.storage.schema import captures
+from refuge.storage.stores import FileRef, StoreError, StoreUnavailable, configured_store_names, open_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PushReport:
+    uploaded: list[dict[str, Any]] = field(default_factory=list)
+    already_there: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    store_errors: dict[str, str] = field(default_factory=dict)
+    pending: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.store_errors and self.pending == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"uploaded": self.uploaded, "already_there": self.already_there, "failed": self.failed,
+                "store_errors": self.store_errors, "pending": self.pending, "ok": self.ok}
+
+
+def finished_captures(engine: Engine, capture_ids: Iterable[str] | None = None) -> list[str]:
+    query = select(captures.c.id).where(captures.c.status != "running").order_by(captures.c.id)
+    if capture_ids is not None:
+        query = query.where(captures.c.id.in_(list(capture_ids)))
+    with engine.connect() as conn:
+        return list(conn.execute(query).scalars())
+
+
+def queue_capture(settings: Settings, engine: Engine, capture_id: str) -> list[FileRef]:
+    """Write the capture's manifest if needed and queue all its files for every store."""
+    refs = ensure_manifest(settings, engine, capture_id)
+    replicas.enqueue(engine, refs, configured_store_names(settings))
+    return refs
+
+
+def push(settings: Settings, engine: Engine, capture_ids: Iterable[str] | None = None, *,
+         ignore_backoff: bool = True) -> PushReport:
+    """Do the pending replication now (of these captures, or of all).
+
+    The CLI ignores the retry backoff (an admin asking now means now); the scheduler's
+    tick respects it so a store that is down is not hammered.
+    """
+    report = PushReport()
+    wanted = finished_captures(engine, capture_ids)
+    for capture_id in wanted:
+        try:
+            queue_capture(settings, engine, capture_id)
+        except Failure as exc:  # a damaged local file: the other captures still go
+            report.failed.append({"capture": capture_id, "store": "local", "file": None, "error": str(exc)})
+    names = [n for n in configured_store_names(settings) if n != "local"]
+    work = replicas.due(engine, settings.data, names, wanted, ignore_backoff=ignore_backoff)
+    by_store: dict[str, list[FileRef]] = {}
+    for f, store, _attempts in work:
+        by_store.setdefault(store, []).append(f)
+    # Stores are independent: one slow or dead store must not hold up the others.
+    with ThreadPoolExecutor(max_workers=max(len(by_store), 1)) as pool:
+        for future in [pool.submit(_push_store, settings, engine, name, refs, report)
+                       for name, refs in by_store.items()]:
+            future.result()
+    report.pending = replicas.pending_count(engine, names) if names else 0
+    return report
+
+
+def _push_store(settings: Settings, engine: Engine, name: str, refs: list[FileRef], report: PushReport) -> None:
+    store = open_store(settings, name)
+    touched: set[tuple[str, str]] = set()
+    for i, f in enumerate(refs):
+        entry = {"capture": f.capture, "store": name, "file": f.name, "size": f.size}
+        try:
+            if store.has(f):
+                location = store.location(f)
+                report.already_there.append({**entry, "location": location})
+            else:
+                location = store.put(f, f.local_path)
+                report.uploaded.append({**entry, "location": location})
+            replicas.mark_copied(engine, f, name, location)
+            touched.add((f.target, f.capture))
+        except StoreUnavailable as exc:
+            # No point trying the rest now; each waits for its next attempt.
+            report.store_errors[name] = str(exc)
+            for rest in refs[i:]:
+                replicas.mark_failed(engine, rest, name, str(exc))
+            log.warning("%s (%d copies left pending)", exc, len(refs) - i)
+            break
+        except StoreError as exc:
+            replicas.mark_failed(engine, f, name, str(exc))
+            report.failed.append({**entry, "error": str(exc)})
+            log.warning("%s", exc)
+    _record_roots(engine, store, touched)
+
+
+def _record_roots(engine: Engine, store: Any, touched: set[tuple[str, str]]) -> None:
+    """Remember the IPFS folder CID of each capture whose files all arrived."""
+    if not hasattr(store, "directory_cid"):
+        return
+    for target, capture in sorted(touched):
+        try:
+            cid = store.directory_cid(target, capture)
+        except StoreError as exc:
+            log.warning("%s", exc)
+            continue
+        if cid:
+            replicas.set_root(engine, capture, store.name, cid)
