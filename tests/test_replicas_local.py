@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import subprocess
 import threading
 from pathlib import Path
@@ -16,6 +17,7 @@ from refuge.config.errors import BadInput
 from refuge.config.settings import load_settings
 from refuge.mirror.app import make_app
 from refuge.storage import catalog, fixity, replicas
+from refuge.storage.replicate import push
 from refuge.storage.cid import file_cid, same_cid
 from replica_helpers import capture_files, flip_byte, make_capture
 from werkzeug.test import Client
@@ -121,3 +123,20 @@ def test_stores_without_remote_stores_lists_the_local_one(tmp_settings, capsys) 
     (local,) = json.loads(capsys.readouterr().out)
     assert local["store"] == "local" and local["reachable"] and local["free_bytes"] > 0
     assert fixity.summary([]) == {}
+
+
+def test_a_running_capture_is_left_alone_until_it_ends(tmp_settings) -> None:
+    from replay_helpers import ArchiveWriter
+
+    settings = tmp_settings.replace(warc_max_bytes=100_000)
+    engine = catalog.connect(settings.catalog_url)
+    writer = ArchiveWriter(settings, engine, "live", "https://live.example/")
+    for i in range(3):
+        writer.response(f"https://live.example/{i}", random.Random(i).randbytes(150_000))
+    assert catalog.capture_files(engine, writer.capture_id), "some files are sealed already"
+    report = push(settings, engine)
+    assert report.ok and report.failed == []
+    assert not [f for f in catalog.capture_files(engine, writer.capture_id) if f["kind"] == "manifest"]
+    writer.close()
+    assert push(settings, engine).ok
+    assert [f for f in catalog.capture_files(engine, writer.capture_id) if f["kind"] == "manifest"]

@@ -87,6 +87,25 @@ def enqueue(engine: Engine, refs: Iterable[FileRef], stores: Iterable[str]) -> i
     return sum(r["state"] == "pending" for r in rows)
 
 
+def needing_queue(engine: Engine, stores: Iterable[str], capture_ids: Iterable[str] | None = None) -> list[str]:
+    """Finished captures with no manifest yet, or with a file not queued for one of STORES
+    (a store configured since): what `queue_capture` still has to see. Two queries, not
+    one per capture, since the scheduler asks every `replicate_seconds`."""
+    stores = list(stores)
+    has_manifest = select(files.c.id).where(files.c.capture_id == captures.c.id, files.c.kind == "manifest").exists()
+    no_manifest = select(captures.c.id).where(captures.c.status != "running", ~has_manifest)
+    copies_of = (select(func.count()).select_from(replicas)
+                 .where(replicas.c.file_id == files.c.id, replicas.c.store.in_(stores)).scalar_subquery())
+    unqueued = (select(files.c.capture_id).join(captures, captures.c.id == files.c.capture_id)
+                .where(captures.c.status != "running", copies_of < len(stores)).distinct())
+    if capture_ids is not None:
+        ids = list(capture_ids)
+        no_manifest = no_manifest.where(captures.c.id.in_(ids))
+        unqueued = unqueued.where(files.c.capture_id.in_(ids))
+    with engine.connect() as conn:
+        return sorted(set(conn.execute(no_manifest).scalars()) | set(conn.execute(unqueued).scalars()))
+
+
 def due(engine: Engine, data: Path, stores: Iterable[str], capture_ids: Iterable[str] | None = None,
         *, ignore_backoff: bool = False) -> list[tuple[FileRef, str, int]]:
     """Pending copies whose time has come: (file, store, attempts so far), oldest file first."""

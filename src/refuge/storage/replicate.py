@@ -66,8 +66,8 @@ def push(settings: Settings, engine: Engine, capture_ids: Iterable[str] | None =
     tick respects it so a store that is down is not hammered.
     """
     report = PushReport()
-    wanted = finished_captures(engine, capture_ids)
-    for capture_id in wanted:
+    wanted = None if capture_ids is None else list(capture_ids)
+    for capture_id in replicas.needing_queue(engine, configured_store_names(settings), wanted):
         try:
             queue_capture(settings, engine, capture_id)
         except Failure as exc:  # a damaged local file: the other captures still go
