@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from refuge.archiver.cli_output import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, print_json, print_table, size
+from refuge.archiver.cli_output import EXIT_FAILURE, EXIT_OK, print_json, print_table, size
 from refuge.config.errors import BadInput
 from refuge.config.settings import Settings
 from refuge.storage import catalog, fixity, replicas
@@ -130,5 +130,3 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_stores)
 
-
-__all__ = ["add_parsers", "print_push_report", "EXIT_BAD_INPUT"]

@@ -13,7 +13,8 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -159,33 +160,28 @@ def _good_source(engine: Engine, opened: dict[str, Store], f: FileRef, found: di
     return None
 
 
-class _source_file:
+@contextmanager
+def _source_file(settings: Settings, store: Store, f: FileRef) -> Iterator[Path]:
     """The source copy as a local file: the archive file itself, or a temporary download
-    that is hashed on the way and refused if it is not the file any more."""
-
-    def __init__(self, settings: Settings, store: Store, f: FileRef) -> None:
-        self.settings, self.store, self.f = settings, store, f
-        self.tmp: Path | None = None
-
-    def __enter__(self) -> Path:
-        if self.store.name == "local":
-            return self.f.local_path
-        folder = self.settings.data / "tmp"
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix="repair-", dir=folder)
-        self.tmp = Path(name)
+    hashed on the way and refused if it is not the file any more."""
+    if store.name == "local":
+        yield f.local_path
+        return
+    folder = settings.data / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="repair-", dir=folder)
+    tmp = Path(name)
+    try:
         digest = hashlib.sha256()
         with os.fdopen(fd, "wb") as fh:
-            for chunk in self.store.read(self.f):
+            for chunk in store.read(f):
                 digest.update(chunk)
                 fh.write(chunk)
-        if digest.hexdigest() != self.f.sha256:
-            raise StoreError(f"{self.store.name}: its copy of {self.f.name} changed while repairing; not used")
-        return self.tmp
-
-    def __exit__(self, *exc: object) -> None:
-        if self.tmp is not None:
-            self.tmp.unlink(missing_ok=True)
+        if digest.hexdigest() != f.sha256:
+            raise StoreError(f"{store.name}: its copy of {f.name} changed while repairing; not used")
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def summary(checks: list[CopyCheck]) -> dict[str, int]:

@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine, insert
 
@@ -123,14 +122,3 @@ def _relative(path: Path, data: Path) -> str:
         return str(path.resolve().relative_to(data.resolve()))
     except ValueError:
         return str(path.resolve())
-
-
-def read_manifest(path: Path) -> dict[str, Any]:
-    """A manifest file, parsed; a one-line error when it is not one."""
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise Failure(f"{path}: not a readable manifest ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise Failure(f"{path}: not a Refuge capture manifest (format {doc.get('format')!r})")
-    return doc
