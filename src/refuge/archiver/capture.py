@@ -7,18 +7,24 @@ target run at a time.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine
 
+from refuge.archiver import snapshot
 from refuge.archiver.crawl import Crawl, CrawlResult
+from refuge.archiver.dbcrawl import DatabaseCrawl
 from refuge.archiver.warcwriter import SealedWarc
 from refuge.archiver.worker import WorkerConfig
 from refuge.config.errors import Failure
+from refuge.config.dbspec import spec_from_dict
 from refuge.config.settings import Settings
+from refuge.config.targets import TargetSpec
 from refuge.storage import catalog, warcfiles
 from refuge.storage.replicate import queue_capture
 
@@ -44,10 +50,12 @@ def run_capture(settings: Settings, engine: Engine, name: str,
                                   warc.size, warc.records, warc.rows)
         sealed.append(warc)
 
+    database = database_spec(target.spec)
     config = WorkerConfig(settings=settings, target_id=target.id, target_name=target.name,
-                          capture_id=capture_id, robots=target.spec.robots, number=0)
-    crawl = Crawl(target.spec, settings, config, on_sealed, stop=stop,
-                  heartbeat=lambda: catalog.heartbeat(engine, capture_id))
+                          capture_id=capture_id, robots=target.spec.robots, number=0, database=database)
+    crawl_kind = Crawl if database is None else partial(DatabaseCrawl, database=database)
+    crawl = crawl_kind(target.spec, settings, config, on_sealed, stop=stop,
+                       heartbeat=lambda: catalog.heartbeat(engine, capture_id))
     try:
         result = crawl.run()
     except BaseException as exc:
@@ -65,6 +73,12 @@ def run_capture(settings: Settings, engine: Engine, name: str,
         status = "complete"
     catalog.add_failures(engine, capture_id, result.failures)
     catalog.finish_capture(engine, capture_id, status, _stats(sealed, result), error)
+    snapshot_summary = None
+    if isinstance(crawl, DatabaseCrawl) and status != "failed":
+        # Read the records from what was just sealed; a crawl that stopped early still
+        # gets its snapshot, marked incomplete.
+        snapshot_summary = snapshot.build(engine, settings.data, capture_id, target.id, database,
+                                          crawl.enumeration)
     try:
         # Sealed: write the manifest and queue every file for every configured store.
         queue_capture(settings, engine, capture_id)
@@ -74,7 +88,16 @@ def run_capture(settings: Settings, engine: Engine, name: str,
     summary["seconds"] = round(time.monotonic() - began, 3)
     summary["warcs"] = sorted(str(w.path) for w in sealed)
     summary["failures"] = result.failures
+    if snapshot_summary is not None:
+        summary["snapshot"] = snapshot_summary
     return summary
+
+
+def database_spec(spec: TargetSpec) -> Any:
+    """A database target's parsed spec, or None for a site."""
+    if spec.kind != "database" or not spec.database:
+        return None
+    return spec_from_dict(json.loads(spec.database), f"target {spec.name}: spec")
 
 
 def _stats(sealed: list[SealedWarc], r: CrawlResult) -> dict[str, int]:

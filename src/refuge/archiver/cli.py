@@ -11,13 +11,14 @@ from urllib.parse import urlsplit
 from typing import Any, Sequence
 
 from refuge import __version__
-from refuge.archiver import cli_replicas
+from refuge.archiver import cli_database, cli_replicas
 from refuge.archiver.capture import run_capture
 from refuge.archiver.cli_output import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, print_json, print_table, size
 from refuge.config.addresses import check_host_allowed
 from refuge.config.errors import BadInput, Failure
 from refuge.config.settings import Settings, load_settings
-from refuge.config.targets import SCOPES, make_target
+from refuge.config.dbspec import load_spec_file, spec_as_dict
+from refuge.config.targets import KINDS, SCOPES, make_target
 from refuge.storage import catalog, replicas
 from refuge.storage.replicate import push
 from refuge.storage.stores import configured_store_names
@@ -49,9 +50,12 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
 # -- commands -----------------------------------------------------------------------------
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    database = None
+    if args.spec is not None:
+        database = spec_as_dict(load_spec_file(Path(args.spec)))
     spec = make_target(args.url, name=args.name, every=args.every, cron=args.cron, scope=args.scope,
                        max_pages=args.max_pages, max_depth=args.max_depth, include=args.include or [],
-                       exclude=args.exclude or [], robots=args.robots)
+                       exclude=args.exclude or [], robots=args.robots, kind=args.kind, database=database)
     host = urlsplit(spec.url).hostname or ""
     addresses = check_host_allowed(host, settings.allow_private_networks)
     if not addresses and not settings.allow_private_networks:
@@ -217,6 +221,8 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--include", action="append", metavar="REGEX", help="only URLs matching one of these")
     add.add_argument("--exclude", action="append", metavar="REGEX", help="never URLs matching one of these")
     add.add_argument("--robots", choices=("obey", "ignore"), default="obey")
+    add.add_argument("--kind", choices=KINDS, default="site", help="site (crawl it) or database (enumerate its records)")
+    add.add_argument("--spec", metavar="FILE", help="a database target's spec (TOML: [listing] or [api], [record])")
     add.add_argument("--json", action="store_true")
     add.set_defaults(handler=cmd_add)
 
@@ -254,6 +260,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=cmd_demo)
 
     cli_replicas.add_parsers(sub)
+    cli_database.add_parsers(sub)
     return p
 
 

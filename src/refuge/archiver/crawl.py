@@ -9,6 +9,7 @@ robots.txt has been read, when robots are obeyed.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import zlib
@@ -30,6 +31,7 @@ MAX_REQUISITE_CHAIN = 5  # a stylesheet importing a stylesheet importing ... sto
 AHEAD = 2  # tasks a worker may hold for a host beyond its share of that host's slots
 REQUISITES_PER_PAGE = 200  # a bound on requisites in all: max_pages x this
 HEARTBEAT_SECONDS = 30.0
+PAGE_ROLES = frozenset({"page", "listing", "api", "record"})  # counted as pages; the rest as requisites
 
 
 @dataclass
@@ -69,8 +71,7 @@ class Crawl:
 
     def run(self) -> CrawlResult:
         (self.settings.data / "tmp").mkdir(parents=True, exist_ok=True)
-        self._enqueue(Task(self.spec.url, "page", 0, seed=True))
-        self._pages_queued = 1
+        self._start()
         pool = WorkerPool(self.config, self.settings.workers, self.settings.processes or default_processes())
         self._slots = HostSlots(self.settings.per_host, len(pool.members))
         closed = False
@@ -84,6 +85,10 @@ class Crawl:
             if not closed:
                 pool.kill()  # records already sealed stay; an '.open' file is set aside on the next run
         return self.result
+
+    def _start(self) -> None:
+        self._enqueue(Task(self.spec.url, "page", 0, seed=True))
+        self._pages_queued = 1
 
     def _loop(self, pool: WorkerPool) -> None:
         last_beat = time.monotonic()
@@ -173,7 +178,7 @@ class Crawl:
             self._robots_done(out)
             return
         if out.recorded:
-            if task.role == "page":
+            if task.role in PAGE_ROLES:
                 self.result.pages += 1
             else:
                 self.result.requisites += 1
@@ -218,7 +223,7 @@ class Crawl:
             return  # a page redirecting off-site: the hop is recorded, the target is not ours
         if self.scope.excluded(url) or is_trap(url):
             return
-        self._enqueue(Task(url, task.role, task.depth, task.chain, task.redirects + 1, task.seed))
+        self._enqueue(dataclasses.replace(task, url=url, redirects=task.redirects + 1, host="", limit=1))
 
     def _add_page(self, url: str, depth: int) -> None:
         if depth > self.max_depth or self._pages_queued >= self.max_pages:

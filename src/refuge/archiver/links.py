@@ -26,7 +26,7 @@ def outlinks(url: str, media_type: str, content_type: str | None, content_encodi
     if media_type not in HTML_TYPES and media_type not in CSS_TYPES:
         return []
     body.seek(0)
-    data = _decoded(body.read(MAX_PARSE_BYTES), content_encoding)
+    data = decode_content(body.read(MAX_PARSE_BYTES), content_encoding)
     if data is None:
         return []
     if media_type in CSS_TYPES:
@@ -46,7 +46,7 @@ def outlinks(url: str, media_type: str, content_type: str | None, content_encodi
     return found
 
 
-def _decoded(data: bytes, content_encoding: str | None) -> bytes | None:
+def decode_content(data: bytes, content_encoding: str | None) -> bytes | None:
     coding = (content_encoding or "").strip().lower()
     if coding in ("", "identity"):
         return data

@@ -22,6 +22,7 @@ import requests
 
 from refuge.archiver.fetch import Exchange, FetchError, FetchPolicy, fetch
 from refuge.archiver.guard import make_session
+from refuge.archiver.dbpages import DATABASE_ROLES, read_database_page
 from refuge.archiver.links import outlinks
 from refuge.archiver.warcwriter import RollingWarcWriter, SealedWarc, warcinfo_fields
 from refuge.config.settings import Settings
@@ -40,18 +41,24 @@ class WorkerConfig:
     capture_id: str
     robots: str  # the target's robots policy, for the warcinfo record
     number: int  # which worker: part of its WARC file names
+    database: Any = None  # a database target's DatabaseSpec: what to read from its pages
 
 
 @dataclass
 class Task:
     url: str
-    role: str  # "page", "requisite" (needed to display a page) or "robots"
+    # "page", "requisite" (needed to display a page), "robots", or for a database target
+    # "listing", "api", "record" and "attachment" (see dbcrawl.py)
+    role: str
     depth: int = 0
     chain: int = 0  # how many requisites deep
     redirects: int = 0
     seed: bool = False  # the seed or a hop of its redirect chain
     host: str = ""  # host:port, the unit of politeness
     limit: int = 1  # how many requests to that host this worker may have in flight at once
+    record: str | None = None  # database targets: the record a record page or attachment belongs to
+    lang: str | None = None
+    page: int = 0  # a listing or API page's number
 
 
 @dataclass
@@ -63,6 +70,7 @@ class Outcome:
     links: list[tuple[str, str]] = field(default_factory=list)
     error: str | None = None
     robots_txt: str | None = None  # for a robots task: the rules' text ("" when there are none)
+    found: Any = None  # database roles: what the page says (dbextract's ListingResult, ApiResult, links)
 
 
 class Worker:
@@ -71,6 +79,7 @@ class Worker:
     def __init__(self, config: WorkerConfig, on_seal: Callable[[SealedWarc], None]) -> None:
         s = config.settings
         self.settings = s
+        self.database = config.database
         self.policy = FetchPolicy(timeout=s.timeout, retries=s.retries, backoff=s.backoff,
                                   max_retry_after=s.max_retry_after, max_bytes=s.max_response_bytes,
                                   spool_dir=s.data / "tmp")
@@ -118,9 +127,11 @@ class Worker:
             location = ex.header("Location")
             if 300 <= ex.status < 400 and location:
                 out.redirect = resolve(task.url, location)
-            elif 200 <= ex.status < 300:
+            elif 200 <= ex.status < 300 and task.role != "attachment":
                 out.links = outlinks(task.url, ex.media_type, ex.header("Content-Type"),
                                      ex.header("Content-Encoding"), ex.body)
+                if task.role in DATABASE_ROLES and self.database is not None:
+                    out.found = read_database_page(self.database, task, ex)
         finally:
             ex.close()
         return out

@@ -6,6 +6,7 @@ so the CLI can exit 2 and the catalog is never touched by a bad spec.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -19,6 +20,7 @@ from refuge.config.errors import BadInput
 
 SCOPES = ("page", "prefix", "host", "domain")
 ROBOTS = ("obey", "ignore")
+KINDS = ("site", "database")
 DEFAULT_EVERY = 24 * 3600
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
@@ -37,7 +39,10 @@ class TargetSpec:
     include: tuple[str, ...] = field(default_factory=tuple)
     exclude: tuple[str, ...] = field(default_factory=tuple)
     robots: str = "obey"
-    kind: str = "site"
+    kind: str = "site"  # site | database
+    # A database target's spec (config/dbspec.py) as canonical JSON text: a string keeps
+    # the dataclass frozen and comparable.
+    database: str | None = None
 
     @property
     def schedule(self) -> str:
@@ -51,6 +56,7 @@ class TargetSpec:
         d = asdict(self)
         d["include"] = list(self.include)
         d["exclude"] = list(self.exclude)
+        d["database"] = json.loads(self.database) if self.database else None
         return d
 
 
@@ -66,6 +72,8 @@ def make_target(
     include: list[str] | tuple[str, ...] = (),
     exclude: list[str] | tuple[str, ...] = (),
     robots: str = "obey",
+    kind: str = "site",
+    database: dict[str, Any] | None = None,
 ) -> TargetSpec:
     """Validate raw values (from the CLI or a targets file) into a TargetSpec."""
     url = validate_url(url)
@@ -96,10 +104,16 @@ def make_target(
                 re.compile(pattern)
             except re.error as exc:
                 raise BadInput(f"{label} pattern {pattern!r}: not a valid regular expression ({exc})") from None
+    if kind not in KINDS:
+        raise BadInput(f"kind {kind!r}: must be one of {', '.join(KINDS)}")
+    if (kind == "database") != (database is not None):
+        raise BadInput("--spec FILE: a database target needs a spec, and only a database target takes one"
+                       if kind == "database" else "--kind database: a spec is given, so the kind must be database")
     return TargetSpec(
         name=name, url=url, scope=scope, every_seconds=every_seconds, cron=cron or None,
         max_pages=max_pages, max_depth=max_depth, include=tuple(include), exclude=tuple(exclude),
-        robots=robots,
+        robots=robots, kind=kind,
+        database=json.dumps(database, ensure_ascii=False) if database is not None else None,  # field order kept
     )
 
 
@@ -169,7 +183,8 @@ def validate_cron(expr: str) -> None:
         raise BadInput(f"--cron {expr!r}: {exc}") from None
 
 
-_FILE_KEYS = {"url", "name", "every", "cron", "scope", "max_pages", "max_depth", "include", "exclude", "robots"}
+_FILE_KEYS = {"url", "name", "every", "cron", "scope", "max_pages", "max_depth", "include", "exclude", "robots",
+              "kind", "spec"}
 
 
 def load_targets_file(path: Path) -> list[TargetSpec]:
@@ -188,6 +203,11 @@ def load_targets_file(path: Path) -> list[TargetSpec]:
             raise BadInput(f"{path}: target {i} has unknown key {sorted(unknown)[0]!r}")
         if "url" not in entry:
             raise BadInput(f"{path}: target {i} has no url")
+        entry = dict(entry)
+        if "spec" in entry:
+            from refuge.config.dbspec import spec_as_dict, spec_from_dict  # dbspec imports selectolax: only when needed
+
+            entry["database"] = spec_as_dict(spec_from_dict(entry.pop("spec"), f"{path}: target {i} spec"))
         try:
             specs.append(make_target(**entry))
         except BadInput as exc:

@@ -4,6 +4,7 @@
     /web/<ts><mod>/<url>    the capture of URL closest to TS (mod: "", id_, im_, js_, cs_, if_, fr_, oe_, mp_)
     /web/<url>              302 to the newest capture
     /web/*/<url>            every capture of URL
+    /data/<name>/           a database target's newest snapshot: table, search, changes (data_pages.py)
     /healthz                200 "ok"
 
 The URL part is taken from the raw request URI (waitress REQUEST_URI, gunicorn
@@ -26,7 +27,7 @@ from werkzeug.wrappers import Response
 from refuge.config.settings import Settings
 from refuge.formats.urls import join
 from refuge.storage import catalog, index, replicas
-from refuge.mirror import pages
+from refuge.mirror import data_pages, pages
 from refuge.mirror.rewrite import MODS, archive_url, quote_url
 from refuge.mirror.serve_record import location_of, serve_hit
 
@@ -109,6 +110,10 @@ class ReplayApp:
             return self.front_page()
         if target == "/healthz":
             return Response("ok\n", content_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-store"})
+        if target.startswith("/data/"):
+            found = data_pages.handle(self.engine, target)
+            if found is not None:
+                return reader(found[1], found[0])
         if not target.startswith("/web/"):
             if target in ("/web", "/web?"):
                 return redirect("/")
@@ -166,7 +171,7 @@ class ReplayApp:
             seed = target.spec.url
             hit = index.closest(self.engine, seed, None) if target.id in latest else None
             entries.append({"name": target.name, "url": seed, "ts": hit.timestamp if hit else None,
-                            "fixity": fixity.get(target.id)})
+                            "fixity": fixity.get(target.id), "kind": target.spec.kind})
         return reader(pages.front_page(entries))
 
     def capture_list(self, url: str) -> Response:

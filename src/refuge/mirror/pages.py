@@ -72,6 +72,11 @@ def _page(title: str, body: str) -> bytes:
     ).encode("utf-8")
 
 
+# Public names for the other reader pages (data_pages.py).
+reader_page = _page
+bilingual = _t
+
+
 # -- the banner -------------------------------------------------------------------------
 
 _BAR = (f"all:initial;display:block;box-sizing:border-box;width:100%;margin:0;padding:6px 10px;"
@@ -117,7 +122,7 @@ def front_page(entries: Iterable[dict[str, Any]]) -> bytes:
         items.append(
             f'<li><strong>{escape(e["name"])}</strong><br><span class="url">{escape(display_url(url))}</span><br>'
             f'{link} · <a href="{escape(PREFIX_ALL + quote_url(url))}">{_t("ច្បាប់ចម្លងទាំងអស់", "All captures", " / ")}</a>'
-            f'{_fixity_line(e.get("fixity"))}</li>'
+            f'{_data_link(e)}{_fixity_line(e.get("fixity"))}</li>'
         )
     listing = "<ul>" + "".join(items) + "</ul>" if items else f"<p>{_t('មិនទាន់មានគេហទំព័រណាមួយទេ។', 'No sites yet.')}</p>"
     body = (
@@ -127,6 +132,12 @@ def front_page(entries: Iterable[dict[str, Any]]) -> bytes:
         f"{listing}"
     )
     return _page("Refuge", body)
+
+
+def _data_link(e: dict[str, Any]) -> str:
+    if e.get("kind") != "database":
+        return ""
+    return f' · <a href="/data/{quote_url(e["name"])}/">{_t("កំណត់ត្រាជាទិន្នន័យ", "Records as data", " / ")}</a>'
 
 
 def _fixity_line(doc: dict[str, Any] | None) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import Engine, create_engine, event, func, insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from refuge.config.errors import BadInput
@@ -54,7 +54,21 @@ def connect(url: str, create: bool = True) -> Engine:
             cur.close()
     if create:
         metadata.create_all(engine)
+        _add_new_columns(engine)
     return engine
+
+
+def _add_new_columns(engine: Engine) -> None:
+    """Columns added to an existing table since a catalog was made (create_all only makes
+    missing tables): added as nullable columns, the one kind of change made so far."""
+    existing = inspect(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            have = {c["name"] for c in existing.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in have:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 # -- targets ---------------------------------------------------------------------------
@@ -75,7 +89,7 @@ def _target(row: Any) -> Target:
     spec = TargetSpec(
         name=row.name, url=row.url, scope=row.scope, every_seconds=row.every_seconds, cron=row.cron,
         max_pages=row.max_pages, max_depth=row.max_depth, include=tuple(json.loads(row.include)),
-        exclude=tuple(json.loads(row.exclude)), robots=row.robots, kind=row.kind,
+        exclude=tuple(json.loads(row.exclude)), robots=row.robots, kind=row.kind, database=row.database,
     )
     return Target(id=row.id, spec=spec, created_at=row.created_at, removed_at=row.removed_at)
 
@@ -85,6 +99,7 @@ def _spec_columns(spec: TargetSpec) -> dict[str, Any]:
         name=spec.name, kind=spec.kind, url=spec.url, scope=spec.scope, every_seconds=spec.every_seconds,
         cron=spec.cron, max_pages=spec.max_pages, max_depth=spec.max_depth,
         include=json.dumps(list(spec.include)), exclude=json.dumps(list(spec.exclude)), robots=spec.robots,
+        database=spec.database,
     )
 
 

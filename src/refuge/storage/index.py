@@ -106,6 +106,12 @@ def original_of(engine: Engine, target_id: int, digest: str, not_after: str | No
     return _hit(row) if row else None
 
 
+def capture_hits(engine: Engine, capture_id: str) -> list[Hit]:
+    """Every indexed record of one capture, in the order they were indexed."""
+    with engine.connect() as conn:
+        return [_hit(r) for r in conn.execute(_base().where(cdx.c.capture_id == capture_id).order_by(cdx.c.id))]
+
+
 def has_records(engine: Engine, target_id: int) -> bool:
     """Whether any capture of the target has indexed records yet."""
     with engine.connect() as conn:

@@ -37,6 +37,7 @@ targets = Table(
     Column("include", Text, nullable=False, server_default="[]"),  # JSON list of regexes
     Column("exclude", Text, nullable=False, server_default="[]"),
     Column("robots", String(8), nullable=False, server_default="obey"),
+    Column("database", Text),  # a database target's spec, JSON (config/dbspec.py)
     Column("created_at", String(20), nullable=False),
     Column("updated_at", String(20), nullable=False),
     # Removing a target stops its schedule; its captures stay readable (soft delete).
@@ -152,4 +153,40 @@ capture_roots = Table(
     Column("store", String(16), primary_key=True),
     Column("location", Text, nullable=False),
     Column("updated_at", String(20), nullable=False),
+)
+
+
+# A database target's snapshot: what its source said it holds and what was captured.
+db_snapshots = Table(
+    "db_snapshots", metadata,
+    Column("capture_id", String(40), ForeignKey("captures.id"), primary_key=True),
+    Column("target_id", Integer, ForeignKey("targets.id"), nullable=False),
+    Column("expected", Integer),  # the total the source states, when it states one
+    Column("records", Integer, nullable=False),
+    Column("rows", Integer, nullable=False),  # records x languages
+    Column("attachments", Integer, nullable=False),
+    Column("attachments_failed", Integer, nullable=False),
+    Column("complete", Integer, nullable=False),
+    Column("missing", Text, nullable=False),  # JSON: what is missing, in words and ids
+    Column("built_at", String(20), nullable=False),
+    Index("db_snapshots_by_target", "target_id", "capture_id"),
+)
+
+# One row per record and language of a snapshot, extracted from the captured bytes.
+db_records = Table(
+    "db_records", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("capture_id", String(40), ForeignKey("captures.id"), nullable=False),
+    Column("record_id", String(200), nullable=False),
+    Column("lang", String(16), nullable=False, server_default=""),
+    Column("url", Text, nullable=False),
+    Column("captured_at", String(20), nullable=False),
+    Column("fields", Text, nullable=False),  # JSON object
+    Column("item", Text),  # API mode: the item's JSON, whole
+    Column("attachments", Text, nullable=False),  # JSON list of {url, sha256, size, mime} or {url, error}
+    Column("sha256", String(64), nullable=False),  # of the record's page payload, or of its API item
+    Column("warc_file", String(255)),
+    Column("warc_offset", BigInteger),
+    Column("search", Text, nullable=False),  # every field's text, lowercased, for substring search
+    Index("db_records_by_capture", "capture_id", "record_id", "lang"),
 )

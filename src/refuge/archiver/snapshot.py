@@ -1,0 +1,157 @@
+"""A database capture's snapshot: every record as data, read from the captured bytes.
+
+After the crawl, each record page (and, in API mode, each API page) is read back from
+the capture's WARC files: fields and attachment links are extracted with the target's
+spec, attachments are looked up in the same capture, and the result is stored as one
+row per record and language, with a summary that says whether the snapshot is
+complete and, if not, what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from refuge.archiver.dbcrawl import Enumeration
+from refuge.config.errors import Failure
+from refuge.formats import dbextract
+from refuge.storage import snapshots
+from refuge.storage.index import Hit, capture_hits
+from refuge.storage.payloads import payload, stored_payload_digest
+from refuge.storage.schema import failures
+
+MAX_LISTED_MISSING = 200  # ids spelled out in the summary; the count is always exact
+
+
+def build(engine: Engine, data: Path, capture_id: str, target_id: int, spec: Any,
+          enumeration: Enumeration) -> dict[str, Any]:
+    """Extract and store the snapshot of CAPTURE_ID; return its summary."""
+    hits = _hits(engine, capture_id)
+    failed = _failures(engine, capture_id)
+    rows: list[dict[str, Any]] = []
+    attachment_cache: dict[str, dict[str, Any]] = {}
+    if spec.api is not None:
+        items = _api_items(engine, data, hits, spec, enumeration)
+        for record_id, item in items.items():
+            pages = _record_pages_api(spec, record_id)
+            if not pages:
+                rows.append(_row_from_item(record_id, item, hits))
+            for lang, url in pages.items():
+                row = _row_from_page(engine, data, spec, record_id, lang, url, hits, failed, attachment_cache)
+                if row is not None:
+                    row["item"] = item
+                    rows.append(row)
+    else:
+        for record_id, listed_url in enumeration.listed.items():
+            languages = spec.record.languages
+            variants = dbextract.language_variants(listed_url, languages) or {
+                dbextract.url_language(listed_url, languages) or "": listed_url}
+            for lang, url in variants.items():
+                row = _row_from_page(engine, data, spec, record_id, lang, url, hits, failed, attachment_cache)
+                if row is not None:
+                    rows.append(row)
+    summary = _summary(enumeration, rows, attachment_cache)
+    snapshots.save(engine, capture_id, target_id, summary, rows)
+    return summary
+
+
+def _hits(engine: Engine, capture_id: str) -> dict[str, Hit]:
+    """The capture's records by URL; the last one wins (a retried fetch, a redirect hop)."""
+    return {hit.url: hit for hit in capture_hits(engine, capture_id)}
+
+
+def _failures(engine: Engine, capture_id: str) -> dict[str, str]:
+    with engine.connect() as conn:
+        return {r.url: r.reason for r in conn.execute(
+            select(failures.c.url, failures.c.reason).where(failures.c.capture_id == capture_id))}
+
+
+def _api_items(engine: Engine, data: Path, hits: dict[str, Hit], spec: Any,
+               enumeration: Enumeration) -> dict[str, Any]:
+    items: dict[str, Any] = {}
+    for url in enumeration.page_urls:
+        hit = hits.get(url)
+        if hit is None or not _ok(hit):
+            continue
+        try:
+            page = dbextract.api_page(spec.api, url, payload(engine, data, hit)[0])
+        except (ValueError, Failure):
+            continue  # reported as a failure during the capture
+        for record_id, item in page.items:
+            items.setdefault(record_id, item)
+    return items
+
+
+def _record_pages_api(spec: Any, record_id: str) -> dict[str, str]:
+    template = spec.api.record_url
+    if not template:
+        return {}
+    return {lang: template.replace("{lang}", lang).replace("{id}", record_id)
+            for lang in (spec.record.languages or ("",))}
+
+
+def _row_from_item(record_id: str, item: Any, hits: dict[str, Hit]) -> dict[str, Any]:
+    text = json.dumps(item, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return {"id": record_id, "lang": "", "url": "", "captured_at": "", "fields": {}, "item": item,
+            "attachments": [], "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+
+
+def _row_from_page(engine: Engine, data: Path, spec: Any, record_id: str, lang: str, url: str,
+                   hits: dict[str, Hit], failed: dict[str, str],
+                   cache: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    hit = hits.get(url)
+    if hit is None or not _ok(hit):
+        return None
+    body, content_type = payload(engine, data, hit)
+    fields = dbextract.record_fields(spec.record, url, body, content_type)
+    attachments = []
+    for link in dbextract.record_attachments(spec.record, url, body, content_type):
+        if link not in cache:
+            cache[link] = _attachment(engine, data, link, hits, failed)
+        attachments.append(cache[link])
+    return {"id": record_id, "lang": lang, "url": url, "captured_at": _iso(hit.timestamp), "fields": fields,
+            "item": None, "attachments": attachments, "sha256": hit.digest.removeprefix("sha256:"),
+            "warc_file": hit.filename, "warc_offset": hit.offset}
+
+
+def _attachment(engine: Engine, data: Path, url: str, hits: dict[str, Hit], failed: dict[str, str]) -> dict[str, Any]:
+    hit = hits.get(url)
+    if hit is None or not _ok(hit):
+        reason = failed.get(url) or (f"HTTP {hit.status}" if hit is not None else "not captured")
+        return {"url": url, "error": reason}
+    sha, size = stored_payload_digest(engine, data, hit)
+    return {"url": url, "sha256": sha, "size": size, "mime": hit.mime}
+
+
+def _summary(e: Enumeration, rows: list[dict[str, Any]], attachments: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    captured = {r["id"] for r in rows}
+    not_captured = [i for i in e.listed if i not in captured]
+    bad = sorted(url for url, a in attachments.items() if "error" in a)
+    short = e.expected is not None and len(captured) < e.expected
+    missing: dict[str, Any] = {}
+    if short:
+        missing["records"] = f"the source states {e.expected} records; {len(captured)} were captured"
+    if e.stopped:
+        missing["listing"] = e.stopped
+    if not_captured:
+        missing["not_captured"] = not_captured[:MAX_LISTED_MISSING]
+        missing["not_captured_count"] = len(not_captured)
+    if e.unidentified:
+        missing["unidentified_links"] = e.unidentified[:MAX_LISTED_MISSING]
+    if bad:
+        missing["attachments_failed"] = [attachments[u] for u in bad[:MAX_LISTED_MISSING]]
+    return {"expected": e.expected, "records": len(captured), "rows": len(rows),
+            "attachments": len(attachments) - len(bad), "attachments_failed": len(bad),
+            "complete": not short and not e.stopped and not not_captured, "missing": missing}
+
+
+def _ok(hit: Hit) -> bool:
+    return hit.status is not None and 200 <= hit.status < 300
+
+
+def _iso(ts: str) -> str:
+    return f"{ts[0:4]}-{ts[4:6]}-{ts[6:8]}T{ts[8:10]}:{ts[10:12]}:{ts[12:14]}Z"

@@ -1,0 +1,44 @@
+"""A captured response's payload, read back from its WARC file (through a revisit to the
+record it stands for), for anything that reads captured bytes rather than fetching again."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from refuge.config.errors import Failure
+from refuge.storage.index import Hit, original_of
+from refuge.storage.records import open_record
+
+MAX_READ = 64 * 1024 * 1024
+
+
+def _source(engine: Engine, hit: Hit) -> Hit:
+    if hit.rectype != "revisit":
+        return hit
+    original = original_of(engine, hit.target_id, hit.digest, not_after=hit.timestamp)
+    if original is None:
+        raise Failure(f"{hit.url}: a revisit whose original record is not in the archive")
+    return original
+
+
+def payload(engine: Engine, data: Path, hit: Hit, limit: int = MAX_READ) -> tuple[bytes, str | None]:
+    """The payload as the reader's browser would see it (transfer and content coding
+    undone), and the Content-Type it was served with (its charset matters)."""
+    source = _source(engine, hit)
+    with open_record(data / source.path, source.offset) as record:
+        content_type = record.http_headers.get_header("Content-Type") if record.http_headers else None
+        return record.content_stream().read(limit), content_type
+
+
+def stored_payload_digest(engine: Engine, data: Path, hit: Hit) -> tuple[str, int]:
+    """SHA-256 hex and size of the payload bytes exactly as served (content coding kept)."""
+    source = _source(engine, hit)
+    digest, size = hashlib.sha256(), 0
+    with open_record(data / source.path, source.offset) as record:
+        while chunk := record.raw_stream.read(1024 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size

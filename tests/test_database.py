@@ -1,0 +1,172 @@
+"""Database targets end to end: a Kamnotra-like site on loopback, captured whole,
+exported as data, searched in Khmer, and compared over time."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from werkzeug.test import Client
+
+from kamnotra_site import UNIQUE_KM_WORD, UNIQUE_RECORD_ID, KamnotraSite
+from refuge.archiver.cli import main
+from refuge.mirror.app import make_app
+from refuge.storage import catalog
+
+
+@pytest.fixture(autouse=True)
+def _loopback(monkeypatch) -> None:
+    """The CLI reads its settings afresh: let it reach the fixture on 127.0.0.1."""
+    monkeypatch.setenv("REFUGE_ALLOW_PRIVATE_NETWORKS", "true")
+    monkeypatch.setenv("REFUGE_BACKOFF", "0.05")
+
+
+@pytest.fixture
+def kamnotra():
+    with KamnotraSite() as site:
+        yield site
+
+
+def _add(settings, site: KamnotraSite, name: str, spec: str, tmp_path: Path) -> None:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(spec, encoding="utf-8")
+    assert main(["--data", str(settings.data), "add", site.url("/"), "--name", name, "--kind", "database",
+                 "--spec", str(path), "--max-pages", "500"]) == 0
+
+
+def _capture(settings, name: str, capsys) -> dict:
+    capsys.readouterr()
+    assert main(["--data", str(settings.data), "capture", name, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _dataset(settings, name: str, tmp_path: Path, fmt: str = "jsonl", *extra: str) -> Path:
+    out = tmp_path / f"{name}-{len(list(tmp_path.iterdir()))}.{fmt}"
+    assert main(["--data", str(settings.data), "dataset", name, "--format", fmt, "--out", str(out), *extra]) == 0
+    return out
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_a_snapshot_captures_every_record_and_matches_the_source_exactly(
+        tmp_settings, kamnotra, tmp_path, capsys) -> None:
+    _add(tmp_settings, kamnotra, "gazette", kamnotra.gazetteer_spec(), tmp_path)
+    summary = _capture(tmp_settings, "gazette", capsys)
+    snap = summary["snapshot"]
+    assert summary["status"] == "complete"
+    assert snap["complete"] and snap["expected"] == 23 and snap["records"] == 23 and snap["rows"] == 46
+    assert snap["attachments"] == 23 and snap["attachments_failed"] == 0
+    assert kamnotra.fetched_twice() == []
+
+    rows = _jsonl(_dataset(tmp_settings, "gazette", tmp_path))
+    got = sorted(({"id": r["id"], "lang": r["lang"], "url": r["url"], "title": r["title"], "date": r["date"],
+                   "ministry": r["ministry"], "kind": r["kind"], "attachment_url": r["attachments"][0]["url"],
+                   "attachment_sha256": r["attachments"][0]["sha256"], "attachment_size": r["attachments"][0]["size"]}
+                  for r in rows), key=lambda r: (int(r["id"]), r["lang"]))
+    want = sorted(kamnotra.gazetteer_expected(), key=lambda r: (int(r["id"]), r["lang"]))
+    assert got == want
+    first = rows[0]
+    assert first["warc_file"].endswith(".warc.gz") and first["warc_offset"] >= 0 and len(first["sha256"]) == 64
+    assert first["captured_at"].endswith("Z")
+
+    # CSV keeps Khmer intact (with a BOM, for spreadsheets).
+    text = _dataset(tmp_settings, "gazette", tmp_path, "csv").read_text(encoding="utf-8-sig")
+    assert UNIQUE_KM_WORD in text and text.startswith("id,lang,url,captured_at,title")
+
+
+def test_khmer_search_finds_a_word_inside_a_title(tmp_settings, kamnotra, tmp_path, capsys) -> None:
+    _add(tmp_settings, kamnotra, "gazette", kamnotra.gazetteer_spec(), tmp_path)
+    _capture(tmp_settings, "gazette", capsys)
+    db = sqlite3.connect(_dataset(tmp_settings, "gazette", tmp_path, "sqlite"))
+    found = db.execute("SELECT records.id, records.lang, records.title FROM records_fts "
+                       "JOIN records ON records.rowid = records_fts.rowid WHERE records_fts MATCH ?",
+                       [f'"{UNIQUE_KM_WORD}"']).fetchall()
+    assert [(i, lang) for i, lang, _ in found] == [(str(UNIQUE_RECORD_ID), "km")]
+    title = found[0][2]
+    assert not title.startswith(UNIQUE_KM_WORD) and not title.endswith(UNIQUE_KM_WORD)  # mid-title
+
+    engine = catalog.connect(tmp_settings.catalog_url)
+    client = Client(make_app(tmp_settings, engine))
+    page = client.get(f"/data/gazette/?q={UNIQUE_KM_WORD}").get_data(as_text=True)
+    assert f">{UNIQUE_RECORD_ID}</a>" in page and page.count("<tr><td>") == 1
+    english = client.get("/data/gazette/?q=concession").get_data(as_text=True)
+    assert 0 < english.count("<tr><td>") < 46  # English words are found too, and only matching rows shown
+    table = client.get("/data/gazette/?sort=date&order=desc").get_data(as_text=True)
+    assert table.count("<tr><td>") == 46
+    # Each record links to its replayed page, which the replay server serves.
+    link = table.split('<tr><td><a href="', 1)[1].split('"', 1)[0]
+    assert client.get(link.replace("&amp;", "&")).status_code == 200
+
+
+def test_diff_between_snapshots_lists_exactly_what_changed(tmp_settings, kamnotra, tmp_path, capsys) -> None:
+    _add(tmp_settings, kamnotra, "gazette", kamnotra.gazetteer_spec(), tmp_path)
+    first = _capture(tmp_settings, "gazette", capsys)
+    added = kamnotra.add_record()
+    kamnotra.change_record(5, title_en="Sub-Decree on a Corrected Land Concession")
+    kamnotra.remove_record(9)
+    second = _capture(tmp_settings, "gazette", capsys)
+    assert second["snapshot"]["records"] == 23 and second["snapshot"]["complete"]
+    capsys.readouterr()
+    assert main(["--data", str(tmp_settings.data), "diff", "gazette", "--json"]) == 0
+    diff = json.loads(capsys.readouterr().out)
+    assert diff == {"from": first["id"], "to": second["id"], "added": [str(added.id)], "removed": ["9"],
+                    "changed": ["5"], "unchanged": 21}
+    assert main(["--data", str(tmp_settings.data), "diff", "gazette", "--from", first["id"], "--to", first["id"],
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unchanged"] == 23
+    changes = Client(make_app(tmp_settings, catalog.connect(tmp_settings.catalog_url))).get("/data/gazette/changes")
+    assert "<li>9</li>" in changes.get_data(as_text=True)
+
+
+def test_a_listing_that_stops_early_is_marked_incomplete(tmp_settings, kamnotra, tmp_path, capsys) -> None:
+    kamnotra.stop_listing_after(1)
+    _add(tmp_settings, kamnotra, "gazette", kamnotra.gazetteer_spec(), tmp_path)
+    snap = _capture(tmp_settings, "gazette", capsys)["snapshot"]
+    assert not snap["complete"] and snap["records"] == 10 and snap["expected"] == 23
+    assert snap["missing"]["records"] == "the source states 23 records; 10 were captured"
+    assert "INCOMPLETE" in Client(make_app(tmp_settings, catalog.connect(tmp_settings.catalog_url))).get(
+        "/data/gazette/").get_data(as_text=True)
+
+
+def test_a_failed_attachment_is_reported_and_the_rest_kept(tmp_settings, kamnotra, tmp_path, capsys) -> None:
+    kamnotra.fail_attachment(3)
+    _add(tmp_settings, kamnotra, "gazette", kamnotra.gazetteer_spec(), tmp_path)
+    snap = _capture(tmp_settings, "gazette", capsys)["snapshot"]
+    assert snap["records"] == 23 and snap["attachments"] == 22 and snap["attachments_failed"] == 1
+    assert snap["missing"]["attachments_failed"][0]["url"] == kamnotra.url(kamnotra.attachment_path(3))
+    rows = _jsonl(_dataset(tmp_settings, "gazette", tmp_path))
+    broken = [r for r in rows if r["id"] == "3"]
+    assert len(broken) == 2 and all("error" in r["attachments"][0] for r in broken)
+    assert all("sha256" in r["attachments"][0] for r in rows if r["id"] != "3")
+
+
+def test_a_json_api_is_captured_with_its_items_whole(tmp_settings, kamnotra, tmp_path, capsys) -> None:
+    _add(tmp_settings, kamnotra, "disputes", kamnotra.disputes_spec(), tmp_path)
+    snap = _capture(tmp_settings, "disputes", capsys)["snapshot"]
+    assert snap["complete"] and snap["expected"] == 7 and snap["records"] == 7 and snap["rows"] == 14
+    rows = _jsonl(_dataset(tmp_settings, "disputes", tmp_path))
+    items = {r["id"]: r["item"] for r in rows}
+    assert sorted(items.values(), key=lambda i: i["id"]) == sorted(kamnotra.disputes_expected(), key=lambda i: i["id"])
+    km = next(r for r in rows if r["lang"] == "km" and r["id"] == rows[0]["id"])
+    assert km["name"] == items[km["id"]]["name"]["km"]
+
+
+@pytest.mark.parametrize("spec, needle", [
+    ('[listing]\nurl = "http://x.example/?page={page}"\nrecrods = "a"\n[record]\nid = "/(\\\\d+)"\n',
+     "unknown key 'recrods'"),
+    ('[listing]\nurl = "http://x.example/?page={page}"\nrecords = "a["\n[record]\nid = "/(\\\\d+)"\n',
+     "records"),
+    ('[record]\nid = "/(\\\\d+)"\n', "needs [listing] or [api]"),
+])
+def test_a_malformed_spec_is_refused_at_add(tmp_settings, tmp_path, capsys, spec: str, needle: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(spec)
+    assert main(["--data", str(tmp_settings.data), "add", "http://x.example/", "--kind", "database",
+                 "--spec", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and str(path) in err and err.count("\n") == 1
+    assert catalog.list_targets(catalog.connect(tmp_settings.catalog_url)) == []
