@@ -88,11 +88,15 @@ def test_khmer_search_finds_a_word_inside_a_title(tmp_settings, kamnotra, tmp_pa
     assert [(i, lang) for i, lang, _ in found] == [(str(UNIQUE_RECORD_ID), "km")]
     title = found[0][2]
     assert not title.startswith(UNIQUE_KM_WORD) and not title.endswith(UNIQUE_KM_WORD)  # mid-title
+    # Part of a word, with no space on either side: Khmer runs words together.
+    inner = UNIQUE_KM_WORD[1:-1]
+    assert db.execute("SELECT count(*) FROM records_fts WHERE records_fts MATCH ?", [f'"{inner}"']).fetchone() == (1,)
 
     engine = catalog.connect(tmp_settings.catalog_url)
     client = Client(make_app(tmp_settings, engine))
     page = client.get(f"/data/gazette/?q={UNIQUE_KM_WORD}").get_data(as_text=True)
     assert f">{UNIQUE_RECORD_ID}</a>" in page and page.count("<tr><td>") == 1
+    assert client.get(f"/data/gazette/?q={UNIQUE_KM_WORD[1:-1]}").get_data(as_text=True).count("<tr><td>") == 1
     english = client.get("/data/gazette/?q=concession").get_data(as_text=True)
     assert 0 < english.count("<tr><td>") < 46  # English words are found too, and only matching rows shown
     table = client.get("/data/gazette/?sort=date&order=desc").get_data(as_text=True)
@@ -170,3 +174,15 @@ def test_a_malformed_spec_is_refused_at_add(tmp_settings, tmp_path, capsys, spec
     err = capsys.readouterr().err
     assert needle in err and str(path) in err and err.count("\n") == 1
     assert catalog.list_targets(catalog.connect(tmp_settings.catalog_url)) == []
+
+
+def test_targets_shows_how_complete_the_newest_snapshot_is(tmp_settings, kamnotra, tmp_path, capsys) -> None:
+    kamnotra.stop_listing_after(2)
+    _add(tmp_settings, kamnotra, "gazette", kamnotra.gazetteer_spec(), tmp_path)
+    _capture(tmp_settings, "gazette", capsys)
+    assert main(["--data", str(tmp_settings.data), "targets"]) == 0
+    assert "complete, 20/23 records INCOMPLETE" in capsys.readouterr().out
+    assert main(["--data", str(tmp_settings.data), "targets", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["kind"] == "database" and row["database"]["listing"]["records"] == "a.record-link"
+    assert row["snapshot"]["records"] == 20 and row["snapshot"]["complete"] is False

@@ -19,7 +19,7 @@ from refuge.config.errors import BadInput, Failure
 from refuge.config.settings import Settings, load_settings
 from refuge.config.dbspec import load_spec_file, spec_as_dict
 from refuge.config.targets import KINDS, SCOPES, make_target
-from refuge.storage import catalog, replicas
+from refuge.storage import catalog, replicas, snapshots
 from refuge.storage.replicate import push
 from refuge.storage.stores import configured_store_names
 
@@ -74,14 +74,17 @@ def cmd_targets(args: argparse.Namespace, settings: Settings) -> int:
     engine = catalog.connect(settings.catalog_url)
     latest = catalog.latest_captures(engine)
     fixity = replicas.fixity_by_target(engine)
-    rows = [{**_target_json(t, latest.get(t.id)), "fixity": fixity.get(t.id)} for t in catalog.list_targets(engine)]
+    listed = catalog.list_targets(engine)
+    snaps = snapshots.latest_by_target(engine, [t.id for t in listed if t.spec.kind == "database"])
+    rows = [{**_target_json(t, latest.get(t.id)), "fixity": fixity.get(t.id), "snapshot": _snapshot_json(snaps.get(t.id))}
+            for t in listed]
     if args.json:
         print_json(rows)
         return EXIT_OK
     if not rows:
         print("no targets yet: add one with `refuge add URL`")
         return EXIT_OK
-    print_table(rows, [("NAME", "name"), ("SCHEDULE", "schedule"), ("SCOPE", "scope"), ("STATUS", "status"),
+    print_table(rows, [("NAME", "name"), ("SCHEDULE", "schedule"), ("SCOPE", "scope"), ("STATUS", _status_cell),
                         ("LAST CAPTURE", lambda r: (r["last_capture"] or {}).get("started") or "-"),
                         ("FIXITY", _fixity_cell), ("URL", "url")])
     return EXIT_OK
@@ -161,6 +164,21 @@ def _target_json(target: Any, last: dict[str, Any] | None) -> dict[str, Any]:
     spec = target.spec
     return {**spec.as_dict(), "schedule": spec.schedule, "created": target.created_at,
             "last_capture": last, "status": last["status"] if last else "never captured"}
+
+
+def _snapshot_json(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {"capture": row["capture_id"], "complete": bool(row["complete"]), "records": row["records"],
+            "expected": row["expected"], "attachments_failed": row["attachments_failed"]}
+
+
+def _status_cell(row: dict[str, Any]) -> str:
+    snap = row.get("snapshot")
+    if not snap:
+        return row["status"]
+    of = f"/{snap['expected']}" if snap["expected"] is not None else ""
+    return f"{row['status']}, {snap['records']}{of} records" + ("" if snap["complete"] else " INCOMPLETE")
 
 
 def _fixity_cell(row: dict[str, Any]) -> str:
