@@ -186,3 +186,18 @@ def test_targets_shows_how_complete_the_newest_snapshot_is(tmp_settings, kamnotr
     (row,) = json.loads(capsys.readouterr().out)
     assert row["kind"] == "database" and row["database"]["listing"]["records"] == "a.record-link"
     assert row["snapshot"]["records"] == 20 and row["snapshot"]["complete"] is False
+
+
+def test_a_catalog_from_before_database_targets_gains_the_column(tmp_settings) -> None:
+    from sqlalchemy import text
+
+    from refuge.config.targets import make_target
+
+    engine = catalog.connect(tmp_settings.catalog_url)
+    catalog.save_target(engine, make_target("https://old.example/", name="old"))
+    with engine.begin() as conn:
+        conn.execute(text('ALTER TABLE targets DROP COLUMN "database"'))  # as an issue-2 catalog was
+    engine.dispose()
+    engine = catalog.connect(tmp_settings.catalog_url)
+    assert catalog.get_target(engine, "old").spec.database is None
+    assert catalog.list_targets(engine)[0].spec.url == "https://old.example/"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +39,35 @@ def test_one_running_capture_per_target_on_postgresql(pg_settings) -> None:
     catalog.start_capture(engine, target, 600)
     with pytest.raises(catalog.AlreadyRunning):
         catalog.start_capture(engine, target, 600)
+
+
+def test_replicas_fixity_and_database_snapshots_on_postgresql(pg_settings) -> None:
+    """The replication queue, fixity records, the column migration and database
+    snapshots use only SQL that PostgreSQL runs too."""
+    from kamnotra_site import UNIQUE_KM_WORD, UNIQUE_RECORD_ID, KamnotraSite
+    from refuge.config.dbspec import parse_spec, spec_as_dict
+    from refuge.storage import fixity, replicas, snapshots
+    from refuge.storage.replicate import push
+    from replica_helpers import flip_byte
+
+    engine = catalog.connect(pg_settings.catalog_url)
+    catalog.connect(pg_settings.catalog_url)  # a second open finds nothing to migrate
+    with KamnotraSite() as site:
+        spec = spec_as_dict(parse_spec(site.gazetteer_spec(), "gazetteer.toml"))
+        catalog.save_target(engine, make_target(site.url("/"), name="gazette", kind="database", database=spec,
+                                                max_pages=200))
+        first = run_capture(pg_settings, engine, "gazette")
+        site.remove_record(4)
+        second = run_capture(pg_settings, engine, "gazette")
+    assert first["snapshot"]["complete"] and first["snapshot"]["records"] == 23
+    assert snapshots.diff(engine, first["id"], second["id"])["removed"] == ["4"]
+    found = snapshots.records(engine, second["id"], query=UNIQUE_KM_WORD[1:-1])
+    assert [(r["record_id"], r["lang"]) for r in found] == [(str(UNIQUE_RECORD_ID), "km")]
+    assert push(pg_settings, engine).ok  # local only: manifests written, nothing pending
+    assert replicas.needing_queue(engine, ["local"]) == []
+    warc = Path(first["warcs"][0])
+    flip_byte(warc)
+    checks = fixity.verify(pg_settings, engine, [first["id"]])
+    assert [c.file for c in checks if c.result == "bad"] == [warc.name]
+    target = catalog.get_target(engine, "gazette")
+    assert replicas.fixity_by_target(engine)[target.id]["bad"] == 1
