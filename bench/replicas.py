@@ -421,6 +421,16 @@ def verify_sha256sum(corpus: Corpus, i: int) -> dict:
     return res
 
 
+def warm_up(swift: Swift, corpus: Corpus) -> None:
+    """One untimed upload of the largest file first: a new Swift's first writes also create
+    its partition directories and databases, which would count against whichever tool goes first."""
+    biggest = max(corpus.files, key=lambda f: f["size"])
+    swift.server.create_bucket("warm-up")
+    t0 = time.perf_counter()
+    swift.server.client().upload_file(biggest["path"], "warm-up", biggest["key"])
+    detail(f"S3 server warmed up: {biggest['size'] / MIB:.0f} MiB uploaded untimed in {time.perf_counter() - t0:.1f}s")
+
+
 def _rate(nbytes: int, seconds: float) -> str:
     return f"{nbytes / MIB / seconds:.0f} MiB/s"
 
@@ -513,6 +523,14 @@ def run_verify(corpus: Corpus, data: Path | None, args: Any, res: dict, errors: 
         if s.get("ok"):
             detail(f"{name} verify: {_rate(corpus.bytes, s['seconds_median'])}; runs "
                    f"{', '.join(f'{x:.2f}s' for x in s['seconds_all'])}; CPU of the median run {s['cpu_seconds']:.2f}s")
+    if shutil.which("openssl"):
+        o = procs.run_measured(["openssl", "dgst", "-sha256", *[f["path"] for f in corpus.files]],
+                               log=WORK / "replicas-openssl", timeout=900)
+        if o.returncode == 0:
+            res["openssl_seconds"] = o.seconds
+            detail(f"for scale (info only): `openssl dgst -sha256 FILES` {o.seconds:.2f}s = "
+                   f"{_rate(corpus.bytes, o.seconds)} (OpenSSL's SHA-256, with the CPU's SHA instructions "
+                   f"where it has them; Python's hashlib uses the same code)")
     if data is not None:
         v0 = procs.run_measured([str(refuge_bin()), "--version"], log=WORK / "replicas-refuge-version")
         res["refuge_startup_seconds"] = v0.seconds
@@ -553,6 +571,7 @@ def run(args: Any, results: dict) -> bool:
             detail(f"S3 server: OpenStack Swift {version} + s3api at {swift.server.endpoint_url} "
                    f"(proxy, object, container and account servers, one process each)")
             warm(corpus.files)
+            warm_up(swift, corpus)
             rp = run_push(swift, corpus, args, res["push"], errors)
 
         # After the push the data dir also has its S3 rows; without one, the capture's own

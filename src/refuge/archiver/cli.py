@@ -12,7 +12,6 @@ from typing import Any, Sequence
 
 from refuge import __version__
 from refuge.archiver import cli_database, cli_replicas
-from refuge.archiver.capture import run_capture
 from refuge.archiver.cli_output import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, print_json, print_table, size
 from refuge.config.addresses import check_host_allowed
 from refuge.config.errors import BadInput, Failure
@@ -98,6 +97,8 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_capture(args: argparse.Namespace, settings: Settings) -> int:
+    from refuge.archiver.capture import run_capture  # the crawl's stack, for this command only
+
     engine = catalog.connect(settings.catalog_url)
     try:
         summary = run_capture(settings, engine, args.name)

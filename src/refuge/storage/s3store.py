@@ -27,7 +27,8 @@ class S3Store:
     def __init__(self, settings: S3Settings) -> None:
         self.settings = settings
         self._client: Any = None
-        self._checksums = True  # until the service refuses them
+        self._checksums = True  # until the service shows it does not keep them
+        self._checksums_probed = False
 
     # -- the Store interface ------------------------------------------------------------
 
@@ -43,7 +44,8 @@ class S3Store:
         from boto3.s3.transfer import TransferConfig
 
         key = self.location(f)
-        self._abort_unfinished(key)
+        if f.size > self.settings.part_size:  # a smaller file goes up in one PUT: no parts to leave behind
+            self._abort_unfinished(key)
         extra: dict[str, Any] = {"ContentType": f.content_type, "Metadata": {SHA256_META: f.sha256}}
         config = TransferConfig(multipart_threshold=self.settings.part_size,
                                 multipart_chunksize=self.settings.part_size,
@@ -63,7 +65,20 @@ class S3Store:
             extra.pop("ChecksumAlgorithm")
             self._call(self.client.upload_file, str(source), self.settings.bucket, key,
                        ExtraArgs=extra, Config=config)
+        self._probe_checksums(key)
         return key
+
+    def _probe_checksums(self, key: str) -> None:
+        """After the first upload: does the service keep S3 checksums? Swift's s3api before
+        2.33 takes the header and drops it; computing SHA-256 per part for it costs about
+        0.6 s of CPU per GiB for nothing (the metadata copy of the hash stays)."""
+        if not self._checksums or self._checksums_probed:
+            return
+        self._checksums_probed = True
+        head = self._call(self.client.head_object, Bucket=self.settings.bucket, Key=key, ChecksumMode="ENABLED")
+        if not any(k.startswith("Checksum") for k in head):
+            log.info("s3: the service keeps no S3 checksums; the SHA-256 travels as metadata only")
+            self._checksums = False
 
     def read(self, f: FileRef) -> Iterator[bytes]:
         key = self.location(f)
