@@ -3,9 +3,9 @@
 #   make install   create .venv and install Refuge with its test extras (quick when nothing changed)
 #   make run       start the service (scheduler + replay server) with ./data
 #   make demo      serve the bundled demo site, capture it and replay it
-#   make test      install the test servers (Chromium, PostgreSQL) if missing, then pytest
+#   make test      install the test servers (Chromium, PostgreSQL, Swift, js-ipfs) if missing, then pytest
 #                  (extra pytest arguments: make test PYTEST_ARGS='-k warc -x')
-#   make bench     install the bench extras and run the benchmark
+#   make bench     install the bench extras and the servers it compares on, and run the benchmark
 #   make clean     remove .venv and caches (never ./data)
 
 SHELL       := /bin/bash
@@ -46,6 +46,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_CI_ARGS) $(PYTEST_ARGS)
 
 bench: $(BENCH_STAMP)
+	bash scripts/install-test-servers.sh
 	$(BIN)/python bench/run.py
 
 clean:
