@@ -201,3 +201,42 @@ def test_a_catalog_from_before_database_targets_gains_the_column(tmp_settings) -
     engine = catalog.connect(tmp_settings.catalog_url)
     assert catalog.get_target(engine, "old").spec.database is None
     assert catalog.list_targets(engine)[0].spec.url == "https://old.example/"
+
+
+@pytest.mark.browser
+def test_the_static_index_searches_offline_and_reads_without_javascript(
+        tmp_settings, kamnotra, tmp_path, capsys, browser) -> None:
+    from refuge.mirror.data_static import write_data_index
+
+    _add(tmp_settings, kamnotra, "gazette", kamnotra.gazetteer_spec(), tmp_path)
+    _capture(tmp_settings, "gazette", capsys)
+    engine = catalog.connect(tmp_settings.catalog_url)
+    folder = tmp_path / "copy" / "data"
+
+    def href(url: str, ts: str) -> str | None:  # pages "in the copy": record pages only
+        return "../pages/" + url.rsplit("/", 1)[1] + ".html" if "/records/" in url else None
+
+    files = write_data_index(engine, "gazette", folder, href)
+    first = [f.read_bytes() for f in files]
+    assert [f.read_bytes() for f in write_data_index(engine, "gazette", folder, href)] == first  # reproducible
+    html = (folder / "index.html").read_text(encoding="utf-8")
+    assert "http://" not in html.replace(kamnotra.base, "")  # no link out but the originals named in text
+    assert 'href="../pages/17.html"' in html
+
+    for javascript in (True, False):
+        context = browser.new_context(java_script_enabled=javascript)
+        requests_seen: list[str] = []
+        context.on("request", lambda r: requests_seen.append(r.url))
+        page = context.new_page()
+        page.goto((folder / "index.html").as_uri())
+        if javascript:
+            page.fill("#q", UNIQUE_KM_WORD[1:-1])
+            assert page.locator("tbody tr:visible").count() == 1
+            assert page.locator("tbody tr:visible td a").first.inner_text() == str(UNIQUE_RECORD_ID)
+            assert page.inner_text("#shown") == "1"
+            page.fill("#q", "")
+        else:
+            assert not page.is_visible("#search")  # the search needs JavaScript: hidden without it
+        assert page.locator("tbody tr:visible").count() == 46
+        assert all(u.startswith("file://") for u in requests_seen), requests_seen
+        context.close()

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, unquote, urlencode
 from sqlalchemy import Engine
 
 from refuge.config.errors import BadInput
+from refuge.mirror import data_table
 from refuge.mirror.pages import bilingual as _t
 from refuge.mirror.pages import reader_page
 from refuge.mirror.rewrite import archive_url
@@ -54,47 +55,33 @@ def _table(engine: Engine, name: str, capture_id: str, params: dict[str, str]) -
     q = params.pop("q", "").strip()
     sort, order = params.pop("sort", ""), params.pop("order", "asc")
     rows = snapshots.records(engine, capture_id, query=q or None, where=params)
-    fields = list(dict.fromkeys(k for r in rows for k in r["fields"]))
+    fields = data_table.fields_of(rows)
     if sort:
         rows.sort(key=lambda r: (r["fields"].get(sort) or "", r["record_id"]) if sort in fields else r["record_id"],
                   reverse=order == "desc")
     total = len(rows)
-    state = (_t("ពេញលេញ", "complete", " / ") if summary.get("complete")
-             else _t("មិនពេញលេញ", "INCOMPLETE", " / "))
-    head = (f"<h1>{escape(name)}</h1>"
-            f"<p>{_t('រូបថតទិន្នន័យ', 'Snapshot', ' / ')} {escape(capture_id)} · {state} · "
-            f"{summary.get('records', 0)} {_t('កំណត់ត្រា', 'records', ' / ')}"
-            f"{'' if summary.get('expected') is None else ' / ' + str(summary['expected'])} · "
+    head = (f"<h1>{escape(name)}</h1><p>{data_table.snapshot_line(capture_id, summary)} · "
             f'<a href="/data/{escape(name)}/changes">{_t("ការផ្លាស់ប្តូរ", "Changes", " / ")}</a></p>'
             f'<form method="get" action="/data/{escape(name)}/"><input name="q" value="{escape(q)}" '
             f'aria-label="search"> <button>{_t("ស្វែងរក", "Search", " / ")}</button></form>')
     if q or params:
         head += f"<p>{total} {_t('លទ្ធផល', 'results', ' / ')} · <a href=\"/data/{escape(name)}/\">" \
                 f"{_t('បង្ហាញទាំងអស់', 'Show all', ' / ')}</a></p>"
-    columns = "".join(f'<th><a href="?{escape(urlencode({"sort": f, "order": _flip(sort, order, f), **({"q": q} if q else {})}))}">'
-                      f"{escape(f)}</a></th>" for f in fields)
-    body_rows = []
-    for r in rows[:MAX_ROWS]:
-        ts = _ts(r["captured_at"])
-        record = (f'<a href="{escape(archive_url(ts, "", r["url"]))}">{escape(r["record_id"])}</a>'
-                  if r["url"] else escape(r["record_id"]))
-        cells = "".join(f"<td>{_cell(name, f, r['fields'].get(f), q)}</td>" for f in fields)
-        files = " ".join(
-            f'<a href="{escape(archive_url(ts, "", a["url"]))}">{escape(a["url"].rsplit("/", 1)[-1] or a["url"])}</a>'
-            if "error" not in a else f'<del title="{escape(a["error"])}">{escape(a["url"].rsplit("/", 1)[-1])}</del>'
-            for a in r["attachments"])
-        body_rows.append(f"<tr><td>{record}</td><td>{escape(r['lang'])}</td>{cells}<td>{files}</td></tr>")
+
+    def sort_link(field: str) -> str:
+        query = {"sort": field, "order": _flip(sort, order, field), **({"q": q} if q else {})}
+        return f'<a href="?{escape(urlencode(query))}">{escape(field)}</a>'
+
+    def cell(field: str, value: Any) -> str:
+        if value is None:
+            return ""
+        return f'<a href="/data/{escape(name)}/?{escape(urlencode({field: value}))}" title="filter">{escape(str(value))}</a>'
+
+    body = "".join(data_table.row_html(r, fields, lambda url, ts: archive_url(ts, "", url), cell)
+                   for r in rows[:MAX_ROWS])
     more = f"<p>{total - MAX_ROWS} more: search to narrow.</p>" if total > MAX_ROWS else ""
-    table = (f"<table><thead><tr><th>id</th><th>lang</th>{columns}<th>{_t('ឯកសារ', 'files', ' / ')}</th></tr>"
-             f"</thead><tbody>{''.join(body_rows)}</tbody></table>{more}")
+    table = f"<table>{data_table.header(fields, sort_link)}<tbody>{body}</tbody></table>{more}"
     return reader_page(f"{name} — data", head + table)
-
-
-def _cell(name: str, field: str, value: Any, q: str) -> str:
-    if value is None:
-        return ""
-    link = f'/data/{escape(name)}/?{escape(urlencode({field: value}))}'
-    return f'<a href="{link}" title="filter">{escape(str(value))}</a>'
 
 
 def _flip(sort: str, order: str, field: str) -> str:
@@ -106,17 +93,8 @@ def _changes(engine: Engine, name: str, ids: list[str]) -> bytes:
         return reader_page(f"{name} — changes", f"<h1>{escape(name)}</h1><p>"
                            f"{_t('មានរូបថតតែមួយប៉ុណ្ណោះ', 'Only one snapshot so far.', ' / ')}</p>")
     d = snapshots.diff(engine, ids[-2], ids[-1])
-    parts = [f"<h1>{escape(name)}</h1><p>{escape(d['from'])} → {escape(d['to'])}</p>"]
-    for key, km in (("added", "បានបន្ថែម"), ("removed", "បានដកចេញ"), ("changed", "បានផ្លាស់ប្តូរ")):
-        items = "".join(f"<li>{escape(i)}</li>" for i in d[key][:MAX_ROWS])
-        parts.append(f"<h2>{_t(km, key, ' / ')}: {len(d[key])}</h2><ul>{items}</ul>")
-    parts.append(f"<p>{_t('មិនផ្លាស់ប្តូរ', 'unchanged', ' / ')}: {d['unchanged']}</p>")
-    return reader_page(f"{name} — changes", "".join(parts))
+    return reader_page(f"{name} — changes", f"<h1>{escape(name)}</h1>" + data_table.changes_html(d, MAX_ROWS))
 
 
 def _message(km: str, en: str) -> bytes:
     return reader_page("Refuge", f"<p>{_t(km, en, '<br>')}</p>")
-
-
-def _ts(iso: str) -> str:
-    return "".join(c for c in iso if c.isdigit())[:14]

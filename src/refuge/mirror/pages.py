@@ -61,13 +61,15 @@ def _t(km: str, en: str, sep: str = " ") -> str:
     return f'<span lang="km">{escape(km)}</span>{sep}<span lang="en" class="en">{escape(en)}</span>'
 
 
-def _page(title: str, body: str) -> bytes:
+def _page(title: str, body: str, home: str = "/", head: str = "") -> bytes:
+    """A reader page. HOME is where the footer's Home link goes (a relative path in a
+    static copy); HEAD is extra markup for <head>."""
     return (
         '<!DOCTYPE html>\n<html lang="km"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="referrer" content="no-referrer"><title>{escape(title)}</title>'
-        f"<style>{_CSS}</style></head><body>\n{body}\n"
-        f'<footer><a href="/">{_t("ទំព័រដើម", "Home", " / ")}</a> · Refuge</footer>'
+        f"<style>{_CSS}</style>{head}</head><body>\n{body}\n"
+        f'<footer><a href="{escape(home)}">{_t("ទំព័រដើម", "Home", " / ")}</a> · Refuge</footer>'
         "</body></html>\n"
     ).encode("utf-8")
 
