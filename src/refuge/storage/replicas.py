@@ -137,6 +137,24 @@ def mark_failed(engine: Engine, f: FileRef, store: str, error: str) -> None:
             next_attempt_at=iso(utcnow() + timedelta(seconds=retry_delay(attempts)))))
 
 
+def mark_store_failed(engine: Engine, refs: list[FileRef], store: str, error: str) -> None:
+    """mark_failed for many files of one store at once (a store that is down): one
+    UPDATE per distinct attempt count, not one transaction per file."""
+    ids = [f.file_id for f in refs]
+    for start in range(0, len(ids), 500):  # bounded IN lists (SQLite caps bound parameters)
+        chunk = ids[start:start + 500]
+        with engine.begin() as conn:
+            rows = conn.execute(select(replicas.c.id, replicas.c.attempts).where(
+                replicas.c.file_id.in_(chunk), replicas.c.store == store)).all()
+            by_attempts: dict[int, list[int]] = {}
+            for row in rows:
+                by_attempts.setdefault(row.attempts + 1, []).append(row.id)
+            for attempts, row_ids in by_attempts.items():
+                conn.execute(update(replicas).where(replicas.c.id.in_(row_ids)).values(
+                    state="pending", attempts=attempts, last_error=error[:1000],
+                    next_attempt_at=iso(utcnow() + timedelta(seconds=retry_delay(attempts)))))
+
+
 def record_check(engine: Engine, f: FileRef, store: str, result: str, reason: str | None,
                  sha256: str | None, size: int | None) -> None:
     """What re-reading a copy found: result ok | bad | missing, and why."""

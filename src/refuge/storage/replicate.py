@@ -103,8 +103,7 @@ def _push_store(settings: Settings, engine: Engine, name: str, refs: list[FileRe
         except StoreUnavailable as exc:
             # No point trying the rest now; each waits for its next attempt.
             report.store_errors[name] = str(exc)
-            for rest in refs[i:]:
-                replicas.mark_failed(engine, rest, name, str(exc))
+            replicas.mark_store_failed(engine, refs[i:], name, str(exc))
             log.warning("%s (%d copies left pending)", exc, len(refs) - i)
             break
         except StoreError as exc:
