@@ -12,6 +12,7 @@ URL map (LANG is ``en`` or ``km``):
 
 ===============================  ===========================================================
 /robots.txt                      ``Allow: /`` for everyone
+/moved/PATH                      301 to /PATH (a page that moved: http to https, a new slug)
 /                                home: links to both sections in both languages
 /LANG/gazetteer?page=N           10 records a page in id order: ``a.record-link`` (href
                                  ``/LANG/gazetteer/records/ID``), ``p.result-count`` ("Showing
@@ -230,6 +231,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             status, ctype, body = site._route(self.path)
         try:
             self.send_response(status)
+            if status == 301:  # /moved/PATH: the page now lives at /PATH
+                self.send_header("Location", self.path[len("/moved"):])
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -414,6 +417,8 @@ class KamnotraSite:
         path, query = split.path, urllib.parse.parse_qs(split.query)
         if path == "/robots.txt":
             return 200, "text/plain; charset=utf-8", b"User-agent: *\nAllow: /\n"
+        if path.startswith("/moved/"):
+            return 301, HTML_TYPE, b"<p>Moved</p>"
         if path == "/static/site.css":
             return 200, "text/css; charset=utf-8", SITE_CSS
         if path == "/static/logo.png":

@@ -118,7 +118,7 @@ def test_diff_between_snapshots_lists_exactly_what_changed(tmp_settings, kamnotr
     assert main(["--data", str(tmp_settings.data), "diff", "gazette", "--json"]) == 0
     diff = json.loads(capsys.readouterr().out)
     assert diff == {"from": first["id"], "to": second["id"], "added": [str(added.id)], "removed": ["9"],
-                    "changed": ["5"], "unchanged": 21}
+                    "changed": ["5"], "unchanged": 21, "markup_only": []}
     assert main(["--data", str(tmp_settings.data), "diff", "gazette", "--from", first["id"], "--to", first["id"],
                  "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["unchanged"] == 23
@@ -150,13 +150,23 @@ def test_a_failed_attachment_is_reported_and_the_rest_kept(tmp_settings, kamnotr
 
 def test_a_json_api_is_captured_with_its_items_whole(tmp_settings, kamnotra, tmp_path, capsys) -> None:
     _add(tmp_settings, kamnotra, "disputes", kamnotra.disputes_spec(), tmp_path)
-    snap = _capture(tmp_settings, "disputes", capsys)["snapshot"]
+    first = _capture(tmp_settings, "disputes", capsys)
+    snap = first["snapshot"]
     assert snap["complete"] and snap["expected"] == 7 and snap["records"] == 7 and snap["rows"] == 14
     rows = _jsonl(_dataset(tmp_settings, "disputes", tmp_path))
     items = {r["id"]: r["item"] for r in rows}
     assert sorted(items.values(), key=lambda i: i["id"]) == sorted(kamnotra.disputes_expected(), key=lambda i: i["id"])
     km = next(r for r in rows if r["lang"] == "km" and r["id"] == rows[0]["id"])
     assert km["name"] == items[km["id"]]["name"]["km"]
+
+    # A change in an item alone (its page says the same) is a change.
+    kamnotra.disputes[2].households += 100
+    second = _capture(tmp_settings, "disputes", capsys)
+    capsys.readouterr()
+    assert main(["--data", str(tmp_settings.data), "diff", "disputes", "--json"]) == 0
+    diff = json.loads(capsys.readouterr().out)
+    assert (diff["from"], diff["to"]) == (first["id"], second["id"])
+    assert diff["changed"] == [str(kamnotra.disputes[2].id)] and diff["unchanged"] == 6
 
 
 @pytest.mark.parametrize("spec, needle", [
@@ -240,3 +250,34 @@ def test_the_static_index_searches_offline_and_reads_without_javascript(
         assert page.locator("tbody tr:visible").count() == 46
         assert all(u.startswith("file://") for u in requests_seen), requests_seen
         context.close()
+
+
+def test_a_listing_that_ignores_the_page_number_ends_and_says_so(tmp_settings, kamnotra, tmp_path, capsys) -> None:
+    """Every page number returns page 1: the walk stops at the first page with nothing new."""
+    spec = kamnotra.gazetteer_spec().replace("gazetteer?page={page}", "gazetteer?pg={page}")
+    _add(tmp_settings, kamnotra, "gazette", spec, tmp_path)
+    snap = _capture(tmp_settings, "gazette", capsys)["snapshot"]
+    assert snap["records"] == 10 and not snap["complete"]
+    assert [p for p in kamnotra.requests_log if "gazetteer?pg=" in p] == [
+        "/en/gazetteer?pg=1", "/en/gazetteer?pg=2"]
+
+
+def test_record_pages_that_moved_are_read_where_they_went(tmp_settings, kamnotra, tmp_path, capsys) -> None:
+    spec = kamnotra.disputes_spec().replace("/{lang}/in-dispute/{id}", "/moved/{lang}/in-dispute/{id}")
+    _add(tmp_settings, kamnotra, "disputes", spec, tmp_path)
+    snap = _capture(tmp_settings, "disputes", capsys)["snapshot"]
+    assert snap["complete"] and snap["rows"] == 14
+    rows = _jsonl(_dataset(tmp_settings, "disputes", tmp_path))
+    assert all("/moved/" not in r["url"] and r["name"] for r in rows)
+
+
+def test_a_record_missing_in_one_language_makes_the_snapshot_incomplete(
+        tmp_settings, kamnotra, tmp_path, capsys) -> None:
+    """Asking for French too: the site has no /fr/ pages, so every record is there in
+    Khmer and English and missing in French."""
+    spec = kamnotra.gazetteer_spec().replace('languages = ["km", "en"]', 'languages = ["km", "en", "fr"]')
+    _add(tmp_settings, kamnotra, "gazette", spec, tmp_path)
+    snap = _capture(tmp_settings, "gazette", capsys)["snapshot"]
+    assert snap["records"] == 23 and snap["rows"] == 46 and not snap["complete"]
+    assert snap["missing"]["pages_count"] == 23
+    assert {(p["lang"], p["reason"]) for p in snap["missing"]["pages"]} == {("fr", "HTTP 404")}

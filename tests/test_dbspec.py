@@ -194,3 +194,12 @@ def test_spec_from_dict_refuses_non_tables() -> None:
 
 def test_database_spec_defaults() -> None:
     assert DatabaseSpec().record == RecordSpec()
+
+
+@pytest.mark.parametrize("name", ["id", "url", "lang", "sha256", "item", "rowid", "rank"])
+def test_a_field_may_not_take_a_dataset_column_name(name: str) -> None:
+    spec = ('[listing]\nurl = "https://x.example/?page={page}"\nrecords = "a"\n'
+            f'[record]\nid = "/(\\\\d+)"\nfields = {{ {name} = "h1" }}\n')
+    with pytest.raises(BadInput) as err:
+        parse_spec(spec, "db.toml")
+    assert f"fields.{name}" in str(err.value) and "choose another name" in str(err.value)

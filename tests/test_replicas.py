@@ -303,3 +303,20 @@ def test_the_scheduler_replicates_each_capture_and_retries_a_store_that_was_down
     names = {f["name"] for f in capture_files(settings, engine, capture_id)}
     keys = {o["Key"].rsplit("/", 1)[1] for o in iter_keys(s3_server.client(), s3_bucket, "archive/")}
     assert keys == names
+
+
+def test_a_file_damaged_before_its_push_never_reaches_the_bucket(both, s3_server, s3_bucket) -> None:
+    """S3 was down for a while and a local file rotted meanwhile: the push refuses to put
+    the damaged bytes in the bucket under the good hash, and says what to run."""
+    settings = both.replace(ipfs=None, warc_max_bytes=400_000)
+    engine = catalog.connect(settings.catalog_url)
+    made = make_capture(settings, engine, records=3)
+    victim = sorted(made.warcs)[0]
+    flip_byte(victim)
+    report = push(settings, engine)
+    assert not report.ok
+    (failure,) = [e for e in report.failed if e["file"] == victim.name]
+    assert "no longer has the SHA-256 it was sealed with" in failure["error"]
+    assert f"refuge verify {made.capture_id} --repair" in failure["error"]
+    keys = {o["Key"].rsplit("/", 1)[1] for o in iter_keys(s3_server.client(), s3_bucket, "archive/")}
+    assert victim.name not in keys and len(keys) == len(capture_files(settings, engine, made.capture_id)) - 1

@@ -140,3 +140,36 @@ def test_a_running_capture_is_left_alone_until_it_ends(tmp_settings) -> None:
     writer.close()
     assert push(settings, engine).ok
     assert [f for f in catalog.capture_files(engine, writer.capture_id) if f["kind"] == "manifest"]
+
+
+def test_two_processes_queueing_one_capture_at_once_make_one_manifest(tmp_settings) -> None:
+    """The scheduler's tick, a capture ending and a CLI push may all reach a finished
+    capture at the same moment: one manifest, one queue row per file and store."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from replay_helpers import ArchiveWriter
+    from refuge.storage.replicate import queue_capture
+
+    settings = tmp_settings.replace(warc_max_bytes=200_000)
+    engine = catalog.connect(settings.catalog_url)
+    with ArchiveWriter(settings, engine, "race", "https://race.example/") as w:
+        for i in range(6):
+            w.response(f"https://race.example/{i}", random.Random(i).randbytes(120_000))
+    barrier = threading.Barrier(4)
+
+    def queue() -> int:
+        barrier.wait()
+        return len(queue_capture(settings, engine, w.capture_id))
+
+    with ThreadPoolExecutor(4) as pool:
+        counts = list(pool.map(lambda _: queue(), range(4)))
+    files = catalog.capture_files(engine, w.capture_id)
+    assert [f["kind"] for f in files].count("manifest") == 1 and [f["kind"] for f in files].count("sums") == 1
+    assert set(counts) == {len(files)}
+    rows = replicas.copies(engine, w.capture_id)
+    assert len(rows) == len(files) and {r["store"] for r in rows} == {"local"}
+    folder = settings.archive_dir / "race" / w.capture_id
+    assert not list(folder.glob(".*.tmp"))
+    check = subprocess.run(["sha256sum", "--strict", "-c", f"{w.capture_id}.sha256"], cwd=folder,
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -21,7 +21,6 @@ from refuge.archiver.crawl import Crawl, CrawlResult
 from refuge.archiver.dbcrawl import DatabaseCrawl
 from refuge.archiver.warcwriter import SealedWarc
 from refuge.archiver.worker import WorkerConfig
-from refuge.config.errors import Failure
 from refuge.config.dbspec import spec_from_dict
 from refuge.config.settings import Settings
 from refuge.config.targets import TargetSpec
@@ -77,13 +76,17 @@ def run_capture(settings: Settings, engine: Engine, name: str,
     if isinstance(crawl, DatabaseCrawl) and status != "failed":
         # Read the records from what was just sealed; a crawl that stopped early still
         # gets its snapshot, marked incomplete.
-        snapshot_summary = snapshot.build(engine, settings.data, capture_id, target.id, database,
-                                          crawl.enumeration)
+        try:
+            snapshot_summary = snapshot.build(engine, settings.data, capture_id, target.id, database,
+                                              crawl.enumeration)
+        except Exception as exc:  # noqa: BLE001 - the capture is sealed and kept; only its snapshot failed
+            log.exception("capture %s: building the database snapshot failed", capture_id)
+            snapshot_summary = {"error": f"building the snapshot failed: {type(exc).__name__}: {exc}"[:500]}
     try:
         # Sealed: write the manifest and queue every file for every configured store.
         queue_capture(settings, engine, capture_id)
-    except Failure as exc:
-        log.error("capture %s: %s", capture_id, exc)
+    except Exception as exc:  # noqa: BLE001 - the capture succeeded; `refuge push` retries this
+        log.error("capture %s: writing its manifest failed (`refuge push` retries): %s", capture_id, exc)
     summary = catalog.get_capture(engine, capture_id)
     summary["seconds"] = round(time.monotonic() - began, 3)
     summary["warcs"] = sorted(str(w.path) for w in sealed)

@@ -72,14 +72,18 @@ class DatabaseCrawl(Crawl):
         e.page_urls.append(task.url)
         if found.total is not None and e.expected is None:
             e.expected = found.total
+        before = len(e.listed)
         if task.role == "listing":
-            ids = self._listed_records(found.records)
+            self._listed_records(found.records)
         else:
-            ids = self._api_records([item_id for item_id, _ in found.items])
-        if not ids:
-            return  # the first page with no records ends the listing
-        if self._pages_queued >= self.max_pages:
-            e.stopped = f"stopped after {self._pages_queued} pages (max_pages)"
+            self._api_records([item_id for item_id, _ in found.items])
+        if len(e.listed) == before:
+            # The first page with no records ends the listing, and so does a page that
+            # lists only records seen already: many sites answer any page number past
+            # the end with the last page, or ignore a page parameter they do not know.
+            return
+        if e.pages >= self.max_pages or self._pages_queued >= self.max_pages:
+            e.stopped = f"stopped after {e.pages} listing pages and {self._pages_queued} record pages (max_pages)"
             return
         source = self.db.listing or self.db.api
         if found.next:
@@ -87,24 +91,21 @@ class DatabaseCrawl(Crawl):
         elif not source.next and "{page}" in source.url:
             self._enqueue(Task(source.url.replace("{page}", str(task.page + 1)), task.role, 0, page=task.page + 1))
 
-    def _listed_records(self, urls: list[str]) -> list[str]:
-        ids = []
+    def _listed_records(self, urls: list[str]) -> None:
         languages = self.db.record.languages
         for url in urls:
             record = dbextract.record_id(self.db.record, url)
             if record is None:
                 self.enumeration.unidentified.append(url)
                 continue
-            ids.append(record)
             if record in self.enumeration.listed:
                 continue
             self.enumeration.listed[record] = url
             variants = dbextract.language_variants(url, languages) or {dbextract.url_language(url, languages) or "": url}
             for lang, variant in variants.items():
                 self._add_record(variant, record, lang)
-        return ids
 
-    def _api_records(self, ids: list[str]) -> list[str]:
+    def _api_records(self, ids: list[str]) -> None:
         template = self.db.api.record_url
         for record in ids:
             if record in self.enumeration.listed:
@@ -113,7 +114,6 @@ class DatabaseCrawl(Crawl):
             if template:
                 for lang in self.db.record.languages or ("",):
                     self._add_record(template.replace("{lang}", lang).replace("{id}", record), record, lang)
-        return ids
 
     def _add_record(self, url: str, record: str, lang: str) -> None:
         if self._pages_queued < self.max_pages and self._enqueue(Task(url, "record", 0, record=record, lang=lang)):

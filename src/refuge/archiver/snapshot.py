@@ -21,7 +21,8 @@ from refuge.config.errors import Failure
 from refuge.formats import dbextract
 from refuge.storage import snapshots
 from refuge.storage.index import Hit, capture_hits
-from refuge.storage.payloads import payload, stored_payload_digest
+from refuge.formats.urls import resolve
+from refuge.storage.payloads import payload, redirect_target, stored_payload_digest
 from refuge.storage.schema import failures
 
 MAX_LISTED_MISSING = 200  # ids spelled out in the summary; the count is always exact
@@ -30,10 +31,20 @@ MAX_LISTED_MISSING = 200  # ids spelled out in the summary; the count is always 
 def build(engine: Engine, data: Path, capture_id: str, target_id: int, spec: Any,
           enumeration: Enumeration) -> dict[str, Any]:
     """Extract and store the snapshot of CAPTURE_ID; return its summary."""
-    hits = _hits(engine, capture_id)
+    hits = _hits(engine, data, capture_id)
     failed = _failures(engine, capture_id)
     rows: list[dict[str, Any]] = []
     attachment_cache: dict[str, dict[str, Any]] = {}
+    pages_missing: list[dict[str, str]] = []  # a record's page in one language that was not captured
+
+    def page_row(record_id: str, lang: str, url: str) -> dict[str, Any] | None:
+        row = _row_from_page(engine, data, spec, record_id, lang, url, hits, failed, attachment_cache)
+        if row is None:
+            final = hits.final(url)
+            reason = failed.get(url) or (f"HTTP {final.status}" if final is not None else "not captured")
+            pages_missing.append({"id": record_id, "lang": lang, "url": url, "reason": reason})
+        return row
+
     if spec.api is not None:
         items = _api_items(engine, data, hits, spec, enumeration)
         for record_id, item in items.items():
@@ -41,7 +52,7 @@ def build(engine: Engine, data: Path, capture_id: str, target_id: int, spec: Any
             if not pages:
                 rows.append(_row_from_item(record_id, item, hits))
             for lang, url in pages.items():
-                row = _row_from_page(engine, data, spec, record_id, lang, url, hits, failed, attachment_cache)
+                row = page_row(record_id, lang, url)
                 if row is not None:
                     row["item"] = item
                     rows.append(row)
@@ -51,17 +62,38 @@ def build(engine: Engine, data: Path, capture_id: str, target_id: int, spec: Any
             variants = dbextract.language_variants(listed_url, languages) or {
                 dbextract.url_language(listed_url, languages) or "": listed_url}
             for lang, url in variants.items():
-                row = _row_from_page(engine, data, spec, record_id, lang, url, hits, failed, attachment_cache)
+                row = page_row(record_id, lang, url)
                 if row is not None:
                     rows.append(row)
-    summary = _summary(enumeration, rows, attachment_cache)
+    summary = _summary(enumeration, rows, attachment_cache, pages_missing)
     snapshots.save(engine, capture_id, target_id, summary, rows)
     return summary
 
 
-def _hits(engine: Engine, capture_id: str) -> dict[str, Hit]:
-    """The capture's records by URL; the last one wins (a retried fetch, a redirect hop)."""
-    return {hit.url: hit for hit in capture_hits(engine, capture_id)}
+MAX_REDIRECTS = 10
+
+
+class Hits(dict):
+    """The capture's records by URL (the last one wins: a retried fetch), with redirects
+    followed the way the crawler followed them: a record page that moved (http to https,
+    a trailing slash, a language redirect) is read at its final address."""
+
+    def __init__(self, data: Path, hits: list[Hit]) -> None:
+        super().__init__((hit.url, hit) for hit in hits)
+        self.data = data
+
+    def final(self, url: str) -> Hit | None:
+        hit = self.get(url)
+        for _ in range(MAX_REDIRECTS):
+            if hit is None or hit.status is None or not 300 <= hit.status < 400:
+                return hit
+            location = redirect_target(self.data, hit)
+            hit = self.get(resolve(hit.url, location) or "") if location else None
+        return hit
+
+
+def _hits(engine: Engine, data: Path, capture_id: str) -> Hits:
+    return Hits(data, capture_hits(engine, capture_id))
 
 
 def _failures(engine: Engine, capture_id: str) -> dict[str, str]:
@@ -70,11 +102,11 @@ def _failures(engine: Engine, capture_id: str) -> dict[str, str]:
             select(failures.c.url, failures.c.reason).where(failures.c.capture_id == capture_id))}
 
 
-def _api_items(engine: Engine, data: Path, hits: dict[str, Hit], spec: Any,
+def _api_items(engine: Engine, data: Path, hits: Hits, spec: Any,
                enumeration: Enumeration) -> dict[str, Any]:
     items: dict[str, Any] = {}
     for url in enumeration.page_urls:
-        hit = hits.get(url)
+        hit = hits.final(url)
         if hit is None or not _ok(hit):
             continue
         try:
@@ -94,32 +126,32 @@ def _record_pages_api(spec: Any, record_id: str) -> dict[str, str]:
             for lang in (spec.record.languages or ("",))}
 
 
-def _row_from_item(record_id: str, item: Any, hits: dict[str, Hit]) -> dict[str, Any]:
+def _row_from_item(record_id: str, item: Any, hits: Hits) -> dict[str, Any]:
     text = json.dumps(item, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return {"id": record_id, "lang": "", "url": "", "captured_at": "", "fields": {}, "item": item,
             "attachments": [], "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
 
 
 def _row_from_page(engine: Engine, data: Path, spec: Any, record_id: str, lang: str, url: str,
-                   hits: dict[str, Hit], failed: dict[str, str],
+                   hits: Hits, failed: dict[str, str],
                    cache: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    hit = hits.get(url)
+    hit = hits.final(url)
     if hit is None or not _ok(hit):
         return None
     body, content_type = payload(engine, data, hit)
-    fields = dbextract.record_fields(spec.record, url, body, content_type)
+    fields = dbextract.record_fields(spec.record, hit.url, body, content_type)
     attachments = []
-    for link in dbextract.record_attachments(spec.record, url, body, content_type):
+    for link in dbextract.record_attachments(spec.record, hit.url, body, content_type):
         if link not in cache:
             cache[link] = _attachment(engine, data, link, hits, failed)
         attachments.append(cache[link])
-    return {"id": record_id, "lang": lang, "url": url, "captured_at": _iso(hit.timestamp), "fields": fields,
+    return {"id": record_id, "lang": lang, "url": hit.url, "captured_at": _iso(hit.timestamp), "fields": fields,
             "item": None, "attachments": attachments, "sha256": hit.digest.removeprefix("sha256:"),
             "warc_file": hit.filename, "warc_offset": hit.offset}
 
 
-def _attachment(engine: Engine, data: Path, url: str, hits: dict[str, Hit], failed: dict[str, str]) -> dict[str, Any]:
-    hit = hits.get(url)
+def _attachment(engine: Engine, data: Path, url: str, hits: Hits, failed: dict[str, str]) -> dict[str, Any]:
+    hit = hits.final(url)
     if hit is None or not _ok(hit):
         reason = failed.get(url) or (f"HTTP {hit.status}" if hit is not None else "not captured")
         return {"url": url, "error": reason}
@@ -127,7 +159,8 @@ def _attachment(engine: Engine, data: Path, url: str, hits: dict[str, Hit], fail
     return {"url": url, "sha256": sha, "size": size, "mime": hit.mime}
 
 
-def _summary(e: Enumeration, rows: list[dict[str, Any]], attachments: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _summary(e: Enumeration, rows: list[dict[str, Any]], attachments: dict[str, dict[str, Any]],
+             pages_missing: list[dict[str, str]]) -> dict[str, Any]:
     captured = {r["id"] for r in rows}
     not_captured = [i for i in e.listed if i not in captured]
     bad = sorted(url for url, a in attachments.items() if "error" in a)
@@ -142,11 +175,17 @@ def _summary(e: Enumeration, rows: list[dict[str, Any]], attachments: dict[str, 
         missing["not_captured_count"] = len(not_captured)
     if e.unidentified:
         missing["unidentified_links"] = e.unidentified[:MAX_LISTED_MISSING]
+    if pages_missing:
+        missing["pages"] = pages_missing[:MAX_LISTED_MISSING]
+        missing["pages_count"] = len(pages_missing)
     if bad:
         missing["attachments_failed"] = [attachments[u] for u in bad[:MAX_LISTED_MISSING]]
+    # A record counts as captured when any of its languages was; the snapshot is complete
+    # only when every record is there in every language.
+    complete = not short and not e.stopped and not not_captured and not pages_missing
     return {"expected": e.expected, "records": len(captured), "rows": len(rows),
             "attachments": len(attachments) - len(bad), "attachments_failed": len(bad),
-            "complete": not short and not e.stopped and not not_captured, "missing": missing}
+            "complete": complete, "missing": missing}
 
 
 def _ok(hit: Hit) -> bool:

@@ -208,10 +208,19 @@ def _api(where: str, raw: Any) -> ApiSpec:
                    total=t.dotted("total"), record_url=t.url("record_url", ("id", "lang"), ("id",)))
 
 
+# Columns of every dataset row (mirror/dataset_export.py), and names SQLite's full-text
+# index keeps for itself: a field may not take them.
+RESERVED_FIELDS = frozenset({"id", "lang", "url", "captured_at", "attachments", "sha256", "warc_file",
+                             "warc_offset", "item", "rowid", "oid", "_rowid_", "rank", "records_fts"})
+
+
 def _field(t: _Table, name: Any, value: Any) -> FieldSpec:
     key = f"fields.{name}"
     if not isinstance(name, str) or not _FIELD_NAME.fullmatch(name):
         raise t.fail(key, "a field name must be an identifier (letters, digits, '_')")
+    if name.lower() in RESERVED_FIELDS:
+        raise t.fail(key, f"{name!r} is a column every dataset row has already "
+                          f"({', '.join(sorted(RESERVED_FIELDS))}); choose another name")
     if not isinstance(value, str) or not value.strip():
         raise t.fail(key, f"must be a CSS selector string, not {'empty' if isinstance(value, str) else _kind(value)}")
     selector, attr = value.strip(), None

@@ -10,6 +10,7 @@ script: sorting and filtering are links and a form, so it works on any phone.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from html import escape
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
@@ -54,7 +55,11 @@ def _table(engine: Engine, name: str, capture_id: str, params: dict[str, str]) -
     summary = snapshots.snapshot(engine, capture_id) or {}
     q = params.pop("q", "").strip()
     sort, order = params.pop("sort", ""), params.pop("order", "asc")
-    rows = snapshots.records(engine, capture_id, query=q or None, where=params)
+    if q:
+        rows = snapshots.records(engine, capture_id, query=q, where=params)
+    else:
+        rows = [r for r in _rows(engine, capture_id)
+                if all((r["fields"].get(k) or "") == v for k, v in params.items())]
     fields = data_table.fields_of(rows)
     if sort:
         rows.sort(key=lambda r: (r["fields"].get(sort) or "", r["record_id"]) if sort in fields else r["record_id"],
@@ -84,6 +89,18 @@ def _table(engine: Engine, name: str, capture_id: str, params: dict[str, str]) -
     return reader_page(f"{name} — data", head + table)
 
 
+# A snapshot never changes once built: decode its rows (and its diff) once per process,
+# not on every request. Two snapshots' worth, so memory stays bounded.
+@lru_cache(maxsize=2)
+def _rows(engine: Engine, capture_id: str) -> tuple[dict[str, Any], ...]:
+    return tuple(snapshots.records(engine, capture_id))
+
+
+@lru_cache(maxsize=8)
+def _diff(engine: Engine, older: str, newer: str) -> dict[str, Any]:
+    return snapshots.diff(engine, older, newer)
+
+
 def _flip(sort: str, order: str, field: str) -> str:
     return "desc" if sort == field and order != "desc" else "asc"
 
@@ -92,7 +109,7 @@ def _changes(engine: Engine, name: str, ids: list[str]) -> bytes:
     if len(ids) < 2:
         return reader_page(f"{name} — changes", f"<h1>{escape(name)}</h1><p>"
                            f"{_t('មានរូបថតតែមួយប៉ុណ្ណោះ', 'Only one snapshot so far.', ' / ')}</p>")
-    d = snapshots.diff(engine, ids[-2], ids[-1])
+    d = _diff(engine, ids[-2], ids[-1])
     return reader_page(f"{name} — changes", f"<h1>{escape(name)}</h1>" + data_table.changes_html(d, MAX_ROWS))
 
 

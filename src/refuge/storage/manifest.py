@@ -15,9 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 from sqlalchemy import Engine, insert
+from sqlalchemy.exc import IntegrityError
 
 from refuge import __version__
 from refuge.config.errors import Failure
@@ -80,13 +82,18 @@ def ensure_manifest(settings: Settings, engine: Engine, capture_id: str) -> list
     sums_body = "".join(lines).encode("utf-8")
     sums_path = _write(folder / sums_name(capture_id), sums_body)
 
-    with engine.begin() as conn:
-        for kind, path, data in (("manifest", manifest_path, body), ("sums", sums_path, sums_body)):
-            file_id = conn.execute(insert(files).values(
-                capture_id=capture_id, name=path.name, kind=kind, path=_relative(path, settings.data),
-                sha256=hashlib.sha256(data).hexdigest(), size=len(data), records=0,
-                sealed_at=catalog.now_iso()).returning(files.c.id)).scalar_one()
-            cids[file_id] = bytes_cid(data)
+    try:
+        with engine.begin() as conn:
+            for kind, path, data in (("manifest", manifest_path, body), ("sums", sums_path, sums_body)):
+                file_id = conn.execute(insert(files).values(
+                    capture_id=capture_id, name=path.name, kind=kind, path=_relative(path, settings.data),
+                    sha256=hashlib.sha256(data).hexdigest(), size=len(data), records=0,
+                    sealed_at=catalog.now_iso()).returning(files.c.id)).scalar_one()
+                cids[file_id] = bytes_cid(data)
+    except IntegrityError:
+        # Another process wrote the same manifest at the same moment (the same bytes: it is
+        # a function of the capture and the configured stores) and recorded it first.
+        return replicas.file_refs(engine, settings.data, [capture_id])
     replicas.set_cids(engine, cids)
     return replicas.file_refs(engine, settings.data, [capture_id])
 
@@ -108,7 +115,8 @@ def _checked_cid(f: FileRef) -> str:
 
 def _write(path: Path, body: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    # A name of its own per writer: two processes may write the same manifest at once.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(body)
         fh.flush()

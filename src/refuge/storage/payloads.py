@@ -42,3 +42,10 @@ def stored_payload_digest(engine: Engine, data: Path, hit: Hit) -> tuple[str, in
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
+
+
+def redirect_target(data: Path, hit: Hit) -> str | None:
+    """The Location a captured redirect pointed to (its own header, also for a revisit)."""
+    with open_record(data / hit.path, hit.offset) as record:
+        location = record.http_headers.get_header("Location") if record.http_headers else None
+    return location.strip() if location else None

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from refuge.storage.catalog import iso, now_iso, utcnow
 from refuge.storage.schema import capture_roots, captures, file_cids, files, replicas, targets
@@ -55,11 +56,14 @@ def file_refs(engine: Engine, data: Path, capture_ids: Iterable[str] | None = No
 def set_cids(engine: Engine, cids: dict[int, str]) -> None:
     if not cids:
         return
-    with engine.begin() as conn:
-        have = set(conn.execute(select(file_cids.c.file_id).where(file_cids.c.file_id.in_(list(cids)))).scalars())
-        rows = [{"file_id": k, "cid": v} for k, v in cids.items() if k not in have]
-        if rows:
-            conn.execute(insert(file_cids), rows)
+    try:
+        with engine.begin() as conn:
+            have = set(conn.execute(select(file_cids.c.file_id).where(file_cids.c.file_id.in_(list(cids)))).scalars())
+            rows = [{"file_id": k, "cid": v} for k, v in cids.items() if k not in have]
+            if rows:
+                conn.execute(insert(file_cids), rows)
+    except IntegrityError:
+        pass  # another process recorded them first: a file's CID is a function of its bytes
 
 
 def enqueue(engine: Engine, refs: Iterable[FileRef], stores: Iterable[str]) -> int:
@@ -67,6 +71,15 @@ def enqueue(engine: Engine, refs: Iterable[FileRef], stores: Iterable[str]) -> i
     refs, stores = list(refs), list(stores)
     if not refs or not stores:
         return 0
+    try:
+        return _enqueue(engine, refs, stores)
+    except IntegrityError:
+        # Another process (the scheduler, a CLI push) queued some at the same moment:
+        # what it inserted is what we would have; add whatever is still missing.
+        return _enqueue(engine, refs, stores)
+
+
+def _enqueue(engine: Engine, refs: list[FileRef], stores: list[str]) -> int:
     now = now_iso()
     with engine.begin() as conn:
         have = {(r.file_id, r.store) for r in conn.execute(

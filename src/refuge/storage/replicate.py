@@ -9,6 +9,7 @@ after a crash, a kill or a store outage finishes the work and never duplicates i
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +25,11 @@ from refuge.storage.schema import captures
 from refuge.storage.stores import FileRef, StoreError, StoreUnavailable, configured_store_names, open_store
 
 log = logging.getLogger(__name__)
+
+# A capture whose manifest cannot be written (a file damaged since it was sealed) waits
+# this long before the scheduler reads its files again; `refuge push` always tries.
+MANIFEST_RETRY_SECONDS = 3600.0
+_unqueueable: dict[str, float] = {}  # capture id -> when the scheduler may try again (monotonic)
 
 
 @dataclass
@@ -67,10 +73,15 @@ def push(settings: Settings, engine: Engine, capture_ids: Iterable[str] | None =
     """
     report = PushReport()
     wanted = None if capture_ids is None else list(capture_ids)
+    now = time.monotonic()
     for capture_id in replicas.needing_queue(engine, configured_store_names(settings), wanted):
+        if not ignore_backoff and _unqueueable.get(capture_id, 0.0) > now:
+            continue  # its manifest failed lately (a damaged file): not re-read every tick
         try:
             queue_capture(settings, engine, capture_id)
+            _unqueueable.pop(capture_id, None)
         except Failure as exc:  # a damaged local file: the other captures still go
+            _unqueueable[capture_id] = now + MANIFEST_RETRY_SECONDS
             report.failed.append({"capture": capture_id, "store": "local", "file": None, "error": str(exc)})
     names = [n for n in configured_store_names(settings) if n != "local"]
     work = replicas.due(engine, settings.data, names, wanted, ignore_backoff=ignore_backoff)

@@ -8,8 +8,10 @@ Credentials come only from boto3's own chain.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,20 @@ class S3Store:
                                 max_concurrency=self.settings.concurrency, use_threads=True)
         if self._checksums:
             extra["ChecksumAlgorithm"] = "SHA256"
+        # The file is hashed again while it goes up (a second read, from the page cache):
+        # a file damaged since it was sealed must not reach the bucket under its good hash.
+        with ThreadPoolExecutor(1) as pool:
+            rehash = pool.submit(_sha256_of, source)
+            self._upload(source, key, extra, config)
+            now = rehash.result()
+        if now != f.sha256:
+            self._call(self.client.delete_object, Bucket=self.settings.bucket, Key=key)
+            raise StoreError(f"s3: not uploaded: {source} no longer has the SHA-256 it was sealed with "
+                             f"(now {now}); run `refuge verify {f.capture} --repair`")
+        self._probe_checksums(key)
+        return key
+
+    def _upload(self, source: Path, key: str, extra: dict[str, Any], config: Any) -> None:
         try:
             self._call(self.client.upload_file, str(source), self.settings.bucket, key,
                        ExtraArgs=extra, Config=config)
@@ -65,8 +81,6 @@ class S3Store:
             extra.pop("ChecksumAlgorithm")
             self._call(self.client.upload_file, str(source), self.settings.bucket, key,
                        ExtraArgs=extra, Config=config)
-        self._probe_checksums(key)
-        return key
 
     def _probe_checksums(self, key: str) -> None:
         """After the first upload: does the service keep S3 checksums? Swift's s3api before
@@ -246,8 +260,22 @@ def _add_content_md5(params: dict[str, Any], **_: Any) -> None:
         params["headers"]["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
 
 
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _chunks(body: Any) -> Iterator[bytes]:
+    from botocore.exceptions import BotoCoreError
+    from urllib3.exceptions import HTTPError
+
     try:
         yield from body.iter_chunks(READ_CHUNK)
+    except (BotoCoreError, HTTPError, OSError) as exc:
+        # The connection broke mid-object: that says nothing about the copy's bytes.
+        raise StoreUnavailable(f"s3: reading stopped midway: {_first_line(exc)}") from None
     finally:
         body.close()

@@ -177,7 +177,7 @@ db_records = Table(
     "db_records", metadata,
     Column("id", Integer, primary_key=True),
     Column("capture_id", String(40), ForeignKey("captures.id"), nullable=False),
-    Column("record_id", String(200), nullable=False),
+    Column("record_id", Text, nullable=False),  # an API may use a URL as its id
     Column("lang", String(16), nullable=False, server_default=""),
     Column("url", Text, nullable=False),
     Column("captured_at", String(20), nullable=False),

@@ -97,24 +97,39 @@ def _decoded(row: Any) -> dict[str, Any]:
 
 def diff(engine: Engine, older: str, newer: str) -> dict[str, Any]:
     """Records added, removed and changed (by id) from snapshot OLDER to NEWER, and how
-    many are unchanged. Changed: any language's page or item, or an attachment, differs."""
+    many are unchanged.
+
+    Changed means what an archivist reads changed: a field of the record's page in any
+    language, its API item, or an attachment's bytes. A page whose bytes differ only
+    outside the fields (a timestamp, a session token, a view counter) is not a change;
+    such records are listed apart as `markup_only` (and counted as unchanged), so every
+    record does not show up as changed on sites that stamp each page.
+    """
     before, after = _signatures(engine, older), _signatures(engine, newer)
     added = sorted(set(after) - set(before), key=_natural)
     removed = sorted(set(before) - set(after), key=_natural)
     common = set(after) & set(before)
-    changed = sorted((k for k in common if after[k] != before[k]), key=_natural)
+    changed = sorted((k for k in common if after[k][0] != before[k][0]), key=_natural)
+    markup_only = sorted((k for k in common if after[k][0] == before[k][0] and after[k][1] != before[k][1]),
+                         key=_natural)
     return {"from": older, "to": newer, "added": added, "removed": removed, "changed": changed,
-            "unchanged": len(common) - len(changed)}
+            "unchanged": len(common) - len(changed), "markup_only": markup_only}
 
 
-def _signatures(engine: Engine, capture_id: str) -> dict[str, tuple]:
-    out: dict[str, list] = {}
+def _signatures(engine: Engine, capture_id: str) -> dict[str, tuple[tuple, tuple]]:
+    """Per record id: (what its data says, what its pages' bytes are), each sorted by language."""
+    data: dict[str, list] = {}
+    pages: dict[str, list] = {}
     with engine.connect() as conn:
         for r in conn.execute(select(db_records.c.record_id, db_records.c.lang, db_records.c.sha256,
-                                     db_records.c.attachments).where(db_records.c.capture_id == capture_id)):
+                                     db_records.c.fields, db_records.c.item, db_records.c.attachments)
+                              .where(db_records.c.capture_id == capture_id)):
             files = tuple(sorted((a["url"], a.get("sha256") or a.get("error", "")) for a in json.loads(r.attachments)))
-            out.setdefault(r.record_id, []).append((r.lang, r.sha256, files))
-    return {k: tuple(sorted(v)) for k, v in out.items()}
+            item = json.dumps(json.loads(r.item), sort_keys=True) if r.item is not None else None
+            fields = json.dumps(json.loads(r.fields), sort_keys=True)
+            data.setdefault(r.record_id, []).append((r.lang, fields, item, files))
+            pages.setdefault(r.record_id, []).append((r.lang, r.sha256))
+    return {k: (tuple(sorted(v)), tuple(sorted(pages[k]))) for k, v in data.items()}
 
 
 def _natural(record_id: str) -> tuple:
