@@ -60,7 +60,8 @@ def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
     for what in ("added", "removed", "changed"):
         ids_text = ", ".join(result[what][:50]) + (" ..." if len(result[what]) > 50 else "")
         print(f"  {what}: {len(result[what])}{': ' + ids_text if result[what] else ''}")
-    print(f"  unchanged: {result['unchanged']}")
+    print(f"  unchanged: {result['unchanged']}" + (f" ({len(result['markup_only'])} with only markup changed)"
+                                                   if result["markup_only"] else ""))
     return EXIT_OK
 
 
