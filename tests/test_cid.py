@@ -14,7 +14,7 @@ import random
 import pytest
 import requests
 
-from refuge.storage.cid import CHUNK_SIZE, CidBuilder, bytes_cid, cid_bytes, file_cid, same_cid
+from refuge.storage.cid import CHUNK_SIZE, CidBuilder, as_cidv1, bytes_cid, cid_bytes, file_cid, same_cid
 
 C = CHUNK_SIZE
 
@@ -139,3 +139,9 @@ def test_matches_real_ipfs_node(ipfs_node):
     served = requests.post(f"{ipfs_node.api_url}/api/v0/cat", params={"arg": node_cid}, timeout=60)
     served.raise_for_status()
     assert same_cid(bytes_cid(served.content), node_cid)
+
+
+def test_a_cidv0_is_written_as_the_same_cidv1() -> None:
+    v0 = "QmQsNFnsXYNb3hRHZ1DAC43Zdds1rLgRQrna9Z2HVWAosR"  # an MFS folder, as js-ipfs printed it
+    v1 = as_cidv1(v0)
+    assert v1.startswith("bafybei") and same_cid(v0, v1) and as_cidv1(v1) == v1

@@ -218,3 +218,9 @@ def cid_bytes(text: str) -> bytes:
 def same_cid(a: str, b: str) -> bool:
     """Whether two CID strings (any supported encoding) name the same content."""
     return cid_bytes(a) == cid_bytes(b)
+
+
+def as_cidv1(text: str) -> str:
+    """The same CID as base32 CIDv1 (a v0 'Qm...' too): case-insensitive, so it also works
+    as a subdomain on gateways that serve https://<cid>.ipfs.<gateway>/."""
+    return _base32(cid_bytes(text))

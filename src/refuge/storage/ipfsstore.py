@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from refuge.config.store_settings import IpfsSettings
-from refuge.storage.cid import same_cid
+from refuge.storage.cid import as_cidv1, same_cid
 from refuge.storage.stores import FileRef, Missing, StoreError, StoreUnavailable
 
 
@@ -78,8 +78,9 @@ class IpfsStore:
             doc["error"] = str(exc)
             return doc
         used, limit = int(repo.get("RepoSize", 0)), int(repo.get("StorageMax", 0))
-        doc.update(reachable=True, version=f"{version.get('Version')}",
-                   free_bytes=max(limit - used, 0) if limit else None, used_bytes=used)
+        # A node with no storage limit reports a huge one (js-ipfs: 2^53 - 1): "unlimited".
+        free = max(limit - used, 0) if 0 < limit < 2 ** 50 else None
+        doc.update(reachable=True, version=f"{version.get('Version')}", free_bytes=free, used_bytes=used)
         return doc
 
     def describe(self, f: FileRef) -> dict[str, Any]:
@@ -90,8 +91,10 @@ class IpfsStore:
         return doc
 
     def directory_cid(self, target: str, capture: str) -> str | None:
-        """The CID of the capture's MFS folder: one CID that reaches every file of it."""
-        return self._mfs_hash(self.capture_dir(target, capture))
+        """The CID of the capture's MFS folder: one CID that reaches every file of it
+        (as CIDv1: some nodes make MFS folders CIDv0)."""
+        found = self._mfs_hash(self.capture_dir(target, capture))
+        return as_cidv1(found) if found else None
 
     # -- the node -----------------------------------------------------------------------
 
