@@ -34,10 +34,20 @@ def payload(engine: Engine, data: Path, hit: Hit, limit: int = MAX_READ) -> tupl
 
 
 def stored_payload_digest(engine: Engine, data: Path, hit: Hit) -> tuple[str, int]:
-    """SHA-256 hex and size of the payload bytes exactly as served (content coding kept)."""
+    """SHA-256 hex and size of the payload bytes exactly as served (content coding kept).
+
+    Refuge's own records say both without reading the body: the index keeps the payload
+    digest as `sha256:<hex>`, and the stored HTTP headers a Content-Length that is the
+    stored body's true length (a chunked body is stored decoded, with its length). A
+    record from elsewhere is read and hashed instead.
+    """
     source = _source(engine, hit)
-    digest, size = hashlib.sha256(), 0
     with open_record(data / source.path, source.offset) as record:
+        length = record.http_headers.get_header("Content-Length") if record.http_headers else None
+        if hit.digest.startswith("sha256:") and length and length.strip().isdigit() and \
+                record.rec_headers.get_header("WARC-Payload-Digest") == hit.digest:
+            return hit.digest[len("sha256:"):], int(length)
+        digest, size = hashlib.sha256(), 0
         while chunk := record.raw_stream.read(1024 * 1024):
             digest.update(chunk)
             size += len(chunk)
