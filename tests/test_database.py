@@ -281,3 +281,14 @@ def test_a_record_missing_in_one_language_makes_the_snapshot_incomplete(
     assert snap["records"] == 23 and snap["rows"] == 46 and not snap["complete"]
     assert snap["missing"]["pages_count"] == 23
     assert {(p["lang"], p["reason"]) for p in snap["missing"]["pages"]} == {("fr", "HTTP 404")}
+
+
+def test_an_api_without_record_pages_gives_one_row_per_item(tmp_settings, kamnotra, tmp_path, capsys) -> None:
+    spec = "\n".join(line for line in kamnotra.disputes_spec().splitlines()
+                     if not line.startswith(("record_url", "[record]", "languages", "fields")))
+    _add(tmp_settings, kamnotra, "disputes", spec, tmp_path)
+    snap = _capture(tmp_settings, "disputes", capsys)["snapshot"]
+    assert snap["complete"] and snap["records"] == 7 and snap["rows"] == 7
+    rows = _jsonl(_dataset(tmp_settings, "disputes", tmp_path))
+    assert [r["item"] for r in rows] == kamnotra.disputes_expected()
+    assert all(r["warc_file"].endswith(".warc.gz") and "/api/disputes?page=" in r["url"] for r in rows)

@@ -47,10 +47,10 @@ def build(engine: Engine, data: Path, capture_id: str, target_id: int, spec: Any
 
     if spec.api is not None:
         items = _api_items(engine, data, hits, spec, enumeration)
-        for record_id, item in items.items():
+        for record_id, (item, api_hit) in items.items():
             pages = _record_pages_api(spec, record_id)
             if not pages:
-                rows.append(_row_from_item(record_id, item, hits))
+                rows.append(_row_from_item(record_id, item, api_hit))
             for lang, url in pages.items():
                 row = page_row(record_id, lang, url)
                 if row is not None:
@@ -103,8 +103,9 @@ def _failures(engine: Engine, capture_id: str) -> dict[str, str]:
 
 
 def _api_items(engine: Engine, data: Path, hits: Hits, spec: Any,
-               enumeration: Enumeration) -> dict[str, Any]:
-    items: dict[str, Any] = {}
+               enumeration: Enumeration) -> dict[str, tuple[Any, Hit]]:
+    """Each record's item, whole, and the API page record it was read from."""
+    items: dict[str, tuple[Any, Hit]] = {}
     for url in enumeration.page_urls:
         hit = hits.final(url)
         if hit is None or not _ok(hit):
@@ -114,7 +115,7 @@ def _api_items(engine: Engine, data: Path, hits: Hits, spec: Any,
         except (ValueError, Failure):
             continue  # reported as a failure during the capture
         for record_id, item in page.items:
-            items.setdefault(record_id, item)
+            items.setdefault(record_id, (item, hit))
     return items
 
 
@@ -126,10 +127,13 @@ def _record_pages_api(spec: Any, record_id: str) -> dict[str, str]:
             for lang in (spec.record.languages or ("",))}
 
 
-def _row_from_item(record_id: str, item: Any, hits: Hits) -> dict[str, Any]:
+def _row_from_item(record_id: str, item: Any, api_page: Hit) -> dict[str, Any]:
+    """A record known only from the API: its item, hashed in a canonical form, found in
+    the API page's record."""
     text = json.dumps(item, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return {"id": record_id, "lang": "", "url": "", "captured_at": "", "fields": {}, "item": item,
-            "attachments": [], "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+    return {"id": record_id, "lang": "", "url": api_page.url, "captured_at": _iso(api_page.timestamp),
+            "fields": {}, "item": item, "attachments": [], "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            "warc_file": api_page.filename, "warc_offset": api_page.offset}
 
 
 def _row_from_page(engine: Engine, data: Path, spec: Any, record_id: str, lang: str, url: str,
