@@ -24,7 +24,8 @@ class LocalStore:
         self.data = data
 
     def location(self, f: FileRef) -> str:
-        return str(f.local_path)
+        """The file's path inside the data directory, as the catalog's files table has it."""
+        return f.data_path or str(f.local_path)
 
     def has(self, f: FileRef) -> bool:
         try:

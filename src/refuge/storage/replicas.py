@@ -41,7 +41,8 @@ def _file_query() -> Any:
 
 def _ref(row: Any, data: Path) -> FileRef:
     return FileRef(file_id=row.id, target=row.target, capture=row.capture_id, name=row.name, kind=row.kind,
-                   sha256=row.sha256, size=row.size, local_path=data / row.path, cid=row.cid)
+                   sha256=row.sha256, size=row.size, local_path=data / row.path, cid=row.cid,
+                   data_path=row.path)
 
 
 def file_refs(engine: Engine, data: Path, capture_ids: Iterable[str] | None = None) -> list[FileRef]:
@@ -92,7 +93,7 @@ def _enqueue(engine: Engine, refs: list[FileRef], stores: list[str]) -> int:
                 # The local copy is the file the capture wrote: it exists from the start.
                 local = store == "local"
                 rows.append({"file_id": f.file_id, "store": store, "state": "copied" if local else "pending",
-                             "location": str(f.local_path) if local else None,
+                             "location": f.data_path if local else None,
                              "sha256": f.sha256 if local else None, "size": f.size if local else None,
                              "copied_at": now if local else None, "next_attempt_at": None if local else now})
         if rows:

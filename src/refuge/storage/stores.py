@@ -41,6 +41,8 @@ class FileRef:
     size: int
     local_path: Path
     cid: str | None = None
+    data_path: str = ""  # the local copy's path inside the data directory
+
 
     @property
     def relative(self) -> str:
