@@ -200,9 +200,11 @@ def summarize(runs: list[dict]) -> dict:
     return med
 
 
-def alternate(tools: dict, repeat: int) -> dict[str, list[dict]]:
+def alternate(tools: dict, repeat: int, describe=None, what: str = "run") -> dict[str, list[dict]]:
     """Run each tool REPEAT times, interleaved (a, b, a, b, ...) so that drifting load on a
-    shared machine falls on both alike. A tool that fails is not run again."""
+    shared machine falls on both alike. A tool that fails is not run again. DESCRIBE(r)
+    says what a successful run did (default: its time and requests fetched)."""
+    describe = describe or (lambda r: f"{r['seconds']:.2f}s, {r['fetched']['requests']} requests")
     runs: dict[str, list[dict]] = {k: [] for k in tools}
     for i in range(repeat):
         for name, fn in tools.items():
@@ -214,7 +216,7 @@ def alternate(tools: dict, repeat: int) -> dict[str, list[dict]]:
                 r = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             runs[name].append(r)
             if r.get("ok"):
-                detail(f"{name} run {i + 1}/{repeat}: {r['seconds']:.2f}s, {r['fetched']['requests']} requests")
+                detail(f"{name} {what} {i + 1}/{repeat}: {describe(r)}")
             else:
-                detail(f"{name} run {i + 1}/{repeat} FAILED: {r['error']}")
+                detail(f"{name} {what} {i + 1}/{repeat} FAILED: {r['error']}")
     return runs

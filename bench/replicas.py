@@ -490,18 +490,7 @@ def run_verify(corpus: Corpus, data: Path | None, args: Any, res: dict, errors: 
     tools: dict[str, Callable[[int], dict]] = {"sha256sum": lambda i: verify_sha256sum(corpus, i)}
     if data is not None:
         tools = {"refuge": lambda i: verify_refuge(None, data, corpus, "local", f"replicas-verify-{i}"), **tools}
-    runs: dict[str, list[dict]] = {k: [] for k in tools}
-    for i in range(args.repeat):  # interleaved, as alternate() does
-        for name, fn in tools.items():
-            if runs[name] and not runs[name][-1].get("ok"):
-                continue
-            try:
-                r = fn(i)
-            except Exception as exc:  # noqa: BLE001
-                r = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-            runs[name].append(r)
-            detail(f"{name} verify run {i + 1}/{args.repeat}: "
-                   + (f"{r['seconds']:.2f}s" if r.get("ok") else f"FAILED: {r['error']}"))
+    runs = alternate(tools, args.repeat, describe=lambda r: f"{r['seconds']:.2f}s", what="verify run")
     sums = {name: summarize(rs) for name, rs in runs.items()}
     for name, s in sums.items():
         res[name] = s
