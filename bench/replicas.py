@@ -456,20 +456,9 @@ def run_push(swift: Swift, corpus: Corpus, args: Any, res: dict, errors: list[st
     if refuge_too:
         tools = {"refuge": lambda i: push_refuge(swift, corpus, i, args), **tools}
     runs = alternate(tools, args.repeat)
-    sums = {name: summarize(rs) for name, rs in runs.items()}
-    for name, s in sums.items():
-        res[name] = s
-        res[f"{name}_runs"] = _runs(runs[name])
-        if not s.get("ok"):
-            errors.append(f"push {name}: {s.get('error')}")
-    rp, bp = sums.get("refuge", {}), sums["boto3"]
-    if rp.get("ok") and bp.get("ok"):
-        rs, bs = rp["seconds_median"], bp["seconds_median"]
-        res["ratio"] = rs / bs
-        print(f"push_vs_boto3: refuge {rs:.2f} s, boto3 {bs:.2f} s, ratio {rs / bs:.2f} "
-              f"(target <= {PUSH_TARGET:g})", flush=True)
-    else:
-        print(f"push_vs_boto3: refuge {_fmt(rp, not refuge_too)}, boto3 {_fmt(bp)}, ratio n/a", flush=True)
+    sums = _compare("push", "boto3", runs, res, errors, lambda ours, peer: ours / peer, f"<= {PUSH_TARGET:g}",
+                    skipped=not refuge_too)
+    rp = sums.get("refuge", {})
     part = f"{args.push_part_mib} MiB" if args.push_part_mib else "16 MiB (default)"
     conc = args.push_concurrency or "4 (default)"
     detail(f"pushed {len(corpus.files)} files, {corpus.bytes} bytes ({corpus.bytes / MIB:.0f} MiB) per run, "
@@ -484,6 +473,26 @@ def run_push(swift: Swift, corpus: Corpus, args: Any, res: dict, errors: list[st
     return rp if rp.get("ok") else {}
 
 
+def _compare(step: str, peer: str, runs: dict[str, list[dict]], res: dict, errors: list[str],
+             ratio: Callable[[float, float], float], target: str, skipped: bool) -> dict[str, dict]:
+    """Summarise each tool's runs into RES, and print the step's `STEP_vs_PEER` line."""
+    sums = {name: summarize(rs) for name, rs in runs.items()}
+    for name, s in sums.items():
+        res[name] = s
+        res[f"{name}_runs"] = _runs(runs[name])
+        if not s.get("ok"):
+            errors.append(f"{step} {name}: {s.get('error')}")
+    ours, theirs = sums.get("refuge", {}), sums[peer]
+    if ours.get("ok") and theirs.get("ok"):
+        a, b = ours["seconds_median"], theirs["seconds_median"]
+        res["ratio"] = ratio(a, b)
+        print(f"{step}_vs_{peer}: refuge {a:.2f} s, {peer} {b:.2f} s, ratio {res['ratio']:.2f} (target {target})",
+              flush=True)
+    else:
+        print(f"{step}_vs_{peer}: refuge {_fmt(ours, skipped)}, {peer} {_fmt(theirs)}, ratio n/a", flush=True)
+    return sums
+
+
 def run_verify(corpus: Corpus, data: Path | None, args: Any, res: dict, errors: list[str]) -> None:
     """refuge verify --store local vs sha256sum on the same files, both from the page cache."""
     warm_s = warm(corpus.files)
@@ -491,20 +500,8 @@ def run_verify(corpus: Corpus, data: Path | None, args: Any, res: dict, errors: 
     if data is not None:
         tools = {"refuge": lambda i: verify_refuge(None, data, corpus, "local", f"replicas-verify-{i}"), **tools}
     runs = alternate(tools, args.repeat, describe=lambda r: f"{r['seconds']:.2f}s", what="verify run")
-    sums = {name: summarize(rs) for name, rs in runs.items()}
-    for name, s in sums.items():
-        res[name] = s
-        res[f"{name}_runs"] = _runs(runs[name])
-        if not s.get("ok"):
-            errors.append(f"verify {name}: {s.get('error')}")
-    rv, sv = sums.get("refuge", {}), sums["sha256sum"]
-    if rv.get("ok") and sv.get("ok"):
-        a, b = rv["seconds_median"], sv["seconds_median"]
-        res["ratio"] = b / a
-        print(f"verify_vs_sha256sum: refuge {a:.2f} s, sha256sum {b:.2f} s, ratio {b / a:.2f} "
-              f"(target >= {VERIFY_TARGET:g})", flush=True)
-    else:
-        print(f"verify_vs_sha256sum: refuge {_fmt(rv, data is None)}, sha256sum {_fmt(sv)}, ratio n/a", flush=True)
+    sums = _compare("verify", "sha256sum", runs, res, errors, lambda ours, peer: peer / ours,
+                    f">= {VERIFY_TARGET:g}", skipped=data is None)
     detail(f"verified {len(corpus.files)} files, {corpus.bytes / MIB:.0f} MiB, warm: every file read once "
            f"beforehand ({warm_s:.1f}s), so both hash from the page cache; `refuge verify --store local` "
            f"(also records each result in the catalog) vs `sha256sum FILES`")

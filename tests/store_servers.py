@@ -20,7 +20,9 @@ ipfs_server.py, which benchmarks use directly:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from ipfs_server import IpfsNode, ipfs_missing, start_ipfs_node
@@ -28,23 +30,29 @@ from server_procs import StoreServerUnavailable
 from servers import unavailable
 from swift_server import S3Server, start_s3_server, swift_missing
 
+T = TypeVar("T", S3Server, IpfsNode)
 INSTALL = "run `make test` or `bash scripts/install-test-servers.sh` (as root)"
 
 __all__ = ["IpfsNode", "S3Server", "StoreServerUnavailable", "ipfs_missing", "start_ipfs_node", "start_s3_server",
            "swift_missing"]
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+def _session_server(start: Callable[[Path], T], root: Path, what: str) -> Iterator[T]:
+    """Start a server for the session, stop it at the end; missing software fails under CI."""
     try:
-        server = start_s3_server(tmp_path_factory.mktemp("s3"))
+        server = start(root)
     except StoreServerUnavailable as exc:
-        unavailable("S3 server (OpenStack Swift)", str(exc), INSTALL)
+        unavailable(what, str(exc), INSTALL)
         raise
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    yield from _session_server(start_s3_server, tmp_path_factory.mktemp("s3"), "S3 server (OpenStack Swift)")
 
 
 @pytest.fixture
@@ -56,12 +64,4 @@ def s3_bucket(s3_server: S3Server) -> str:
 
 @pytest.fixture(scope="session")
 def ipfs_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IpfsNode]:
-    try:
-        node = start_ipfs_node(tmp_path_factory.mktemp("ipfs"))
-    except StoreServerUnavailable as exc:
-        unavailable("IPFS node (js-ipfs)", str(exc), INSTALL)
-        raise
-    try:
-        yield node
-    finally:
-        node.stop()
+    yield from _session_server(start_ipfs_node, tmp_path_factory.mktemp("ipfs"), "IPFS node (js-ipfs)")

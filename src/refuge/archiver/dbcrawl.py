@@ -30,10 +30,6 @@ class Enumeration:
     stopped: str | None = None  # why the listing ended early, if it did
     unidentified: list[str] = field(default_factory=list)  # record links the id pattern did not match
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"expected": self.expected, "listed": self.listed, "pages": self.pages, "page_urls": self.page_urls,
-                "stopped": self.stopped, "unidentified": self.unidentified}
-
 
 class DatabaseCrawl(Crawl):
     def __init__(self, *args: Any, database: Any, **kwargs: Any) -> None:

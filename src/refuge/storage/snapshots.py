@@ -10,7 +10,7 @@ from sqlalchemy import Engine, delete, func, insert, select
 
 from refuge.config.errors import BadInput
 from refuge.storage.catalog import get_target, now_iso
-from refuge.storage.schema import captures, db_records, db_snapshots
+from refuge.storage.schema import db_records, db_snapshots
 
 
 def save(engine: Engine, capture_id: str, target_id: int, summary: dict[str, Any],
@@ -143,8 +143,3 @@ def latest_by_target(engine: Engine, target_ids: Iterable[int]) -> dict[int, dic
         rows = conn.execute(select(db_snapshots).join(newest, newest.c.id == db_snapshots.c.capture_id))
         found = {r.target_id: dict(r._mapping) for r in rows}
     return {t: found[t] for t in target_ids if t in found}
-
-
-def capture_time(engine: Engine, capture_id: str) -> str:
-    with engine.connect() as conn:
-        return conn.execute(select(captures.c.started_at).where(captures.c.id == capture_id)).scalar_one()
