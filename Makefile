@@ -2,7 +2,8 @@
 #
 #   make install   create .venv and install Refuge with its test extras (quick when nothing changed)
 #   make run       start the service (scheduler + replay server) with ./data
-#   make demo      serve the bundled demo site, capture it and replay it
+#   make demo      serve the bundled demo site, capture it and replay it; with the test servers
+#                  installed (make test), also publish it to a local S3 bucket and IPFS node
 #   make test      install the test servers (Chromium, PostgreSQL, Swift, js-ipfs) if missing, then pytest
 #                  (extra pytest arguments: make test PYTEST_ARGS='-k warc -x')
 #   make bench     install the bench extras and the servers it compares on, and run the benchmark
@@ -39,7 +40,7 @@ run: $(STAMP)
 	$(BIN)/refuge run
 
 demo: $(STAMP)
-	$(BIN)/refuge demo
+	$(BIN)/python scripts/demo.py
 
 test: $(STAMP)
 	bash scripts/install-test-servers.sh

@@ -1,4 +1,5 @@
-"""Refuge benchmark: capture vs wget, replay vs pywb, push vs boto3, verify vs sha256sum.
+"""Refuge benchmark: capture vs wget, replay vs pywb, export vs httrack and wget, push vs boto3,
+verify vs sha256sum.
 
     .venv/bin/python bench/run.py            # what `make bench` runs
     .venv/bin/python bench/run.py --help     # options (page counts, repeats, server, ...)
@@ -7,9 +8,11 @@ Steps: generate a seeded site (2,000 HTML pages with assets, plus a 1,000-page v
 serve it on 127.0.0.1 (nginx, else a threaded Python server), capture it with
 `refuge capture` and with `wget --mirror --warc-file`, then replay 300 of the captured
 pages sequentially from `refuge serve` and from pywb (same WARC files, same timestamps).
+Then (exports.py) `refuge export` writes a static copy of the site from a capture of it,
+side by side with httrack and `wget --mirror --convert-links` copying the live site.
 Then (replicas.py) ~1 GiB of WARC files is pushed to an S3 server (Swift + s3api on
 127.0.0.1) by `refuge push` and by boto3's `upload_file`, and checked by `refuge verify`
-and by `sha256sum`. `--only capture` or `--only replicas` runs one of the two steps.
+and by `sha256sum`. `--only capture`, `--only export` or `--only replicas` runs one step.
 Prints one line per comparison, `# ` detail lines, and writes bench/.work/results.json.
 Exits non-zero when a run failed; a missed target ratio is reported, not an error.
 Everything listens on and talks to 127.0.0.1 only; every server started is ended on exit.
@@ -30,6 +33,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import exports  # noqa: E402
 import procs  # noqa: E402
 import pywb_env  # noqa: E402
 import replay  # noqa: E402
@@ -268,22 +272,23 @@ def run_capture(args, results: dict) -> bool:
 # --------------------------------------------------------------------------- main
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Refuge capture/replay/replicas benchmark (see bench/README.md)")
+    ap = argparse.ArgumentParser(description="Refuge capture/replay/export/replicas benchmark (see bench/README.md)")
     ap.add_argument("--pages", type=int, default=2000, help="HTML pages in the main site (default 2000)")
     ap.add_argument("--small-pages", type=int, default=1000,
                     help="HTML pages in the variant for the memory-flatness check (0 skips it; default 1000)")
     ap.add_argument("--replay-pages", type=int, default=300, help="pages replayed from each server (default 300)")
     ap.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")),
-                    help="runs per tool (captures of the main site, pushes, verifies); the median wall time "
+                    help="runs per tool (captures of the main site, exports, pushes, verifies); the median wall time "
                          "counts (default 3, env BENCH_REPEAT)")
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--server", choices=["auto", "nginx", "python"], default="auto",
                     help="what serves the site (auto: nginx, installing it with apt-get when root)")
     ap.add_argument("--baseline-only", action="store_true",
-                    help="skip Refuge: wget capture and pywb replay of wget's WARC, boto3 upload and sha256sum "
-                         "only (checks the harness)")
-    ap.add_argument("--only", choices=["capture", "replicas"],
-                    help="run one step: capture (site, capture, replay) or replicas (push, verify); default both")
+                    help="skip Refuge: wget capture and pywb replay of wget's WARC, httrack and wget copies, boto3 "
+                         "upload and sha256sum only (checks the harness)")
+    ap.add_argument("--only", choices=["capture", "export", "replicas"],
+                    help="run one step: capture (site, capture, replay), export (static copies) or replicas "
+                         "(push, verify); default all three")
     ap.add_argument("--replica-mib", type=int, default=1024,
                     help="MiB of WARC files pushed and verified in the replicas step (0 skips it; default 1024)")
     ap.add_argument("--replica-file-mib", type=int, default=200,
@@ -300,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "params": vars(args) | {"capture_target": CAPTURE_TARGET, "replay_target": REPLAY_TARGET,
-                                "push_target": replicas.PUSH_TARGET, "verify_target": replicas.VERIFY_TARGET},
+                                "export_target": exports.EXPORT_TARGET, "push_target": replicas.PUSH_TARGET,
+                                "verify_target": replicas.VERIFY_TARGET},
         "capture": {}, "replay": {}, "errors": [],
     }
     ok = True
@@ -310,6 +316,13 @@ def main(argv: list[str] | None = None) -> int:
                 ok = run_capture(args, results) and ok
             except Exception as exc:  # noqa: BLE001 - the other step still runs
                 results["errors"].append(f"capture step: {type(exc).__name__}: {exc}")
+                ok = False
+                traceback.print_exc()
+        if args.only in (None, "export"):
+            try:
+                ok = exports.run(args, results, ensure_site) and ok
+            except Exception as exc:  # noqa: BLE001
+                results["errors"].append(f"export step: {type(exc).__name__}: {exc}")
                 ok = False
                 traceback.print_exc()
         if args.only in (None, "replicas") and args.replica_mib > 0:
@@ -330,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
                 "replay_ratio": {"target": REPLAY_TARGET, "op": ">=", "value": rr_,
                                  "met": bool(rr_ and rr_ >= REPLAY_TARGET)},
             }
+        if args.only in (None, "export"):
+            results["targets"].update(exports.targets(results))
         if args.only in (None, "replicas") and args.replica_mib > 0:
             results["targets"].update(replicas.targets(results))
         for k, t in results["targets"].items():

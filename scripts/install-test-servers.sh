@@ -4,6 +4,8 @@
 #                   Playwright's own browser download does not work offline)
 #   - postgresql    initdb / pg_ctl / postgres for the catalog-on-PostgreSQL tests
 #   - wget          the benchmark compares against `wget --warc-file`
+#   - httrack       the benchmark compares against it too
+#   - minisign      tests verify the signed mirror list with the real `minisign -V`
 #   - fonts-khmeros a Khmer font for the browser (2.5 MB)
 #   - swift, swift-proxy, swift-account, swift-container, swift-object
 #                   OpenStack Swift with its S3 layer (s3api): the real S3 server of the
@@ -45,6 +47,15 @@ fi
 
 if ! command -v wget >/dev/null 2>&1; then
     missing+=(wget)
+fi
+
+# The benchmark's other comparison crawler, and the standard tool that checks our
+# minisign-format signatures (tests/test_signing.py).
+if ! command -v httrack >/dev/null 2>&1; then
+    missing+=(httrack)
+fi
+if ! command -v minisign >/dev/null 2>&1; then
+    missing+=(minisign)
 fi
 
 # Swift: one binary per package; the fixture runs these four servers and builds rings

@@ -11,14 +11,14 @@ from urllib.parse import urlsplit
 from typing import Any, Sequence
 
 from refuge import __version__
-from refuge.archiver import cli_database, cli_replicas
+from refuge.archiver import cli_database, cli_mirrors, cli_replicas
 from refuge.archiver.cli_output import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, print_json, print_table, size
 from refuge.config.addresses import check_host_allowed
 from refuge.config.errors import BadInput, Failure
 from refuge.config.settings import Settings, load_settings
 from refuge.config.dbspec import load_spec_file, spec_as_dict
 from refuge.config.targets import KINDS, SCOPES, make_target
-from refuge.storage import catalog, replicas, snapshots
+from refuge.storage import catalog, mirrors, replicas, snapshots
 from refuge.storage.replicate import push
 from refuge.storage.stores import configured_store_names
 
@@ -75,8 +75,9 @@ def cmd_targets(args: argparse.Namespace, settings: Settings) -> int:
     fixity = replicas.fixity_by_target(engine)
     listed = catalog.list_targets(engine)
     snaps = snapshots.latest_by_target(engine, [t.id for t in listed if t.spec.kind == "database"])
-    rows = [{**_target_json(t, latest.get(t.id)), "fixity": fixity.get(t.id), "snapshot": _snapshot_json(snaps.get(t.id))}
-            for t in listed]
+    published = mirrors.counts_by_target(engine)
+    rows = [{**_target_json(t, latest.get(t.id)), "fixity": fixity.get(t.id), "snapshot": _snapshot_json(snaps.get(t.id)),
+             "mirrors": published.get(t.id)} for t in listed]
     if args.json:
         print_json(rows)
         return EXIT_OK
@@ -85,7 +86,7 @@ def cmd_targets(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     print_table(rows, [("NAME", "name"), ("SCHEDULE", "schedule"), ("SCOPE", "scope"), ("STATUS", _status_cell),
                         ("LAST CAPTURE", lambda r: (r["last_capture"] or {}).get("started") or "-"),
-                        ("FIXITY", _fixity_cell), ("URL", "url")])
+                        ("FIXITY", _fixity_cell), ("MIRRORS", _mirrors_cell), ("URL", "url")])
     return EXIT_OK
 
 
@@ -109,12 +110,21 @@ def cmd_capture(args: argparse.Namespace, settings: Settings) -> int:
         # the files later, from `refuge push` or the scheduler.
         report = push(settings, engine, [summary["id"]], ignore_backoff=True)
         summary["replication"] = report.as_dict()
+    if summary["status"] == "complete" and settings.publish_after_capture and (settings.s3 or settings.ipfs):
+        from refuge.mirror.publish import publish
+
+        try:
+            summary["publish"] = publish(settings, engine, args.name, summary["id"]).as_dict()
+        except Failure as exc:  # the capture itself is done and safe
+            summary["publish"] = {"ok": False, "error": str(exc), "channels": []}
     if args.json:
         print_json(summary)
     else:
         _print_capture(summary)
         if "replication" in summary:
             cli_replicas.print_push_report(report)
+        if "publish" in summary:
+            cli_mirrors.print_publish_summary(summary["publish"])
     if summary["status"] == "failed":
         print(f"refuge: failed: {summary['error']}", file=sys.stderr)
         return EXIT_FAILURE
@@ -189,6 +199,14 @@ def _fixity_cell(row: dict[str, Any]) -> str:
     if doc["status"] == "ok":
         return f"ok {doc['checked_at']}"
     return f"{doc['bad'] + doc['missing']} BAD {doc['checked_at']}"
+
+
+def _mirrors_cell(row: dict[str, Any]) -> str:
+    doc = row.get("mirrors")
+    if not doc:
+        return "-"
+    parts = [f"{doc[k]} {k.upper() if k == 'down' else k}" for k in ("up", "down", "unknown") if doc[k]]
+    return ", ".join(parts)
 
 
 def _print_capture(s: dict[str, Any]) -> None:
@@ -280,6 +298,7 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_replicas.add_parsers(sub)
     cli_database.add_parsers(sub)
+    cli_mirrors.add_parsers(sub)
     return p
 
 

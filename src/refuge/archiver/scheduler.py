@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 SYNC_JOB = "sync-targets"
 REPLICATE_JOB = "replicate"
 FIXITY_JOB = "fixity-audit"
+CHECK_JOB = "check-mirrors"
 
 
 class CaptureScheduler:
@@ -57,6 +58,9 @@ class CaptureScheduler:
                                    id=REPLICATE_JOB, executor="upkeep", next_run_time=datetime.now(timezone.utc))
         self.scheduler.add_job(self.audit, IntervalTrigger(seconds=parse_duration(self.settings.fixity_every)),
                                id=FIXITY_JOB, executor="upkeep")
+        if self.publishing:
+            self.scheduler.add_job(self.check, IntervalTrigger(seconds=parse_duration(self.settings.check_every)),
+                                   id=CHECK_JOB, executor="upkeep")
         self.scheduler.start()
 
     def shutdown(self) -> None:
@@ -129,6 +133,42 @@ class CaptureScheduler:
         else:
             log.info("fixity audit: all %d copies ok", len(checks))
 
+    @property
+    def publishing(self) -> bool:
+        return self.settings.s3 is not None or self.settings.ipfs is not None
+
+    def publish(self, name: str, capture_id: str) -> None:
+        """Export the capture just made and upload it to S3 and IPFS (`refuge publish`)."""
+        from refuge.mirror.publish import publish
+
+        try:
+            report = publish(self.settings, self.engine, name, capture_id)
+        except Exception:  # noqa: BLE001 - the capture is safe; the next capture publishes again
+            log.exception("publishing %s failed", name)
+            return
+        for ch in report.channels:
+            if ch.error:
+                log.error("publish %s to %s failed: %s", name, ch.channel, ch.error)
+            else:
+                log.info("published %s to %s: %d uploaded, %d unchanged; %s", name, ch.channel, ch.uploaded,
+                         ch.unchanged, ", ".join(ch.urls) or ch.note or "")
+
+    def check(self) -> None:
+        """Fetch every mirror URL from every vantage point (`refuge check`)."""
+        if self.stop.is_set():
+            return
+        from refuge.mirror.checking import check_mirrors
+
+        try:
+            results = check_mirrors(self.settings, self.engine)
+        except Exception:  # noqa: BLE001 - the next round runs anyway
+            log.exception("mirror check failed")
+            return
+        down = [r for r in results if r["status"] != "up"]
+        for r in down:
+            log.warning("mirror down from %s: %s (%s)", r["vantage"], r["url"], r["detail"])
+        log.info("mirror check: %d up, %d down", len(results) - len(down), len(down))
+
     def next_runs(self) -> dict[str, datetime | None]:
         return {job.id.split(":", 1)[1]: job.next_run_time for job in self.scheduler.get_jobs()
                 if job.id.startswith("capture:")}
@@ -158,6 +198,9 @@ class CaptureScheduler:
             return
         if summary["status"] != "running" and len(configured_store_names(self.settings)) > 1:
             self.replicate([summary["id"]])
+        if summary["status"] == "complete" and self.publishing and self.settings.publish_after_capture \
+                and not self.stop.is_set():
+            self.publish(name, summary["id"])
         log.info("capture %s of %s %s: %s pages, %s requisites, %s failed, %s bytes in %.1fs%s",
                  summary["id"], name, summary["status"], summary["pages"], summary["requisites"],
                  summary["failed"], summary["bytes"], summary["seconds"],

@@ -14,10 +14,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from refuge.config.errors import BadInput
 from refuge.config.targets import parse_duration
 from refuge.config.store_settings import IpfsSettings, S3Settings, store_from_environ, store_table
+
+@dataclass(frozen=True)
+class Vantage:
+    """A place mirrors are checked from: `[[vantage]] name = "..." proxy = "..."` in refuge.toml.
+    PROXY is an http(s):// or socks5h:// URL (a VPS or a volunteer's tunnel inside the
+    country); None checks directly from this machine."""
+
+    name: str
+    proxy: str | None = None
+
+
+DIRECT = Vantage("direct", None)
 
 DEFAULT_USER_AGENT = "Refuge/0.1 (+https://github.com/refuge-archive/refuge; web archiving for blocked sites)"
 
@@ -62,6 +75,12 @@ class Settings:
     replicate_seconds: float = 60.0  # how often the scheduler retries copies that are due
     fixity_every: str = "1d"  # how often the scheduler re-reads every copy (a duration: 12h, 1d, 7d)
 
+    # Published mirrors: a static export of each target's newest capture on S3 and IPFS.
+    publish_after_capture: bool = True  # only when [s3] or [ipfs] is configured
+    check_every: str = "1h"  # how often the scheduler fetches every mirror URL
+    check_timeout: float = 10.0  # per mirror and vantage point, start to finish
+    vantages: tuple[Vantage, ...] = ()  # none: check directly from here
+
     @property
     def catalog_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data / 'catalog.sqlite').resolve()}"
@@ -101,7 +120,7 @@ def load_settings(
     for name in _STORES:
         values[name] = store_from_environ(name, environ, values.get(name))
     for f in fields(Settings):
-        if f.name in _STORES:
+        if f.name in _STORES or f.name == "vantages":  # tables: only in the settings file
             continue
         raw = environ.get(ENV_PREFIX + f.name.upper())
         if raw is not None and raw != "":
@@ -125,6 +144,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
     known = {f.name: f for f in fields(Settings)}
     values = {}
     for key, raw in doc.items():
+        if key == "vantage":
+            values["vantages"] = _vantages(raw, str(path))
+            continue
+        if key == "vantages":
+            raise BadInput(f"{path}: write vantage points as [[vantage]] tables, not 'vantages'")
         if key in _STORES:
             values[key] = store_table(key, raw, str(path))
             continue
@@ -132,6 +156,26 @@ def _read_toml(path: Path) -> dict[str, Any]:
             raise BadInput(f"{path}: unknown setting {key!r}")
         values[key] = _coerce(known[key], raw, f"{path}: setting {key!r}")
     return values
+
+
+def _vantages(raw: Any, where: str) -> tuple[Vantage, ...]:
+    if not isinstance(raw, list) or not all(isinstance(v, Mapping) for v in raw):
+        raise BadInput(f"{where}: vantage points are [[vantage]] tables with name and proxy")
+    found: list[Vantage] = []
+    for i, table in enumerate(raw, 1):
+        unknown = set(table) - {"name", "proxy"}
+        if unknown:
+            raise BadInput(f"{where}: unknown setting {sorted(unknown)[0]!r} in [[vantage]] number {i}")
+        name, proxy = table.get("name"), table.get("proxy") or None
+        if not isinstance(name, str) or not name.strip() or name in {v.name for v in found}:
+            raise BadInput(f"{where}: [[vantage]] number {i} needs a name of its own, got {name!r}")
+        if proxy is not None and (not isinstance(proxy, str)
+                                  or urlsplit(proxy).scheme not in ("http", "https", "socks5", "socks5h")
+                                  or not urlsplit(proxy).hostname):
+            raise BadInput(f"{where}: [[vantage]] {name!r}: proxy must be an http://, https:// or socks5h:// "
+                           f"URL, got {proxy!r}")
+        found.append(Vantage(name.strip(), proxy))
+    return tuple(found)
 
 
 def _field(name: str) -> dataclasses.Field:
@@ -184,6 +228,9 @@ def _validated(s: Settings) -> Settings:
     if s.replicate_seconds <= 0:
         raise BadInput(f"setting replicate_seconds: must be greater than 0, got {s.replicate_seconds}")
     parse_duration(s.fixity_every, "setting fixity_every")
+    parse_duration(s.check_every, "setting check_every")
+    if s.check_timeout <= 0:
+        raise BadInput(f"setting check_timeout: must be greater than 0, got {s.check_timeout}")
     if not 0 <= s.port <= 65535:
         raise BadInput(f"setting port: {s.port} is not a TCP port")
     return s
@@ -193,4 +240,4 @@ def bundled_targets_file() -> Path:
     return Path(__file__).with_name("targets.toml")
 
 
-__all__ = ["Settings", "load_settings", "bundled_targets_file"]
+__all__ = ["Settings", "Vantage", "DIRECT", "load_settings", "bundled_targets_file"]

@@ -27,7 +27,10 @@ class S3Settings:
     part_size: int = 16 * 1024 * 1024
     concurrency: int = 4
     timeout: float = 60.0  # connect and read timeout per request
-    # Store issue 4 (published mirrors) reads; accepted here so one refuge.toml serves both.
+    # Published mirrors go to PREFIX/mirrors/<target>/. public_read uploads them with the
+    # public-read ACL (for buckets that allow it); public_base_url is where readers reach
+    # the bucket (a bucket website, a CDN, the provider's own domain), e.g.
+    # "https://refuge-mirror.s3.ap-southeast-1.amazonaws.com/". Empty: no S3 mirror URL.
     public_read: bool = False
     public_base_url: str = ""
 
@@ -36,6 +39,8 @@ class S3Settings:
 class IpfsSettings:
     api: str = "/ip4/127.0.0.1/tcp/5001/http"  # the node's RPC API, as a multiaddr or http URL
     gateways: tuple[str, ...] = ("https://ipfs.io", "https://dweb.link")
+    # Gateways that also serve https://<cid>.ipfs.HOST/ (a mirror gets its own origin there).
+    subdomain_gateways: tuple[str, ...] = ("https://dweb.link",)
     mfs_root: str = "/refuge"  # files are browsable in the node's MFS under this folder
     timeout: float = 120.0
 
@@ -118,6 +123,8 @@ def _validated(name: str, s: Any, where: str) -> Any:
             raise BadInput(f"{where}: setting s3.endpoint_url must be an http(s) URL, got {s.endpoint_url!r}")
         if s.prefix.startswith("/"):
             raise BadInput(f"{where}: setting s3.prefix must not start with '/', got {s.prefix!r}")
+        if s.public_base_url and urlsplit(s.public_base_url).scheme not in ("http", "https"):
+            raise BadInput(f"{where}: setting s3.public_base_url must be an http(s) URL, got {s.public_base_url!r}")
         # S3 allows at most 10,000 parts and at least 5 MiB per part.
         if s.part_size < 5 * 1024 * 1024 or s.concurrency < 1 or s.timeout <= 0:
             raise BadInput(f"{where}: settings s3.part_size (>= 5 MiB), s3.concurrency (>= 1) and "
@@ -126,6 +133,9 @@ def _validated(name: str, s: Any, where: str) -> Any:
         if not (s.api.startswith("/") or urlsplit(s.api).scheme in ("http", "https")):
             raise BadInput(f"{where}: setting ipfs.api must be a multiaddr (/ip4/HOST/tcp/PORT/http) "
                            f"or an http URL, got {s.api!r}")
+        for gateway in (*s.gateways, *s.subdomain_gateways):
+            if urlsplit(gateway).scheme not in ("http", "https") or not urlsplit(gateway).hostname:
+                raise BadInput(f"{where}: setting ipfs.gateways: {gateway!r} is not an http(s) URL")
         if not s.mfs_root.startswith("/") or s.timeout <= 0:
             raise BadInput(f"{where}: setting ipfs.mfs_root must start with '/' and ipfs.timeout be > 0")
     return s

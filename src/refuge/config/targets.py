@@ -83,6 +83,8 @@ def make_target(
         raise BadInput(
             f"target name {name!r}: use 1-63 lowercase letters, digits, '.', '-' or '_', starting with a letter or digit"
         )
+    if name in RESERVED_NAMES:
+        raise BadInput(f"target name {name!r}: reserved (stores keep published mirrors under '{name}/')")
     if scope not in SCOPES:
         raise BadInput(f"scope {scope!r}: must be one of {', '.join(SCOPES)}")
     if robots not in ROBOTS:
@@ -137,6 +139,10 @@ def validate_url(url: str) -> str:
     if not parts.path:
         url = url.replace(f"{parts.scheme}://{parts.netloc}", f"{parts.scheme}://{parts.netloc}/", 1)
     return url
+
+
+# Store keys are <target>/<capture>/... for captures and mirrors/<target>/... for published mirrors.
+RESERVED_NAMES = frozenset({"mirrors"})
 
 
 def default_name(url: str) -> str:

@@ -5,6 +5,8 @@
     /web/<url>              302 to the newest capture
     /web/*/<url>            every capture of URL
     /data/<name>/           a database target's newest snapshot: table, search, changes (data_pages.py)
+    /mirrors                every published mirror URL, working ones first (Khmer and English)
+    /mirrors.json           the same list, signed: /mirrors.json.minisig, public key /refuge.pub
     /healthz                200 "ok"
 
 The URL part is taken from the raw request URI (waitress REQUEST_URI, gunicorn
@@ -27,7 +29,7 @@ from werkzeug.wrappers import Response
 from refuge.config.settings import Settings
 from refuge.formats.urls import join
 from refuge.storage import catalog, index, replicas
-from refuge.mirror import data_pages, pages
+from refuge.mirror import data_pages, mirror_list, pages
 from refuge.mirror.rewrite import MODS, archive_url, quote_url
 from refuge.mirror.serve_record import location_of, serve_hit
 
@@ -38,6 +40,9 @@ _SCHEME = re.compile(r"(https?):/*", re.I)
 _HAS_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 _ORIGIN_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*")
 _NOT_URL_SAFE = re.compile(rb"[^\x21-\x7e]")
+
+LIST_ROUTES = {"/mirrors": "mirrors.html", "/mirrors.html": "mirrors.html", "/mirrors.json": "mirrors.json",
+               "/mirrors.json.minisig": "mirrors.json.minisig", "/refuge.pub": "refuge.pub"}
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -110,6 +115,8 @@ class ReplayApp:
             return self.front_page()
         if target == "/healthz":
             return Response("ok\n", content_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-store"})
+        if target in LIST_ROUTES:
+            return self.mirror_list(LIST_ROUTES[target])
         if target.startswith("/data/"):
             found = data_pages.handle(self.engine, target)
             if found is not None:
@@ -173,6 +180,14 @@ class ReplayApp:
             entries.append({"name": target.name, "url": seed, "ts": hit.timestamp if hit else None,
                             "fixity": fixity.get(target.id), "kind": target.spec.kind})
         return reader(pages.front_page(entries))
+
+    def mirror_list(self, name: str) -> Response:
+        body = mirror_list.stored(self.settings, self.engine)[name]
+        if name == "mirrors.html":
+            return reader(body)
+        return Response(body, content_type=mirror_list.CONTENT_TYPES[name],
+                        headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*",
+                                 "X-Content-Type-Options": "nosniff"})
 
     def capture_list(self, url: str) -> Response:
         hits = index.captures_of(self.engine, url)

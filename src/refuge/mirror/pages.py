@@ -132,6 +132,7 @@ def front_page(entries: Iterable[dict[str, Any]]) -> bytes:
         f'<p lang="km">ច្បាប់ចម្លងនៃគេហទំព័រព័ត៌មានដែលត្រូវបានបិទ។ អ្នកអានវាបាន ដោយមិនចាំបាច់ចូលទៅគេហទំព័រដើម។</p>'
         f'<p lang="en" class="en">Copies of blocked news sites. You can read them without contacting the original site.</p>'
         f"{listing}"
+        f'<p><a href="/mirrors">{_t("កញ្ចក់ទាំងអស់ ប្រសិនបើអាសយដ្ឋាននេះត្រូវបានបិទ", "Every mirror, in case this address is blocked", "<br>")}</a></p>'
     )
     return _page("Refuge", body)
 

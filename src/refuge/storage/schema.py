@@ -10,6 +10,7 @@ from sqlalchemy import (
     DDL,
     BigInteger,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -153,6 +154,42 @@ capture_roots = Table(
     Column("store", String(16), primary_key=True),
     Column("location", Text, nullable=False),
     Column("updated_at", String(20), nullable=False),
+)
+
+
+# A published mirror: one URL where readers reach a target's static export (an S3
+# public URL, an IPFS gateway path or subdomain). A republish updates the row of an
+# unchanged URL; a URL that is no longer current (an older CID) is retired, not deleted.
+mirrors = Table(
+    "mirrors", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("target_id", Integer, ForeignKey("targets.id"), nullable=False),
+    Column("channel", String(16), nullable=False),  # s3 | ipfs
+    Column("style", String(16), nullable=False),  # bucket | path | subdomain
+    Column("url", Text, nullable=False),
+    Column("content", Text, nullable=False),  # the IPFS directory CID, or sha256:<export digest>
+    Column("digest", String(64), nullable=False),  # the export's content digest
+    Column("capture_id", String(40), ForeignKey("captures.id"), nullable=False),
+    Column("published_at", String(20), nullable=False),
+    Column("expected", Text, nullable=False),  # JSON {path: sha256}: what a check compares
+    Column("status", String(8), nullable=False, server_default="unknown"),  # up | down | unknown
+    Column("checked_at", String(20)),
+    Column("detail", Text),
+    Column("retired_at", String(20)),
+    UniqueConstraint("target_id", "url", name="one_row_per_mirror_url"),
+)
+
+# Every reachability check of a mirror from one vantage point: the history.
+mirror_checks = Table(
+    "mirror_checks", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("mirror_id", Integer, ForeignKey("mirrors.id"), nullable=False),
+    Column("vantage", String(63), nullable=False),
+    Column("checked_at", String(20), nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Index("mirror_checks_by_mirror", "mirror_id", "checked_at"),
 )
 
 

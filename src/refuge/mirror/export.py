@@ -1,0 +1,430 @@
+"""`refuge export`: one capture of a target as a self-contained static site.
+
+Every captured page and file is written once, at a path derived from its URL
+(mirror.export_paths), with every link between them relative (mirror.export_rewrite),
+so the same tree works from a static server under any prefix, an S3 bucket, an IPFS
+gateway, file:// and a USB stick. A redirect that was captured is not a file: links
+to it go straight to where it led. At the root: ``index.html`` (opens the seed page),
+``contents.html`` (every page), ``mirrors.html`` (the mirror list, or a placeholder),
+``refuge-export.json`` (every file with its SHA-256: how a later export recognises
+the folder), and for a database target ``data/`` (the records, searchable offline).
+
+The tree is built in a temporary folder beside OUT and swapped in whole, so OUT never
+holds half an export. The same capture always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import secrets
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from html import escape, unescape
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from refuge.config.errors import BadInput, Failure
+from refuge.config.settings import Settings
+from refuge.formats import charset as charsets
+from refuge.formats.urls import display_url
+from refuge.mirror.data_static import write_data_index
+from refuge.mirror.export_paths import Plan, canon, check_safe, media_type, rel_href, served_type, type_of_extra
+from refuge.mirror.export_rewrite import ExportRewriter, Site, banner, charset_label, head_meta, rewrite_stylesheet
+from refuge.mirror.pages import bilingual as _t
+from refuge.mirror.pages import reader_page, ts_text
+from refuge.mirror.serve_record import content_encoding, decoded_stream
+from refuge.storage import catalog, snapshots
+from refuge.storage.index import Hit, capture_hits
+from refuge.storage.records import open_record
+from refuge.storage.schema import cdx
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "refuge-export.json"
+FORMAT = "refuge-export"
+ROOT_NAMES = frozenset({"index.html", "contents.html", "mirrors.html", MANIFEST, "data"})
+CHUNK = 1024 * 1024
+CSS_LIMIT = 64 * 1024 * 1024  # a bigger stylesheet is copied as it is
+PARALLEL_PAGES = 150  # from this many pages on, worker processes share the work (see _write_all)
+MAX_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    path: str          # POSIX, relative to the export root
+    sha256: str        # hex of the bytes written
+    size: int
+    content_type: str  # for HTTP serving (S3 Content-Type)
+    role: str          # "page" | "asset" | "index" | "data" | "list"
+
+
+@dataclass(frozen=True)
+class Export:
+    target: str
+    capture_id: str
+    root: Path
+    seed_path: str
+    files: list[ExportedFile]
+    digest: str
+    pages: list[str]
+
+
+def export_capture(settings: Settings, engine: Engine, target_name: str, out: Path,
+                   capture_id: str | None = None, *, extra_files: Mapping[str, bytes] | None = None) -> Export:
+    """Write a capture of TARGET_NAME (the newest complete one unless CAPTURE_ID) into OUT.
+
+    OUT is created if missing and replaced whole if it holds an earlier export; any
+    other non-empty OUT is refused (BadInput), as are an unknown target or capture.
+    EXTRA_FILES (name -> bytes) go at the root with role "list".
+    """
+    started = time.monotonic()
+    target = catalog.get_target(engine, target_name, include_removed=True)
+    capture_id = _pick_capture(engine, target_name, capture_id)
+    extra = _check_extra(extra_files or {})
+    out = Path(out).absolute()
+    _check_out(out)
+    plan = Plan(settings.data, engine, capture_hits(engine, capture_id), ROOT_NAMES | set(extra))
+    if not plan.paths:
+        raise BadInput(f"capture {capture_id} of {target_name!r}: nothing to export (no successful response)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.refuge-{os.getpid()}-{secrets.token_hex(4)}"
+    os.mkdir(tmp)
+    try:
+        tree = _Tree(tmp)
+        site = Site(target.spec.url)
+        titles = _write_all(settings.data, plan, tree, site)
+        pages = sorted(titles)
+        seed_path = plan.lookup(target.spec.url) or (pages[0] if pages else min(plan.paths.values()))
+        has_data = target.spec.kind == "database" and snapshots.snapshot(engine, capture_id) is not None
+        if has_data:
+            _write_data(engine, target_name, capture_id, plan, tree)
+        ts = capture_id[:14]
+        tree.write("contents.html", _contents_page(target_name, ts, titles, plan), "index",
+                   "text/html; charset=utf-8")
+        tree.write("index.html", _index_page(target_name, target.spec.url, ts, seed_path, has_data), "index",
+                   "text/html; charset=utf-8")
+        if "mirrors.html" not in extra:
+            tree.write("mirrors.html", _mirrors_placeholder(), "list", "text/html; charset=utf-8")
+        for name, data in sorted(extra.items()):
+            tree.write(name, data, "list", type_of_extra(name))
+        listed = [f for f in tree.files if f.role != "list"]
+        tree.write(MANIFEST, _manifest(target_name, capture_id, target.spec.url, seed_path, listed), "index",
+                   "application/json")
+        files = sorted(tree.files, key=lambda f: f.path)
+        _swap(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    digest = hashlib.sha256("".join(f"{f.path} {f.sha256}\n" for f in files if f.role != "list")
+                            .encode("utf-8")).hexdigest()
+    log.info("exported %s capture %s to %s: %d files in %.2f s", target_name, capture_id, out, len(files),
+             time.monotonic() - started)
+    return Export(target=target_name, capture_id=capture_id, root=out, seed_path=seed_path, files=files,
+                  digest=digest, pages=pages)
+
+
+# -- choosing what to export ------------------------------------------------------------
+
+def _has_records(engine: Engine, capture_id: str) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(select(cdx.c.id).where(cdx.c.capture_id == capture_id).limit(1)).first() is not None
+
+
+def _pick_capture(engine: Engine, target_name: str, capture_id: str | None) -> str:
+    captures = catalog.list_captures(engine, target_name)
+    if capture_id is not None:
+        if not any(c["id"] == capture_id for c in captures):
+            raise BadInput(f"--capture {capture_id}: not a capture of {target_name!r} "
+                           f"(see `refuge captures {target_name}`)")
+        return capture_id
+    for wanted in ("complete", None):
+        for c in captures:
+            if (wanted is None or c["status"] == wanted) and _has_records(engine, c["id"]):
+                return c["id"]
+    raise BadInput(f"target {target_name!r}: nothing captured to export yet (run `refuge capture {target_name}`)")
+
+
+def _check_extra(extra: Mapping[str, bytes]) -> dict[str, bytes]:
+    for name in extra:
+        if (not name or "/" in name or "\\" in name or name.startswith(".") or name in ROOT_NAMES - {"mirrors.html"}
+                or not all(c.isalnum() or c in "._-" for c in name)):
+            raise BadInput(f"extra file {name!r}: must be a plain file name other than {sorted(ROOT_NAMES)}")
+    return {name: bytes(data) for name, data in extra.items()}
+
+
+def _is_export(folder: Path) -> bool:
+    try:
+        doc = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("format") == FORMAT
+
+
+def _check_out(out: Path) -> None:
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise BadInput(f"--out {out}: not a directory")
+    if os.path.ismount(out):  # the tree is built beside OUT and swapped in: not possible for a mount point
+        raise BadInput(f"--out {out}: a mount point; give a folder inside it (such as {out / 'mirror'})")
+    if out.is_dir() and any(out.iterdir()) and not _is_export(out):
+        raise BadInput(f"--out {out}: not empty and not a Refuge export (no {MANIFEST}); "
+                       "give an empty or new directory")
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+class _Tree:
+    """Files written under ROOT, each hashed as it is written."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files: list[ExportedFile] = []
+        self._folders: set[str] = set()
+
+    def open(self, path: str) -> Any:
+        check_safe(path)
+        folder = path.rpartition("/")[0]
+        if folder and folder not in self._folders:
+            (self.root / folder).mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
+        return open(self.root / path, "xb")  # never over another file: paths are unique
+
+    def add(self, path: str, digest: str, size: int, content_type: str, role: str) -> None:
+        self.files.append(ExportedFile(path, digest, size, content_type, role))
+
+    def write(self, path: str, data: bytes, role: str, content_type: str) -> None:
+        with self.open(path) as fh:
+            fh.write(data)
+        self.add(path, hashlib.sha256(data).hexdigest(), len(data), content_type, role)
+
+
+class _Hashed:
+    __slots__ = ("fh", "sha", "size")
+
+    def __init__(self, fh: Any) -> None:
+        self.fh, self.sha, self.size = fh, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.fh.write(data)
+            self.sha.update(data)
+            self.size += len(data)
+
+
+def _single_threaded() -> bool:
+    return threading.active_count() == 1
+
+
+def _write_all(data: Path, plan: Plan, tree: _Tree, site: Site) -> dict[str, str]:
+    """Write every captured file; {path: title} of the pages. The HTML parser is pure Python,
+    so many pages are shared out to forked worker processes (where forking is safe: Linux,
+    a process with no other thread), each writing its own files."""
+    global _JOB
+    jobs = sorted(plan.paths.items(), key=lambda kv: kv[1])
+    workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    if len(plan.pages) >= PARALLEL_PAGES and workers > 1 and sys.platform == "linux" and _single_threaded():
+        _JOB = (data, plan, tree, site)
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                results = pool.map(_write_job, jobs, chunksize=max(1, len(jobs) // (workers * 8)))
+        finally:
+            _JOB = None
+    else:
+        results = [_write_entry(data, plan, tree, site, plan.hits[key], path) for key, path in jobs]
+    titles = {}
+    for file, title in results:
+        tree.files.append(file)
+        if title is not None:
+            titles[file.path] = title
+    return titles
+
+
+_JOB: tuple[Path, Plan, _Tree, Site] | None = None  # what forked workers inherit
+
+
+def _write_job(job: tuple[str, str]) -> tuple[ExportedFile, str | None]:
+    assert _JOB is not None
+    data, plan, tree, site = _JOB
+    return _write_entry(data, plan, tree, site, plan.hits[job[0]], job[1])
+
+
+def _write_entry(data: Path, plan: Plan, tree: _Tree, site: Site, hit: Hit,
+                 path: str) -> tuple[ExportedFile, str | None]:
+    """Write one captured file; its entry and, for a page, its title (possibly "")."""
+    key = canon(hit.url)
+    source = plan.sources.get(key, hit)
+    page = key in plan.pages
+    with ExitStack() as stack:
+        try:
+            head = stack.enter_context(open_record(data / hit.path, hit.offset))
+            body = head
+            if source is not hit:
+                body = stack.enter_context(open_record(data / source.path, source.offset))
+                if head.http_headers is None:
+                    head = body
+            ctype = head.http_headers.get_header("Content-Type") if head.http_headers else None
+            stream = decoded_stream(body, content_encoding(body))
+            if stream is None:  # an encoding this Python cannot undo: the bytes as stored
+                stream, page = body.raw_stream, False
+            mime = media_type(ctype) or media_type(hit.mime)
+            out = _Hashed(stack.enter_context(tree.open(path)))
+            title = None
+            if page:
+                title, label = _write_html(stream, ctype, hit, path, plan.lookup, site, out)
+                content_type = f"text/html; charset={label}"
+            elif mime == "text/css":
+                content_type = _write_css(stream, ctype, hit, path, plan.lookup, out)
+            else:
+                while chunk := stream.read(CHUNK):
+                    out.write(chunk)
+                content_type = served_type(ctype, mime, path)
+        except Failure as exc:
+            raise Failure(f"export of {hit.url}: {exc}") from None
+        except (OSError, EOFError, ValueError) as exc:
+            if isinstance(exc, OSError) and exc.filename is not None:
+                raise
+            raise Failure(f"export of {hit.url}: the archived record cannot be read ({exc})") from None
+    try:  # the file's time is the capture's: a static server's Last-Modified says when it was captured
+        when = datetime.strptime(hit.timestamp[:14], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc).timestamp()
+        os.utime(tree.root / path, (when, when))
+    except (ValueError, OSError):
+        pass
+    return ExportedFile(path, out.sha.hexdigest(), out.size, content_type, "page" if page else "asset"), title
+
+
+def _write_html(stream: Any, ctype: str | None, hit: Hit, path: str, lookup: Callable[[str], str | None],
+                site: Site, out: _Hashed) -> tuple[str, str]:
+    read = stream.read
+    chunk = read(CHUNK)
+    codec = charsets.html_charset(ctype, chunk[:4096])
+    label = charset_label(codec)
+    dec, enc = charsets.decoder(codec), charsets.encoder(codec)
+    rewriter = ExportRewriter(hit.url, path, lookup, site, head_meta(label), banner(hit.url, hit.timestamp, path))
+    while True:
+        nxt = read(CHUNK) if chunk else b""
+        final = not nxt
+        text = rewriter.feed(dec.decode(chunk, final))
+        if final:
+            text += rewriter.close()
+        out.write(enc.encode(text, final))
+        if final:
+            return unescape(rewriter.title), label
+        chunk = nxt
+
+
+def _write_css(stream: Any, ctype: str | None, hit: Hit, path: str, lookup: Callable[[str], str | None],
+               out: _Hashed) -> str:
+    data = stream.read(CSS_LIMIT + 1)
+    codec = charsets.css_charset(ctype, data[:4096])
+    if len(data) > CSS_LIMIT:
+        out.write(data)
+        while chunk := stream.read(CHUNK):
+            out.write(chunk)
+    else:
+        text = charsets.decoder(codec).decode(data, True)
+        out.write(charsets.encoder(codec).encode(rewrite_stylesheet(text, hit.url, path, lookup), True))
+    return f"text/css; charset={charset_label(codec)}"
+
+
+def _write_data(engine: Engine, target_name: str, capture_id: str, plan: Plan, tree: _Tree) -> None:
+    def href(url: str, _ts: str) -> str | None:
+        path = plan.lookup(url.split("#", 1)[0])
+        return rel_href("data/index.html", path) if path else None
+
+    types = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+    for written in write_data_index(engine, target_name, tree.root / "data", href, capture_id, home="../index.html"):
+        data = written.read_bytes()
+        tree.add(f"data/{written.name}", hashlib.sha256(data).hexdigest(), len(data),
+                 types.get(written.suffix, "application/octet-stream"), "data")
+
+
+# -- the root pages ------------------------------------------------------------------------
+
+def _contents_page(target_name: str, ts: str, titles: dict[str, str], plan: Plan) -> bytes:
+    """Every exported page, by path: the way to reach each of them from the root."""
+    url_of = {path: plan.urls[key] for key, path in plan.paths.items()}
+    items = []
+    for path in sorted(titles, key=lambda p: (url_of[p], p)):
+        shown = display_url(url_of[path])
+        title = titles[path].encode("utf-8", "replace").decode("utf-8") or shown
+        items.append(f'<li><a href="{escape(rel_href("contents.html", path))}">{escape(title)}</a><br>'
+                     f'<span class="url">{escape(shown)}</span></li>')
+    body = (f"<h1>{_t('ទំព័រទាំងអស់', 'All pages', '<br>')}</h1>"
+            f"<p>{escape(target_name)} · {escape(ts_text(ts))} · {len(items)} {_t('ទំព័រ', 'pages', ' / ')}</p><ul>{''.join(items)}</ul>")
+    return reader_page(f"{target_name} — all pages", body, home="index.html")
+
+
+def _index_page(target_name: str, seed_url: str, ts: str, seed_path: str, has_data: bool) -> bytes:
+    seed = escape(rel_href("index.html", seed_path))
+    links = [f'<a href="contents.html">{_t("ទំព័រទាំងអស់", "All pages", " / ")}</a>']
+    if has_data:
+        links.append(f'<a href="data/index.html">{_t("កំណត់ត្រាជាទិន្នន័យ", "Records as data", " / ")}</a>')
+    links.append(f'<a href="mirrors.html">{_t("បញ្ជីគេហទំព័រចម្លង", "Mirror list", " / ")}</a>')
+    body = (
+        f"<h1>{escape(target_name)}</h1>"
+        f'<p lang="km">ច្បាប់ចម្លងបណ្ណសារនៃ <span class="url">{escape(display_url(seed_url))}</span> '
+        f"ដែល Refuge ថតនៅ {escape(ts_text(ts))}។ អ្នកអានវាបាន ដោយមិនចាំបាច់ចូលទៅគេហទំព័រដើម។</p>"
+        f'<p lang="en" class="en">An archived copy of <span class="url">{escape(display_url(seed_url))}</span>, '
+        f"captured by Refuge at {escape(ts_text(ts))}. You can read it without contacting the original site.</p>"
+        f'<p><strong><a href="{seed}">{_t("បើកគេហទំព័រ", "Open the site", " / ")}</a></strong></p>'
+        f"<ul>{''.join(f'<li>{link}</li>' for link in links)}</ul>"
+    )
+    head = f'<meta http-equiv="refresh" content="0; url={seed}">'
+    return reader_page(f"{target_name} — Refuge", body, home="index.html", head=head)
+
+
+def _mirrors_placeholder() -> bytes:
+    body = (f"<h1>{_t('បញ្ជីគេហទំព័រចម្លង', 'Mirror list', '<br>')}</h1>"
+            '<p lang="km">បញ្ជីគេហទំព័រចម្លងដែលកំពុងដំណើរការ ត្រូវបានផ្សព្វផ្សាយជាមួយគេហទំព័រចម្លងនីមួយៗ។ '
+            "ច្បាប់ចម្លងនេះត្រូវបានធ្វើឡើងដោយគ្មានបញ្ជីនោះ។</p>"
+            '<p lang="en" class="en">The list of working mirrors is published with the mirrors themselves; '
+            "this copy was made without it.</p>")
+    return reader_page("Mirror list / បញ្ជីគេហទំព័រចម្លង", body, home="index.html")
+
+
+def _manifest(target_name: str, capture_id: str, seed_url: str, seed_path: str, files: list[ExportedFile]) -> bytes:
+    doc = {
+        "format": FORMAT, "version": 1, "target": target_name, "capture": capture_id, "seed_url": seed_url,
+        "seed_path": seed_path,
+        "files": [{"path": f.path, "sha256": f.sha256, "size": f.size, "content_type": f.content_type,
+                   "role": f.role} for f in sorted(files, key=lambda f: f.path)],
+    }
+    return (json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
+
+
+# -- swapping the tree in ----------------------------------------------------------------------
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _swap(tmp: Path, out: Path) -> None:
+    if not out.exists():
+        os.rename(tmp, out)
+        return
+    if _exchange(tmp, out):  # tmp now holds the old tree
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    old = out.parent / f".{out.name}.refuge-old-{os.getpid()}-{secrets.token_hex(4)}"
+    os.rename(out, old)
+    os.rename(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)

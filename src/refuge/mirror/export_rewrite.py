@@ -1,0 +1,430 @@
+"""The HTML and CSS of a static export: every link made relative, nothing left that reaches out.
+
+A link to a captured resource becomes a relative href to its file in the export. A
+link a reader follows (``<a>``, ``<area>``, a form) to something not captured keeps
+its original absolute URL, marked as leaving the mirror; anything else that is not
+captured (an image, a stylesheet, a frame, a preload, a meta refresh, ``<base>``)
+is removed or pointed at nothing, so opening a page never contacts the origin or a
+third party. Scripts from other sites and inline scripts that load, mention or track
+through other hosts are dropped; the page stays readable without JavaScript.
+
+The document is copied through exactly otherwise (formats.html.HtmlRewriter's
+patches), in its own charset; what is inserted (the head meta tags, the banner) is
+ASCII, so it fits every charset.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from html import escape
+
+from refuge.formats.css import rewrite_css
+from refuge.formats.html import HtmlRewriter
+from refuge.formats.html_attrs import (  # the tag grammar: to see attributes parse_attrs skips
+    _ATTR, _TAG_NAME, CSS, HEAD_TAGS, REFRESH, SRCSET, WS, Attr, escape_attr, fetchable, url_spans,
+)
+from refuge.formats.urls import display_url, host_and_port, join, registered_domain
+from refuge.mirror.export_paths import rel_href
+from refuge.mirror.pages import FONTS, ts_text
+from refuge.mirror.rewrite import quote_url
+
+Lookup = Callable[[str], "str | None"]  # absolute URL, fragment removed -> its path in the export, or None
+
+INERT = "data:,"  # what an uncaptured CSS url() becomes: loads nothing, fetches nothing
+CSP = "default-src 'self' data: blob: 'unsafe-inline' 'unsafe-eval'"
+_NAV = frozenset({("a", "href"), ("area", "href"), ("form", "action"), ("button", "formaction"),
+                  ("input", "formaction")})
+_LABELS = {
+    "utf-8": "utf-8", "cp866": "IBM866", "koi8-r": "KOI8-R", "koi8-u": "KOI8-U", "mac-roman": "macintosh",
+    "cp874": "windows-874", "mac-cyrillic": "x-mac-cyrillic", "gbk": "GBK", "gb18030": "gb18030",
+    "big5": "Big5", "euc_jp": "EUC-JP", "iso2022_jp": "ISO-2022-JP", "shift_jis": "Shift_JIS",
+    "cp949": "EUC-KR", "utf-16-be": "UTF-16BE", "utf-16-le": "UTF-16LE",
+}
+_TRACKERS = re.compile(
+    r"googletagmanager|google-analytics|googleadservices|googlesyndication|doubleclick|adsbygoogle"
+    r"|\bgtag\s*\(|\bfbq\s*\(|\b_paq\b|matomo|piwik|\b_gaq\b|\bga\s*\(\s*['\"](?:create|send)"
+    r"|facebook\.net|connect\.facebook|hotjar|clarity\.ms|mc\.yandex|metrika|\bym\s*\(|plausible\.io"
+    r"|segment\.(?:io|com)|mixpanel|chartbeat|quantserve|scorecardresearch|comscore|newrelic|nr-data\.net"
+    r"|addthis|sharethis|taboola|outbrain|amazon-adsystem|criteo|hs-scripts|hubspot|crazyegg|mouseflow"
+    r"|fullstory|heapanalytics|statcounter|histats|cloudflareinsights|navigator\.sendBeacon", re.I)
+# An absolute or scheme-relative URL in script text ('https://x.y', "https:\/\/x.y", "//x.y").
+_ABSOLUTE = re.compile(r"""(?:\bhttps?:|["'`(=,]\s*)\\?/\\?/[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+""", re.I)
+_JS_TYPES = frozenset({"", "module", "text/javascript", "application/javascript", "text/ecmascript",
+                       "application/ecmascript", "application/x-javascript", "text/x-javascript",
+                       "text/jscript", "text/livescript", "speculationrules", "importmap"})
+_DROP_META = frozenset({"content-security-policy", "x-dns-prefetch-control", "set-cookie", "origin-trial"})
+
+
+def charset_label(codec: str) -> str:
+    """The WHATWG label of a charsets.html_charset() codec ('windows-1251', 'Shift_JIS')."""
+    if codec in _LABELS:
+        return _LABELS[codec]
+    if codec.startswith("iso8859-"):
+        return "ISO-8859-" + codec[len("iso8859-"):]
+    return codec
+
+
+def _ascii(text: str) -> str:
+    return text.encode("ascii", "xmlcharrefreplace").decode("ascii")
+
+
+def head_meta(label: str) -> str:
+    """What goes first into every exported page's <head>."""
+    return (f'<meta charset="{label}"><meta http-equiv="Content-Security-Policy" content="{CSP}">'
+            '<meta name="referrer" content="no-referrer"><meta http-equiv="x-dns-prefetch-control" content="off">')
+
+
+LEAVING_TITLE = _ascii("ចេញពីបណ្ណសារ៖ បើកគេហទំព័រដើម / Leaves the archive: opens the original site")
+_BAR = ("all:initial;display:block;box-sizing:border-box;width:100%;margin:0;padding:6px 10px;"
+        f"background:#fff8d6;color:#222;border-bottom:2px solid #d9b400;font:14px/1.6 {FONTS};"
+        "text-align:left;position:relative;z-index:2147483647")
+_LINE = "all:initial;display:block;font:inherit;color:inherit"
+_LINK = "all:initial;font:inherit;color:#0645ad;text-decoration:underline;cursor:pointer;margin-right:1em"
+_URL = "all:initial;font:inherit;font-family:monospace;color:#222;word-break:break-all"
+# Every internal link is relative, so an absolute http(s) link leaves the mirror.
+MARK_CSS = ('a[href^="http:"]::after,a[href^="https:"]::after,area[href^="http:"]::after'
+            '{content:" \\2197";font-size:.85em}#refuge-banner a::after{content:none}')
+
+
+def banner(url: str, ts: str, path: str) -> str:
+    """The bar put right after <body> of the exported page at PATH, as ASCII HTML."""
+    when = ts_text(ts)
+    link = (lambda target, km, en: f'<a style="{_LINK}" href="{escape(rel_href(path, target))}">'
+            f'<span lang="km">{km}</span> / <span lang="en">{en}</span></a>')
+    parts = [
+        f'<div id="refuge-banner" role="note" style="{escape(_BAR)}"><style>{MARK_CSS}</style>',
+        f'<span lang="km" style="{_LINE}">ច្បាប់ចម្លងបណ្ណសារ ដែល Refuge រក្សាទុក · ថតនៅ {when}</span>',
+        f'<span lang="en" style="{_LINE}">Archived copy kept by Refuge · captured {when}</span>',
+        f'<span style="{_LINE}"><span lang="km">អាសយដ្ឋានដើម</span> / <span lang="en">Original</span>: '
+        f'<span style="{_URL}">{escape(display_url(url))}</span></span>',
+        f'<span style="{_LINE}">{link("mirrors.html", "បញ្ជីគេហទំព័រចម្លង", "Mirror list")}'
+        f'{link("index.html", "ទំព័រដើម", "Home")}{link("contents.html", "ទំព័រទាំងអស់", "All pages")}</span>',
+        f'<span style="{_LINE}"><span lang="km">តំណដែលមានសញ្ញា ↗ នាំទៅគេហទំព័រដើម ក្រៅបណ្ណសារ</span> / '
+        '<span lang="en">Links marked ↗ leave the archive for the original site</span></span></div>',
+    ]
+    return _ascii("".join(parts))
+
+
+class Site:
+    """Which hosts count as the site's own (for scripts): the seed's and the page's host and
+    port, and hosts under the same registered domain (not for IP addresses)."""
+
+    def __init__(self, seed: str) -> None:
+        self.seed = seed
+        self._own = {host_and_port(seed)}
+        self._domains = {_domain(seed)} - {None}
+
+    def owns(self, url: str, page: str) -> bool:
+        where = host_and_port(url)
+        if where in self._own or where == host_and_port(page):
+            return True
+        domain = _domain(url)
+        return domain is not None and (domain in self._domains or domain == _domain(page))
+
+
+def _domain(url: str) -> str | None:
+    host = host_and_port(url).rsplit(":", 1)[0].strip("[]")
+    if not host or "." not in host or ":" in host or host.replace(".", "").isdigit():
+        return None
+    return registered_domain(host)
+
+
+def _attrs(text: str) -> list[tuple[str, int, int, str]]:
+    """Every attribute of a start tag: (name, start, end, raw value)."""
+    m = _TAG_NAME.match(text, 1)
+    pos = m.end() if m else len(text)
+    found = []
+    while pos < len(text):
+        m = _ATTR.match(text, pos)
+        if m is None or m.end() == pos:
+            break
+        raw = m.group(2) or ""
+        found.append((m.group(1).lower(), m.start(), m.end(2) if m.group(2) is not None else m.end(1),
+                      raw[1:-1] if raw[:1] in ("'", '"') else raw))
+        pos = m.end()
+    return found
+
+
+def _removal(text: str, start: int, end: int) -> tuple[int, int, str]:
+    """The edit that removes the attribute at [start, end) with the white space before it."""
+    return len(text[:start].rstrip(WS)), end, ""
+
+
+def _executable(script_type: str) -> bool:
+    t = script_type.strip(WS).lower().split(";", 1)[0]
+    return t in _JS_TYPES or "javascript" in t or "ecmascript" in t
+
+
+def drops_inline(text: str, script_type: str) -> bool:
+    """Whether an inline script goes: it tracks, or (when it runs) it names another host."""
+    if _TRACKERS.search(text):
+        return True
+    return _executable(script_type) and _ABSOLUTE.search(text) is not None
+
+
+class ExportRewriter(HtmlRewriter):
+    """Rewrites one page for the export: see the module's docstring."""
+
+    def __init__(self, url: str, path: str, lookup: Lookup, site: Site, head: str, banner_html: str) -> None:
+        super().__init__(self._css_ref, banner_html)
+        self.url, self.path, self._lookup, self._site = url, path, lookup, site
+        self._head = head
+        self._head_done = False
+        self._script: tuple[int, str, str] | None = None  # open <script>: (start, "drop" | "inline", type)
+        self._script_text: list[str] | None = None
+        self._title: list[str] | None = None
+        self.title = ""
+        self._base_written: str | None = None
+        self._base_url = url
+
+    # -- where links go --------------------------------------------------------------
+
+    def absolute(self, href: str) -> str | None:
+        written = self.base
+        if written != self._base_written:
+            self._base_written = written
+            self._base_url = (join(self.url, written) if written else None) or self.url
+        return join(self._base_url, href)
+
+    def local(self, absolute: str) -> str | None:
+        """The relative href of a captured URL (its fragment kept), None if not captured."""
+        bare, hashmark, fragment = absolute.partition("#")
+        target = self._lookup(bare)
+        if target is None:
+            return None
+        return rel_href(self.path, target) + (hashmark + quote_url(fragment) if hashmark else "")
+
+    def _css_ref(self, url: str, kind: str) -> str | None:
+        absolute = self.absolute(url)
+        if absolute is None:
+            return None
+        return self.local(absolute) or INERT
+
+    # -- the parser's callbacks ----------------------------------------------------------
+
+    def _tag(self, tag: str, at: int, text: str, attrs: list[Attr] | None) -> None:
+        patches = self._patches
+        if not self._head_done and tag not in ("html", "head"):
+            self._head_done = True
+            patches.append((at, at, self._head))
+        if not self._banner_done:
+            if tag == "frameset":
+                self._banner_done = True
+            elif tag != "body" and tag not in HEAD_TAGS and not self._hidden:
+                self._banner_done = True
+                patches.append((at, at, self._banner or ""))
+        end = at + len(text)
+        if tag == "script":
+            new = self._open_script(at, text, attrs or [])
+        elif tag == "base":
+            new = None
+        elif attrs is not None:
+            new = self._export_tag(tag, text, attrs)
+        else:
+            new = text
+        if new != text:
+            patches.append((at, end, new or ""))
+        if not self._head_done and tag == "head":
+            self._head_done = True
+            patches.append((end, end, self._head))
+        if tag == "body" and not self._banner_done and not self._hidden:
+            self._banner_done = True
+            patches.append((end, end, self._banner or ""))
+        if tag == "title" and self._title is None and not self.title:
+            self._title = []
+
+    def handle_data(self, data: str) -> None:
+        super().handle_data(data)
+        if self._script_text is not None:
+            self._script_text.append(data)
+        elif self._title is not None:
+            self._title.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        super().handle_endtag(tag)
+        if tag == "script" and self._script_text is not None:
+            gt = self.rawdata.find(">", self._end_at - self._consumed)
+            self._end_script(self._consumed + (gt + 1 if gt >= 0 else len(self.rawdata)))
+        elif tag == "title" and self._title is not None:
+            self.title = " ".join("".join(self._title).split())
+            self._title = None
+
+    def close(self) -> str:  # type: ignore[override]
+        super(HtmlRewriter, self).close()  # the scanner's close: the banner and head come below
+        if self._script_text is not None:  # an unclosed <script> runs to the end: it goes
+            if self._script is not None:
+                self._script = (self._script[0], "drop", self._script[2])
+            self._end_script(self._consumed)
+        if not self._head_done:
+            self._head_done = True
+            self._patches.append((self._consumed, self._consumed, self._head))
+        if not self._banner_done:
+            self._banner_done = True
+            self._patches.append((self._consumed, self._consumed, self._banner or ""))
+        return self._flush()
+
+    def _flush(self) -> str:
+        # HtmlRewriter._flush, also holding back an open <script> that may yet be dropped.
+        limit = self._consumed if self._style is None else self._style_at
+        if self._script is not None:
+            limit = min(limit, self._script[0])
+        if limit <= self._out_at and not (self._patches and self._patches[0][1] <= limit):
+            return ""
+        buf = self._pending[0] if len(self._pending) == 1 else "".join(self._pending)
+        base = pos = self._out_at
+        out = []
+        done = 0
+        for start, end, replacement in self._patches:
+            if end > limit:
+                break
+            out.append(buf[pos - base:start - base])
+            out.append(replacement)
+            pos = end
+            done += 1
+        del self._patches[:done]
+        out.append(buf[pos - base:limit - base])
+        rest = buf[limit - base:]
+        self._pending = [rest] if rest else []
+        self._out_at = limit
+        return "".join(out)
+
+    # -- scripts -------------------------------------------------------------------------
+
+    def _open_script(self, at: int, text: str, attrs: list[Attr]) -> str:
+        """The script's start tag as kept; the element may still be dropped at its end tag."""
+        self._script_text = []
+        script_type = next((a.value for a in attrs if a.name == "type"), "")
+        src = next((a for a in attrs if a.name == "src" and a.value.strip(WS)), None)
+        if src is None:
+            self._script = (at, "inline", script_type)
+            return text
+        url = src.value.strip(WS)
+        absolute = self.absolute(url) if fetchable(url) else None
+        local = self.local(absolute) if absolute is not None and self._site.owns(absolute, self.url) else None
+        if local is None and (absolute is not None or fetchable(url)):
+            self._script = (at, "drop", script_type)
+            return text
+        self._script = None  # a captured script of the site's own (or a data: one): kept
+        edits = [(src.vstart, src.vend, escape_attr(local, src.quote))] if local is not None else []
+        edits += [_removal(text, a.start, a.end) for a in attrs if a.name == "integrity"]
+        if "crossorigin" in text.lower():
+            edits += [_removal(text, s, e) for name, s, e, _v in _attrs(text) if name == "crossorigin"]
+        return _apply(text, edits)
+
+    def _end_script(self, end: int) -> None:
+        text = "".join(self._script_text or ())
+        self._script_text = None
+        if self._script is None:
+            return
+        start, mode, script_type = self._script
+        self._script = None
+        if mode == "drop" or drops_inline(text, script_type):
+            # Whatever the parser found inside (only with a '<script/>' start tag) goes too;
+            # insertions (head, banner) move after the element.
+            kept = [p for p in self._patches if p[1] <= start]
+            moved = [(end, end, r) for s, e, r in self._patches if s == e and start < s]
+            self._patches[:] = kept + [(start, end, "")] + moved
+
+    # -- other tags ------------------------------------------------------------------------
+
+    def _export_tag(self, tag: str, text: str, attrs: list[Attr]) -> str | None:
+        """The start tag rewritten, or None to drop it."""
+        edits: list[tuple[int, int, str]] = []
+        leaving = False
+        if tag == "meta":
+            named = {name: value.strip(WS).lower() for name, _s, _e, value in reversed(_attrs(text))}
+            if named.get("http-equiv", "") in _DROP_META or named.get("name") == "referrer":
+                return None
+        for a, kind, mode in self._url_attrs(tag, attrs):
+            if mode == CSS:
+                new = rewrite_css(a.value, self._css_ref)
+                if new != a.value:
+                    edits.append((a.vstart, a.vend, escape_attr(new, a.quote)))
+                continue
+            if mode == SRCSET:
+                new = self._srcset(a.value)
+                if new is None:
+                    edits.append(_removal(text, a.start, a.end))
+                elif new != a.value:
+                    edits.append((a.vstart, a.vend, escape_attr(new, a.quote)))
+                continue
+            spans = url_spans(mode, a.value)
+            if not spans:
+                continue
+            s, e = spans[0]
+            url = a.value[s:e]
+            absolute = self.absolute(url) if fetchable(url) else None
+            if absolute is None:
+                continue  # a fragment, javascript:, mailto:, data:...: nothing to fetch
+            local = self.local(absolute)
+            if local is not None:
+                edits.append((a.vstart, a.vend, escape_attr(a.value[:s] + local + a.value[e:], a.quote)))
+            elif (tag, a.name) in _NAV:
+                leaving = True
+                edits.append((a.vstart, a.vend, escape_attr(quote_url(absolute), a.quote)))
+            elif tag in ("link", "meta") or mode == REFRESH:
+                return None
+            else:
+                edits.append(_removal(text, a.start, a.end))
+        lower = text.lower()
+        if tag == "link":
+            edits += [_removal(text, a.start, a.end) for a in attrs if a.name == "integrity"]
+        if "crossorigin" in lower or "ping" in lower or "srcdoc" in lower or leaving:
+            found = _attrs(text)
+            drop = {"crossorigin", "ping", "srcdoc"}
+            edits += [_removal(text, s, e) for name, s, e, _v in found if name in drop]
+            if leaving and tag in ("a", "area") and not any(name == "title" for name, *_ in found):
+                at = 1 + len(tag)
+                edits.append((at, at, f' title="{LEAVING_TITLE}"'))
+        return _apply(text, edits)
+
+    def _srcset(self, value: str) -> str | None:
+        """A srcset with each candidate made local or left out; None if none is left."""
+        spans = url_spans(SRCSET, value)
+        pieces, changed = [], False
+        for i, (s, e) in enumerate(spans):
+            rest = value[e:spans[i + 1][0] if i + 1 < len(spans) else len(value)]
+            url = value[s:e]
+            absolute = self.absolute(url) if fetchable(url) else None
+            if absolute is None:
+                pieces.append(url + rest)
+                continue
+            changed = True
+            local = self.local(absolute)
+            if local is not None:
+                pieces.append(local + rest)
+        if not changed:
+            return value
+        if not pieces:
+            return None
+        return value[:spans[0][0]] + "".join(pieces).rstrip(WS + ",")
+
+
+def _apply(text: str, edits: list[tuple[int, int, str]]) -> str:
+    if not edits:
+        return text
+    edits.sort(key=lambda e: (e[0], e[1]))
+    out, pos = [], 0
+    for start, end, replacement in edits:
+        if start < pos:  # overlapping edits never come from one tag's attributes; be safe
+            continue
+        out.append(text[pos:start])
+        out.append(replacement)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def rewrite_stylesheet(text: str, url: str, path: str, lookup: Lookup) -> str:
+    """A stylesheet with url() and @import made relative to its own file, or inert."""
+    def ref(href: str, _kind: str) -> str | None:
+        absolute = join(url, href)
+        if absolute is None:
+            return None
+        bare, hashmark, fragment = absolute.partition("#")
+        target = lookup(bare)
+        if target is None:
+            return INERT
+        return rel_href(path, target) + (hashmark + quote_url(fragment) if hashmark else "")
+    return rewrite_css(text, ref)
