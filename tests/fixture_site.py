@@ -40,13 +40,20 @@ URL map (main site):
                            source, lazy ``data-src`` image + <noscript>, /static/app.js
 /search?q=...              a small results page (the form's action)
 /links.html                mailto:, javascript:, tel:, data:, fragment links
+/partners.html             (from /links.html) what a static export must drop or keep: a CDN
+                           script (/cdn/widget.js), an inline gtag snippet, a harmless inline
+                           script, a missing CDN stylesheet and pixel, a preconnect, a link
+                           to /paths/a%2Fb.html, /paths/ឯកសារ.html, a 168-character name and a
+                           Khmer query string
+/paths/...                 awkward file names for export paths (see /partners.html)
 /hostile.html              (not linked) 10,000-deep nesting, a 5,000-char attribute,
                            malformed tags, ``<base href="javascript:alert(1)">``, links
                            to 169.254.169.254 and 10.0.0.1, trackers on *.invalid hosts
 =========================  ===========================================================
 
 CDN site (``cdn_site``): /cdn/cdn.css (url(cdn-bg.gif)), /cdn/cdn-bg.gif,
-/cdn/banner.png — the front page references the stylesheet and the banner.
+/cdn/banner.png — the front page references the stylesheet and the banner; /cdn/widget.js
+(a third-party script, from /partners.html).
 """
 
 from __future__ import annotations

@@ -51,6 +51,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def read_lines_until(proc: subprocess.Popen, marker: str, timeout: float = 60.0) -> list[str]:
+    """Lines a process prints (text mode), up to and including the first that starts with
+    MARKER, or all of them if it ends or TIMEOUT passes first."""
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith(marker):
+            break
+    return lines
+
+
+def stop_process(proc: subprocess.Popen, sig: int, timeout: float = 20.0) -> None:
+    """Send SIG and wait; a process still there after TIMEOUT is killed and the wait fails."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
 def wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while True:

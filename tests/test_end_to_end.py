@@ -21,7 +21,7 @@ from refuge.config.targets import make_target
 from refuge.mirror.app import make_app
 from refuge.mirror.server import running_server
 from refuge.storage import catalog
-from servers import free_port
+from servers import free_port, read_lines_until, stop_process
 
 REFUGE = str(Path(sys.executable).with_name("refuge"))
 KHMER_HEADLINE = "សេរីភាពសារព័ត៌មាន"
@@ -146,12 +146,7 @@ def test_refuge_run_captures_on_schedule_serves_and_stops_cleanly(tmp_path, fixt
         page = requests.get(f"{base}/web/{first['id'][:14]}/{fixture_site.abs('/km/article-1.html')}", timeout=10)
         assert page.status_code == 200 and KHMER_HEADLINE.encode() in page.content
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+        stop_process(proc, signal.SIGTERM)
     assert proc.returncode == 0, proc.stdout.read() if proc.stdout else ""
     rows = json.loads(subprocess.run([REFUGE, "captures", "--json"], env=env, capture_output=True,
                                      text=True).stdout)
@@ -163,15 +158,7 @@ def test_demo_captures_the_sample_site_and_replays_a_khmer_article(tmp_path) -> 
     proc = subprocess.Popen([REFUGE, "demo", "--port", str(port)], env=_env(tmp_path / "data"),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        lines = []
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith("Press Ctrl-C"):
-                break
+        lines = read_lines_until(proc, "Press Ctrl-C")
         urls = {k.strip(): v.strip() for k, _, v in (ln.partition(": ") for ln in lines) if v.startswith("http")}
         assert "Khmer article" in urls, "".join(lines)
         resp = requests.get(urls["Khmer article"], timeout=10)
@@ -179,5 +166,4 @@ def test_demo_captures_the_sample_site_and_replays_a_khmer_article(tmp_path) -> 
         assert "ព័ត៌មាន".encode() in resp.content and b"refuge-banner" in resp.content
         assert requests.get(urls["Replay server"], timeout=10).status_code == 200
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(20)
+        stop_process(proc, signal.SIGINT)

@@ -29,7 +29,7 @@ from refuge.mirror.publish import publish
 from refuge.mirror.server import running_server
 from refuge.storage import catalog, mirrors
 from replica_helpers import AWS_ENV
-from servers import unavailable
+from servers import free_port, read_lines_until, stop_process, unavailable
 
 REFUGE = str(Path(sys.executable).with_name("refuge"))
 
@@ -78,7 +78,7 @@ def test_publish_gives_an_s3_url_and_an_ipfs_gateway_url(published) -> None:
     report = published["first"]
     assert report.ok, [c.error for c in report.channels]
     s3, ipfs = _channel(report, "s3"), _channel(report, "ipfs")
-    assert s3.uploaded == report.files
+    assert s3.uploaded == report.files and s3.note is None
     assert s3.urls == [published["settings"].s3.public_base_url + "refuge/mirrors/fixture/index.html"]
     assert ipfs.content.startswith("bafy") and ipfs.urls == [f"{published['ipfs_node'].gateway_url}/ipfs/{ipfs.content}/"]
 
@@ -191,7 +191,7 @@ def test_check_marks_a_stopped_gateway_down_and_keeps_the_others_up(published) -
         assert {m["channel"]: m["status"] for m in signed["targets"][0]["mirrors"]} == {"s3": "up", "ipfs": "down"}
     results = check_mirrors(settings, engine)
     assert all(r["status"] == "up" for r in results), results
-    history = mirrors.history(engine, "fixture")
+    history = _run_json(published, "urls", "fixture", "--history", "20")
     assert [h["status"] for h in history if h["url"].startswith(published["ipfs_node"].gateway_url)][:3] == \
         ["up", "down", "up"]
 
@@ -209,6 +209,23 @@ def test_a_changed_mirror_file_is_reported_down(published) -> None:
         assert s3_result["status"] == "down" and "index.html" in s3_result["detail"]
     finally:
         client.put_object(Bucket=s3.bucket, Key=key, Body=original, ContentType="text/html; charset=utf-8")
+
+
+def test_a_bucket_readers_cannot_read_is_reported_at_publish(published) -> None:
+    # Last of the tests on `published`: it moves the target's S3 mirror to another bucket.
+    private = f"private-{uuid.uuid4().hex[:12]}"
+    published["s3_server"].create_bucket(private)
+    s3 = published["settings"].s3
+    settings = published["settings"].replace(
+        ipfs=None, s3=S3Settings(bucket=private, endpoint_url=s3.endpoint_url, prefix=s3.prefix, region=s3.region,
+                                 timeout=10.0, public_read=True,
+                                 public_base_url=published["s3_server"].public_url(private, "")))
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in published["env"].items():
+            mp.setenv(name, value)
+        report = publish(settings, published["engine"], "fixture")
+    note = _channel(report, "s3").note
+    assert note and "without credentials" in note and "HTTP 40" in note, note
 
 
 def _export_pages(published) -> list[str]:
@@ -257,3 +274,33 @@ def test_scheduler_publishes_after_a_capture_and_checks_every_hour(tmp_settings,
         assert job is not None and job.trigger.interval.total_seconds() == 3600
     finally:
         scheduler.shutdown()
+
+
+def test_make_demo_publishes_to_local_s3_and_ipfs_and_prints_every_mirror_url(tmp_path) -> None:
+    """What `make demo` runs: scripts/demo.py starts its own Swift and js-ipfs."""
+    import os
+    import signal
+
+    from store_servers import ipfs_missing, swift_missing
+
+    for what, missing in (("S3 server (OpenStack Swift)", swift_missing()), ("IPFS node (js-ipfs)", ipfs_missing())):
+        if missing:
+            unavailable(what, missing, "run `make test` or `bash scripts/install-test-servers.sh`")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REFUGE_", "AWS_"))}
+    env.update(REFUGE_DATA=str(tmp_path / "data"), REFUGE_PORT=str(free_port()))
+    script = Path(__file__).resolve().parent.parent / "scripts" / "demo.py"
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines = read_lines_until(proc, "Press Ctrl-C", timeout=120)
+        mirror_urls = [ln.split("): ", 1)[1].strip() for ln in lines if ln.startswith("Mirror (")]
+        assert {ln.split(",")[0] for ln in lines if ln.startswith("Mirror (")} == {"Mirror (s3", "Mirror (ipfs"}, \
+            "".join(lines)
+        for url in mirror_urls:
+            page = requests.get(url, timeout=10)
+            assert page.status_code == 200 and b"http-equiv=\"refresh\"" in page.content.lower(), url
+        listing = next(ln for ln in lines if ln.startswith("Mirror list"))
+        served = requests.get(listing.split(": ", 1)[1].split()[0], timeout=10)
+        assert all(url in served.text for url in mirror_urls)
+    finally:
+        stop_process(proc, signal.SIGINT, 30)

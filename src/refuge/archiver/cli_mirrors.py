@@ -69,6 +69,8 @@ def url_rows(engine: Any, name: str | None) -> list[dict[str, Any]]:
 
 def cmd_urls(args: argparse.Namespace, settings: Settings) -> int:
     engine = catalog.connect(settings.catalog_url)
+    if args.history:
+        return _print_history(engine, args)
     rows = url_rows(engine, args.name)
     if args.json:
         print_json(rows)
@@ -78,6 +80,21 @@ def cmd_urls(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     print_table(rows, [("TARGET", "target"), ("STATUS", "status"), ("CHANNEL", "channel"),
                        ("CHECKED", lambda r: r["checked_at"] or "-"), ("URL", "url")])
+    return EXIT_OK
+
+
+def _print_history(engine: Any, args: argparse.Namespace) -> int:
+    if args.name is not None:
+        catalog.get_target(engine, args.name)
+    rows = [{k: r[k] for k in ("checked_at", "target", "url", "vantage", "status", "detail", "seconds")}
+            for r in mirrors.history(engine, args.name, limit=args.history)]
+    if args.json:
+        print_json(rows)
+    elif not rows:
+        print("no checks yet: run `refuge check`")
+    else:
+        print_table(rows, [("CHECKED", "checked_at"), ("STATUS", "status"), ("VANTAGE", "vantage"),
+                           ("URL", "url"), ("DETAIL", "detail")])
     return EXIT_OK
 
 
@@ -127,6 +144,7 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser("urls", help="every mirror URL, working ones first")
     p.add_argument("name", nargs="?")
+    p.add_argument("--history", type=int, metavar="N", help="the last N checks instead, newest first")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_urls)
 

@@ -93,4 +93,4 @@ def _publish(demo: Settings, engine: Engine) -> None:
             print(f"Publishing to {ch.channel} failed: {ch.error}", flush=True)
     results = check_mirrors(demo, engine, NAME)
     for r in results:
-        print(f"Mirror ({r['channel']}, {r['style']}, {r['status']}): {r['url']}index.html", flush=True)
+        print(f"Mirror ({r['channel']}, {r['style']}, {r['status']}): {r['url']}", flush=True)

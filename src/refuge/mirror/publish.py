@@ -121,7 +121,7 @@ def sample(exp: Export) -> dict[str, str]:
 
 def _to_s3(settings: Settings, engine: Engine, target_id: int, exp: Export, expected: dict[str, str],
            ch: ChannelReport) -> None:
-    from refuge.storage.mirror_upload import s3_index_url, sync_to_s3
+    from refuge.storage.mirror_upload import public_read_problem, s3_index_url, sync_to_s3
 
     assert settings.s3 is not None
     prefix = f"{mirrors_prefix(settings)}{exp.target}/"
@@ -134,6 +134,9 @@ def _to_s3(settings: Settings, engine: Engine, target_id: int, exp: Export, expe
         ch.note = "uploaded; set s3.public_base_url to give readers a URL for it"
         return
     ch.urls = [url]
+    # Uploaded is not readable: a bucket without public access (or a service that ignores
+    # the public-read ACL, as Swift does) answers readers 401/403. Say so now.
+    ch.note = public_read_problem(settings.s3, prefix)
     mirrors.record_publish(engine, target_id, exp.capture_id, exp.digest, "s3",
                            [Published("s3", "bucket", url, ch.content)], expected)
 
