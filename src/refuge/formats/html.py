@@ -4,19 +4,103 @@ The standard library's HTMLParser tokenizes; nothing is rebuilt from its callbac
 would normalise the markup. Instead the parser reports where each start tag lies in the
 input, and the output is the input copied through with patches at those places: URL
 attribute values, <style> bodies, dropped <link integrity>, the banner.
+
+Most of a page is markup nobody patches (<div>, <span>, </p>, text), so _Scanner.goahead
+steps over it with one regular expression instead of a Python call per tag: see there.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from html import unescape
 from html.parser import HTMLParser
 
 from .css import rewrite_css
 from .html_attrs import (
-    CSS, HEAD_TAGS, SRCSET, URL_TAGS, WS, Attr, escape_attr, fetchable, parse_attrs, url_attributes, url_spans,
+    CSS, HEAD_TAGS, SRCSET, URL, URL_TAGS, WS, Attr, escape_attr, fetchable, parse_attrs, parse_clean_attrs,
+    url_attrs, url_spans,
 )
 
 Rewrite = Callable[[str, str], str | None]
+
+# -- the fast path's grammar -------------------------------------------------------------------
+# A clean tag is one that every html.parser release reads the same way (3.11's
+# locatestarttagend_tolerant and attrfind_tolerant; the locatetagend grammar of the 2025
+# security releases): an ASCII name, then attributes each after ASCII white space, each a name
+# of ordinary characters, optionally followed right away by '=' and a quoted or bare value,
+# then optional white space, an optional '/' and '>'. Anything else (white space around '=',
+# '/' between attributes, a quote or NUL in a name, Unicode spaces, a tag cut off by the end
+# of the chunk) does not match and is left to HTMLParser itself.
+_SP = r"[\t\n\r\f ]"
+_NAME_REST = r"[a-zA-Z0-9_:.\-]*"
+_NAME = r"[a-zA-Z]" + _NAME_REST
+_ATTR_NAME = r"""[^\s"'<>/=\x00]+"""
+_ATTR_VALUE = r"""(?:=(?:"[^"]*"|'[^']*'|[^\s"'=>][^\s>]*))?"""  # as html_attrs._CLEAN_ATTR's
+_CLEAN_TAG = re.compile(rf"<({_NAME})(?:{_SP}+{_ATTR_NAME}{_ATTR_VALUE})*+{_SP}*(/?)>")
+_STARTTAG_OPEN = re.compile("<[a-zA-Z]")  # html.parser's starttagopen
+_CONTAINERS = frozenset({"picture", "video", "audio", "noscript", "template", "style"})  # _start tracks them
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:.-")
+
+
+def _char_class(chars: set[str]) -> str:
+    """A [...] pattern for chars, consecutive ones as ranges."""
+    codes = sorted(map(ord, chars))
+    out, k = [], 0
+    while k < len(codes):
+        last = k
+        while last + 1 < len(codes) and codes[last + 1] == codes[last] + 1:
+            last += 1
+        first_char, last_char = re.escape(chr(codes[k])), re.escape(chr(codes[last]))
+        out.append(first_char if last == k else f"{first_char}-{last_char}")
+        k = last + 1
+    return "[" + "".join(out) + "]"
+
+
+def _other_name(names: frozenset[str]) -> str:
+    """A pattern for a _NAME that, lowercased, is none of names (lowercase ASCII).
+
+    A negative lookahead over the names would try each in turn at every tag; this follows
+    their trie instead, a character at a time: a tag name leaves it by a character no name
+    continues with, by ending where no name ends, or by going on after a name ends.
+    """
+    trie: dict = {}
+    for name in names:
+        node = trie
+        for ch in name:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def alternatives(node: dict, first: bool) -> str:
+        kids = sorted(c for c in node if c)
+        alts = [_char_class({k, k.upper()}) + alternatives(node[k], False) for k in kids]
+        other = {c for c in _NAME_CHARS if c.isalpha() or not first} - {c for k in kids for c in (k, k.upper())}
+        if other:
+            alts.append(_char_class(other) + _NAME_REST)
+        if not first and "" not in node:
+            alts.append("")  # the name ends here, short of any of names
+        return "(?:" + "|".join(alts) + ")"
+
+    return "(?>" + alternatives(trie, True) + ")"
+
+
+def _skipper(starts: frozenset[str] | None, ends: frozenset[str]) -> Callable[[str, int], re.Match[str]]:
+    """match(text, i): the run from i of text followed by '<', clean start tags whose name is
+    not in starts and that have no style attribute (no start tag at all if starts is None),
+    clean end tags whose name is not in ends, and '<' that starts no markup (HTMLParser's
+    data "<"); possibly empty. Then, if the run stops at a clean start tag, that tag: group 1
+    its text, 2 its name, 3 its '/'.
+    """
+    start = "" if starts is None else (
+        rf"|<{_other_name(starts)}(?:{_SP}+(?!(?i:style)[\t\n\r\f /=>]){_ATTR_NAME}{_ATTR_VALUE})*+{_SP}*/?>")
+    return re.compile(
+        "(?:"
+        r"[^<]++(?=<)"
+        + start +
+        rf"|</{_other_name(ends)}{_SP}*>"
+        r"|<(?=[^a-zA-Z/!?])"
+        ")*+"
+        rf"(<({_NAME})(?:{_SP}+{_ATTR_NAME}{_ATTR_VALUE})*+{_SP}*(/?)>)?").match
 
 
 class _Scanner(HTMLParser):
@@ -24,8 +108,23 @@ class _Scanner(HTMLParser):
 
     self._consumed counts the characters the parser has dropped from the front of
     self.rawdata, so during a callback `self._consumed + i` is absolute for rawdata index i.
-    Only goahead, parse_starttag, parse_endtag and handle_* are overridden: they are the
-    parts of html.parser that stay put across CPython releases.
+
+    goahead is HTMLParser.goahead with a fast path (fast_path = False turns it off: then all
+    input goes through HTMLParser.goahead, the reference the tests compare against):
+    - clean tags (see _CLEAN_TAG) are read by a regular expression. Everything else --
+      comments, declarations, <?...>, end tags of raw text elements, malformed markup -- goes
+      to HTMLParser's own parse_* methods, one token at a time, and what is left at the end
+      of a chunk (text it may hold back, a cut-off tag) or at close to HTMLParser.goahead,
+      so that it is read as before on every CPython release;
+    - text, clean start tags not in SEEN_START that have no style attribute, and clean end
+      tags not in SEEN_END are stepped over by one regular expression, without a callback:
+      none would do anything. While _watching() says so, though, every start tag (the banner
+      or the head is not placed yet) or everything (a self-closed <script/> or <title/> is
+      open: a subclass may be collecting its text) goes to the callbacks.
+    So a subclass sees start tags through _tag (handle_starttag may not be called), text
+    through handle_data only in raw text elements or at _watching() level 2, and end tags
+    through handle_endtag only for names in SEEN_END or at level 2; one that needs other tags
+    adds their names to SEEN_START or SEEN_END.
     """
 
     # <title> and <textarea> hold text, never markup: nothing inside them is a link. Recent
@@ -33,6 +132,17 @@ class _Scanner(HTMLParser):
     # markup here on every release, because an unclosed <iframe> would otherwise hide the rest
     # of the page, while a link found in fallback content costs nothing.
     CDATA_CONTENT_ELEMENTS = ("script", "style", "textarea", "title", "xmp")
+
+    fast_path = True
+    # The start and end tags that always reach the callbacks. Beside these, the names of raw
+    # text elements and _PARSER_ELEMENTS are never stepped over.
+    SEEN_START: frozenset[str] = URL_TAGS | HEAD_TAGS | frozenset({
+        "body", "frameset", "picture", "video", "audio", "source", "noscript", "template"})
+    SEEN_END: frozenset[str] = frozenset({"picture", "video", "audio", "noscript", "template"})
+    # Start tags some parser release reads as raw (or plain) text, or might: only
+    # HTMLParser.parse_starttag reads them.
+    _PARSER_ELEMENTS = frozenset({"plaintext", "xmp", "iframe", "noembed", "noframes", "noscript"})
+    _skippers: dict[type, tuple[tuple[Callable[[str, int], re.Match[str]], ...], frozenset[str], frozenset[str]]] = {}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -44,14 +154,138 @@ class _Scanner(HTMLParser):
         self._style_at = 0
         self._media: list[str] = []  # open <picture>, <video>, <audio>: what a <source> feeds
         self._hidden = 0  # depth inside <noscript>/<template>, where no banner belongs
+        self._begun = False  # a start tag other than <html> and <head> seen
+        self._raw_open: list[str] = []  # self-closed raw text elements (<script/>) not yet ended
+        cls = type(self)
+        found = _Scanner._skippers.get(cls)
+        if found is None:
+            text = frozenset(self.CDATA_CONTENT_ELEMENTS) | frozenset(getattr(self, "RCDATA_CONTENT_ELEMENTS", ()))
+            parser = text | self._PARSER_ELEMENTS
+            ends = self.SEEN_END | parser
+            found = (_skipper(self.SEEN_START | parser, ends), _skipper(None, ends)), text, parser
+            _Scanner._skippers[cls] = found
+        # _skips[level]: the skipper for _watching() level; _text_elements: raw text to the
+        # parser; _parser_elements: start tags left to parse_starttag
+        self._skips, self._text_elements, self._parser_elements = found
+
+    def _watching(self) -> int:
+        """What must reach the callbacks now besides SEEN_START and SEEN_END tags: 0 nothing,
+        1 every start tag, 2 everything, text included."""
+        if self._raw_open or self._style is not None:
+            return 2
+        return 1 if self._every_tag() else 0
+
+    def _every_tag(self) -> bool:
+        """Whether every start tag must reach _tag now: the first tags place things."""
+        return not self._begun
 
     def goahead(self, end: bool) -> None:
+        if end or not self.fast_path:
+            self._goahead(end)
+            return
+        raw = self.rawdata
+        i, text_left = self._scan(raw)
+        if i:
+            self.updatepos(0, i)
+            self.rawdata = raw[i:]
+            self._consumed += i
+            self._took(raw, i)
+        if text_left:  # text to the end of the chunk: HTMLParser knows how much of it to hold back
+            self._goahead(False)
+
+    def _goahead(self, end: bool) -> None:
         raw = self.rawdata
         super().goahead(end)
         taken = len(raw) - len(self.rawdata)
         self._consumed += taken
         if taken:
             self._took(raw, taken)
+
+    def _scan(self, raw: str) -> tuple[int, bool]:
+        """HTMLParser.goahead(False) over raw, up to (not including) text without a '<' after
+        it: returns where it stopped and whether that is such text."""
+        n = len(raw)
+        i = 0
+        skips = self._skips
+        watching = self._watching
+        clean_start = self._clean_start
+        starttag_open = _STARTTAG_OPEN.match
+        startswith = raw.startswith
+        while i < n:
+            if self.cdata_elem:
+                m = self.interesting.search(raw, i)
+                if m is None:
+                    break
+                j = m.start()
+                if i < j:
+                    data = raw[i:j]
+                    # Later releases decode character references in some raw text elements.
+                    self.handle_data(unescape(data) if getattr(self, "_escapable", False) else data)
+                    i = j
+            else:
+                level = watching()
+                if level < 2:
+                    m = skips[level](raw, i)
+                    at = m.start(1)
+                    if at < 0:
+                        i = m.end()
+                    else:
+                        i = at
+                        text, tag, slash = m.group(1, 2, 3)
+                        if clean_start(tag.lower(), text, slash == "/", at):
+                            i = m.end()
+                            continue
+                j = raw.find("<", i)
+                if j < 0:
+                    return i, i < n
+                if i < j:
+                    self.handle_data(unescape(raw[i:j]))
+                    i = j
+            if starttag_open(raw, i):
+                k = self._starttag(raw, i)
+            elif startswith("</", i):
+                k = self.parse_endtag(i)
+            elif startswith("<!--", i):
+                k = self.parse_comment(i)
+            elif startswith("<?", i):
+                k = self.parse_pi(i)
+            elif startswith("<!", i):
+                k = self.parse_html_declaration(i)
+            elif i + 1 < n:
+                self.handle_data("<")
+                k = i + 1
+            else:
+                break
+            if k < 0:
+                break
+            i = k
+        return i, False
+
+    def _starttag(self, raw: str, i: int) -> int:
+        """parse_starttag(i), reading a clean tag directly."""
+        m = _CLEAN_TAG.match(raw, i)
+        if m is None or not self._clean_start(m.group(1).lower(), m.group(0), bool(m.group(2)), i):
+            return self.parse_starttag(i)
+        return m.end()
+
+    def _clean_start(self, tag: str, text: str, closed: bool, i: int) -> bool:
+        """What parse_starttag does with the clean tag text at rawdata index i; False (and
+        nothing done) where parse_starttag itself must read it: a tag that switches some
+        release to raw text. But for a <script>, <style>, <title>... start tag, without '/>',
+        every release does the same: handle_starttag, then set_cdata_mode(tag), since the name
+        is in CDATA_CONTENT_ELEMENTS."""
+        if tag in self._parser_elements:
+            if closed or tag not in self.CDATA_CONTENT_ELEMENTS:
+                return False
+            self._tag_at = self._consumed + i
+            self.lasttag = tag
+            self._start(tag, text, False, None)
+            self.set_cdata_mode(tag)
+            return True
+        self._tag_at = self._consumed + i
+        self.lasttag = tag
+        self._start(tag, text, closed, None)
+        return True
 
     def parse_starttag(self, i: int) -> int:
         self._tag_at = self._consumed + i
@@ -67,23 +301,35 @@ class _Scanner(HTMLParser):
         return self.parse_bogus_comment(i, report)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._start(tag, attrs, False)
+        self._start(tag, self.get_starttag_text() or "", False, any(name == "style" for name, _ in attrs))
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._start(tag, attrs, True)
+        self._start(tag, self.get_starttag_text() or "", True, any(name == "style" for name, _ in attrs))
 
-    def _start(self, tag: str, attrs: list[tuple[str, str | None]], closed: bool) -> None:
-        text = self.get_starttag_text() or ""
-        if tag in URL_TAGS or any(name == "style" for name, _ in attrs):
+    def _start(self, tag: str, text: str, closed: bool, style: bool | None) -> None:
+        """A start tag. style: whether it has a style attribute, as HTMLParser read it; None
+        for a clean tag (_CLEAN_TAG), whose attributes parse_clean_attrs reads."""
+        if not self._begun and tag not in ("html", "head"):
+            self._begun = True
+        parsed = None
+        if style is None:
+            if tag in URL_TAGS:
+                parsed = parse_clean_attrs(text)
+            elif "style" in text.lower():
+                found = parse_clean_attrs(text)
+                if any(a.name == "style" for a in found):
+                    parsed = found
+        elif tag in URL_TAGS or style:
             parsed = parse_attrs(text)
-            if tag == "base" and self.base is None:
-                # Set before any rewrite call, so the callback resolves against it.
-                self.base = next((a.value.strip(WS) for a in parsed if a.name == "href" and a.value.strip(WS)),
-                                 None)
-            self._tag(tag, self._tag_at, text, parsed)
-        else:
-            self._tag(tag, self._tag_at, text, None)
+        if parsed is not None and tag == "base" and self.base is None:
+            # Set before any rewrite call, so the callback resolves against it.
+            self.base = next((a.value.strip(WS) for a in parsed if a.name == "href" and a.value.strip(WS)), None)
+        self._tag(tag, self._tag_at, text, parsed)
         if closed:
+            if tag in self._text_elements:
+                self._raw_open.append(tag)  # the parser reads on as markup; a subclass may want the text
+            return
+        if tag not in _CONTAINERS:
             return
         if tag in ("picture", "video", "audio"):
             self._media.append(tag)
@@ -98,6 +344,8 @@ class _Scanner(HTMLParser):
             self._style.append(data)
 
     def handle_endtag(self, tag: str) -> None:
+        if self._raw_open and tag in self._raw_open:
+            self._raw_open = [t for t in self._raw_open if t != tag]
         if tag == "style" and self._style is not None:
             self._end_style(self._end_at)
         elif tag in ("picture", "video", "audio") and tag in self._media:
@@ -127,9 +375,7 @@ class _Scanner(HTMLParser):
 
     def _url_attrs(self, tag: str, attrs: list[Attr]) -> list[tuple[Attr, str, str]]:
         """(attribute, kind, mode) for each attribute of this tag that holds URLs."""
-        parent = self._media[-1] if self._media else ""
-        found = url_attributes(tag, [(a.name, a.value) for a in attrs], parent)
-        return [(attrs[i], kind, mode) for i, kind, mode in found if attrs[i].vstart >= 0]
+        return url_attrs(tag, attrs, self._media[-1] if self._media else "")
 
     def _took(self, raw: str, n: int) -> None:
         """raw[:n] has been parsed and dropped from rawdata."""
@@ -159,6 +405,11 @@ class HtmlRewriter(_Scanner):
         self._pending: list[str] = []  # parsed input not yet returned, starting at self._out_at
         self._out_at = 0
         self._patches: list[tuple[int, int, str]] = []  # (start, end, replacement), in order
+
+    def _every_tag(self) -> bool:
+        # Until the banner is placed every start tag may be its place (the scanner's own
+        # condition is spelled out: this runs before every tag that is not stepped over).
+        return not self._banner_done or not self._begun
 
     def feed(self, text: str) -> str:  # type: ignore[override]
         """Parse a chunk; return the output that can no longer change."""
@@ -222,12 +473,15 @@ class HtmlRewriter(_Scanner):
                 if a.name == "integrity":
                     before = text[:a.start]
                     edits.append((len(before.rstrip(WS)), a.end, ""))
-        for a, kind, mode in self._url_attrs(tag, attrs):
+        for a, kind, mode in url_attrs(tag, attrs, self._media[-1] if self._media else ""):
             new = self._rewrite_value(kind, mode, a.value)
             if new is not None:
                 edits.append((a.vstart, a.vend, escape_attr(new, a.quote)))
         if not edits:
             return text
+        if len(edits) == 1:
+            start, end, replacement = edits[0]
+            return text[:start] + replacement + text[end:]
         edits.sort()
         out, pos = [], 0
         for start, end, replacement in edits:
@@ -242,6 +496,17 @@ class HtmlRewriter(_Scanner):
         if mode == CSS:
             new = rewrite_css(value, self._rewrite)
             return new if new != value else None
+        if mode == URL:  # url_spans(URL, value), the one span inlined
+            url = value.strip(WS)
+            if not url or not fetchable(url):
+                return None
+            new = self._rewrite(url, kind)
+            if new is None or new == url:
+                return None
+            if len(url) == len(value):
+                return new
+            start = len(value) - len(value.lstrip(WS))
+            return value[:start] + new + value[start + len(url):]
         out, pos = [], 0
         for start, end in url_spans(mode, value):
             url = value[start:end]

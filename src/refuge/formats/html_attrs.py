@@ -30,8 +30,10 @@ PLAIN: dict[tuple[str, str], tuple[str, str]] = {
     **{pair: ("frame", URL) for pair in (("iframe", "src"), ("iframe", "data-src"), ("frame", "src"))},
     ("base", "href"): ("base", URL),  # rewritten, never fetched
 }
+# Elements whose attributes' meaning depends on their other attributes (see url_attributes).
+_DEPENDENT = frozenset({"link", "source", "input", "meta"})
 # Elements that may carry a URL attribute other than style=.
-URL_TAGS = frozenset({tag for tag, _ in PLAIN} | {"link", "source", "input", "meta"})
+URL_TAGS = frozenset({tag for tag, _ in PLAIN} | _DEPENDENT)
 _USEFUL_ATTRS = frozenset({attr for _, attr in PLAIN} | {
     "style", "href", "imagesrcset", "src", "srcset", "data-src", "data-srcset", "type", "rel", "as",
     "http-equiv", "content", "integrity"})
@@ -93,6 +95,35 @@ def parse_attrs(text: str) -> list[Attr]:
         if name in _USEFUL_ATTRS:
             found.append(Attr(name, m))
         pos = m.end()
+    return found
+
+
+# The attributes of a tag that formats.html found clean (its _CLEAN_TAG): each is a name after
+# white space, then '=' and a value directly. There parse_attrs' grammar and this one find the
+# same attributes, and finditer, matching each one where the last ended, is faster.
+_CLEAN_ATTR = re.compile(r"""(?<=[\t\n\r\f ])([^\s"'<>/=\x00]+)(?:=("[^"]*"|'[^']*'|[^\s"'=>][^\s>]*))?""")
+_CLEAN_CACHE: dict[str, list[Attr]] = {}
+_CLEAN_CACHE_SIZE = 4096  # tags
+_CLEAN_CACHE_TAG = 512  # characters: a longer tag (a data: URL) is not remembered
+
+
+def parse_clean_attrs(text: str) -> list[Attr]:
+    """parse_attrs(text) for a clean tag. The list may be shared: it must not be changed.
+
+    Pages of a site repeat many tags exactly (navigation, header and footer links, stylesheet
+    and script tags), so the last few thousand short ones are remembered.
+    """
+    found = _CLEAN_CACHE.get(text)
+    if found is None:
+        found = []
+        for m in _CLEAN_ATTR.finditer(text):
+            name = m.group(1).lower()
+            if name in _USEFUL_ATTRS:
+                found.append(Attr(name, m))
+        if len(text) <= _CLEAN_CACHE_TAG:
+            if len(_CLEAN_CACHE) >= _CLEAN_CACHE_SIZE:
+                _CLEAN_CACHE.clear()
+            _CLEAN_CACHE[text] = found
     return found
 
 
@@ -199,6 +230,24 @@ def url_attributes(tag: str, attrs: list[tuple[str, str]], media_parent: str) ->
         elif tag == "meta" and name == "content" and first.get("http-equiv", "").strip().lower() == "refresh":
             found.append((i, "page", REFRESH))
     return found
+
+
+def url_attrs(tag: str, attrs: list[Attr], media_parent: str) -> list[tuple[Attr, str, str]]:
+    """url_attributes for parsed attributes: (attribute, kind, mode) for each one with a value."""
+    if tag in _DEPENDENT:
+        found = url_attributes(tag, [(a.name, a.value) for a in attrs], media_parent)
+        return [(attrs[i], kind, mode) for i, kind, mode in found if attrs[i].vstart >= 0]
+    out = []
+    for a in attrs:  # as url_attributes reads them when no other attribute matters
+        if a.vstart < 0:
+            continue
+        if a.name == "style":
+            out.append((a, "", CSS))
+        else:
+            known = PLAIN.get((tag, a.name))
+            if known is not None:
+                out.append((a, known[0], known[1]))
+    return out
 
 
 def _source_kind(first: dict[str, str], name: str, media_parent: str) -> str:

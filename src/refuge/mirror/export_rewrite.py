@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from html import escape
+from urllib.parse import urlsplit
 
 from refuge.formats.css import rewrite_css
 from refuge.formats.html import HtmlRewriter
@@ -112,6 +113,8 @@ class Site:
 
     def __init__(self, seed: str) -> None:
         self.seed = seed
+        # Rewritten start tags, shared by the pages of one export: see ExportRewriter._rewritten.
+        self.tag_cache: dict[tuple[str, str, str | None, str, str], str | None] = {}
         self._own = {host_and_port(seed)}
         self._domains = {_domain(seed)} - {None}
 
@@ -169,6 +172,9 @@ class ExportRewriter(HtmlRewriter):
     def __init__(self, url: str, path: str, lookup: Lookup, site: Site, head: str, banner_html: str) -> None:
         super().__init__(self._css_ref, banner_html)
         self.url, self.path, self._lookup, self._site = url, path, lookup, site
+        parts = urlsplit(url)
+        self._url_dir = f"{parts.scheme}://{parts.netloc}{parts.path.rsplit('/', 1)[0]}/"
+        self._path_dir = path.rsplit("/", 1)[0] if "/" in path else ""
         self._head = head
         self._head_done = False
         self._script: tuple[int, str, str] | None = None  # open <script>: (start, "drop" | "inline", type)
@@ -220,7 +226,7 @@ class ExportRewriter(HtmlRewriter):
         elif tag == "base":
             new = None
         elif attrs is not None:
-            new = self._export_tag(tag, text, attrs)
+            new = self._rewritten(tag, text, attrs)
         else:
             new = text
         if new != text:
@@ -327,6 +333,24 @@ class ExportRewriter(HtmlRewriter):
             self._patches[:] = kept + [(start, end, "")] + moved
 
     # -- other tags ------------------------------------------------------------------------
+
+    def _rewritten(self, tag: str, text: str, attrs: list[Attr]) -> str | None:
+        """_export_tag, remembered: pages repeat their navigation and assets, and a tag's
+        rewrite depends only on its text, the page's folder (in the site and in the
+        export), any <base> and the enclosing media element. A link made only of a query
+        ('?page=2') resolves against the whole page URL, so a tag with a '?' is not shared."""
+        if "?" in text:
+            return self._export_tag(tag, text, attrs)
+        key = (self._url_dir, self._path_dir, self.base, self._media[-1] if self._media else "", text)
+        cache = self._site.tag_cache
+        try:
+            return cache[key]
+        except KeyError:
+            pass
+        if len(cache) >= 200_000:
+            cache.clear()
+        new = cache[key] = self._export_tag(tag, text, attrs)
+        return new
 
     def _export_tag(self, tag: str, text: str, attrs: list[Attr]) -> str | None:
         """The start tag rewritten, or None to drop it."""
