@@ -19,10 +19,10 @@ where the redirect chain ends) and where any URL lives in the export.
 from __future__ import annotations
 
 import hashlib
+import logging
 import posixpath
 import re
 import unicodedata
-import logging
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
