@@ -187,7 +187,7 @@ def test_check_marks_a_stopped_gateway_down_and_keeps_the_others_up(published) -
         assert [r["status"] for r in listed] == ["up", "down"]
         targets = {t["name"]: t for t in _run_json(published, "targets")}
         assert targets["fixture"]["mirrors"] == {"up": 1, "down": 1, "unknown": 0}
-        signed = json.loads(mirror_list.stored(settings, engine)["mirrors.json"])
+        signed = json.loads(mirror_list.stored(settings)["mirrors.json"])
         assert {m["channel"]: m["status"] for m in signed["targets"][0]["mirrors"]} == {"s3": "up", "ipfs": "down"}
     results = check_mirrors(settings, engine)
     assert all(r["status"] == "up" for r in results), results
@@ -226,6 +226,12 @@ def test_a_bucket_readers_cannot_read_is_reported_at_publish(published) -> None:
         report = publish(settings, published["engine"], "fixture")
     note = _channel(report, "s3").note
     assert note and "without credentials" in note and "HTTP 40" in note, note
+    # Without a public URL there is no mirror: nothing uploaded, and the old URL retired.
+    unlisted = settings.replace(s3=S3Settings(bucket=private, endpoint_url=s3.endpoint_url, prefix=s3.prefix,
+                                              region=s3.region, timeout=10.0))
+    report = publish(unlisted, published["engine"], "fixture")
+    assert "s3.public_base_url" in (_channel(report, "s3").note or "") and _channel(report, "s3").urls == []
+    assert [r for r in mirrors.active(published["engine"], "fixture") if r["channel"] == "s3"] == []
 
 
 def _export_pages(published) -> list[str]:

@@ -170,10 +170,11 @@ def _vantages(raw: Any, where: str) -> tuple[Vantage, ...]:
         if not isinstance(name, str) or not name.strip() or name in {v.name for v in found}:
             raise BadInput(f"{where}: [[vantage]] number {i} needs a name of its own, got {name!r}")
         if proxy is not None and (not isinstance(proxy, str)
-                                  or urlsplit(proxy).scheme not in ("http", "https", "socks5", "socks5h")
+                                  or urlsplit(proxy).scheme not in ("http", "https", "socks5h")
                                   or not urlsplit(proxy).hostname):
             raise BadInput(f"{where}: [[vantage]] {name!r}: proxy must be an http://, https:// or socks5h:// "
-                           f"URL, got {proxy!r}")
+                           f"URL (socks5h: names resolve at the vantage point, where DNS blocking happens), "
+                           f"got {proxy!r}")
         found.append(Vantage(name.strip(), proxy))
     return tuple(found)
 

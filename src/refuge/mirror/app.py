@@ -182,7 +182,11 @@ class ReplayApp:
         return reader(pages.front_page(entries))
 
     def mirror_list(self, name: str) -> Response:
-        body = mirror_list.stored(self.settings, self.engine)[name]
+        files = mirror_list.stored(self.settings)
+        if files is None:
+            return self.message(404, "មិនទាន់មានកញ្ចក់ដែលបានផ្សព្វផ្សាយទេ។",
+                                "No mirror published yet (`refuge publish NAME` makes the list).")
+        body = files[name]
         if name == "mirrors.html":
             return reader(body)
         return Response(body, content_type=mirror_list.CONTENT_TYPES[name],

@@ -31,8 +31,11 @@ def check_mirrors(settings: Settings, engine: Engine, target_name: str | None = 
     rows = mirrors.active(engine, target_name)
     by_id = {r["id"]: r for r in rows}
     probes = [Probe(r["id"], folder_of(r["url"]), r["expected"]) for r in rows]
-    results = check(probes, settings.vantages or (DIRECT,), timeout=settings.check_timeout) if probes else []
-    mirrors.record_checks(engine, results)
+    # Every path publish chose (index.html, the seed page, a few more) is fetched.
+    sample = max((len(p.expected) for p in probes), default=1) - 1
+    results = check(probes, settings.vantages or (DIRECT,), timeout=settings.check_timeout,
+                    sample=max(sample, 0)) if probes else []
+    mirrors.record_checks(engine, results, {r["id"]: r["digest"] for r in rows})
     if results:
         from refuge.mirror.publish import update_list
 

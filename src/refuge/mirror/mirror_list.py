@@ -114,10 +114,11 @@ def trusted_comment(doc: dict[str, Any]) -> str:
     return f"timestamp:{stamp}\tfile:mirrors.json\thashed"
 
 
-def build_files(settings: Settings, engine: Engine, *, home: str = "index.html") -> dict[str, bytes]:
-    """The four list files, from the catalog as it is now."""
+def build_files(settings: Settings, engine: Engine, doc: dict[str, Any] | None = None, *,
+                home: str = "index.html") -> dict[str, bytes]:
+    """The four list files, from DOC or the catalog as it is now."""
     key = load_or_create_key(settings.data)
-    doc = document(settings, engine)
+    doc = doc if doc is not None else document(settings, engine)
     body = render_json(doc)
     return {
         "mirrors.json": body,
@@ -131,10 +132,10 @@ def list_dir(settings: Settings) -> Path:
     return settings.data / "mirrors" / "list"
 
 
-def refresh(settings: Settings, engine: Engine) -> dict[str, bytes]:
+def refresh(settings: Settings, engine: Engine, doc: dict[str, Any] | None = None) -> dict[str, bytes]:
     """Rebuild the list files and store them under DATA/mirrors/list/ (what the replay
     server serves). Each file is replaced atomically; the signature goes last."""
-    files = build_files(settings, engine, home="/")
+    files = build_files(settings, engine, doc, home="/")
     folder = list_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("mirrors.html", "refuge.pub", "mirrors.json", "mirrors.json.minisig"):
@@ -142,13 +143,14 @@ def refresh(settings: Settings, engine: Engine) -> dict[str, bytes]:
     return files
 
 
-def stored(settings: Settings, engine: Engine) -> dict[str, bytes]:
-    """The list files as the replay server serves them (built on first use)."""
+def stored(settings: Settings) -> dict[str, bytes] | None:
+    """The list files as the replay server serves them; None before the first publish
+    or check built them (the replay server never writes, nor makes keys)."""
     folder = list_dir(settings)
     try:
         return {name: (folder / name).read_bytes() for name in LIST_FILES}
     except FileNotFoundError:
-        return refresh(settings, engine)
+        return None
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -15,8 +15,11 @@ name its own CID); the S3 copies and the replay server always carry the newest l
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +89,14 @@ def publish(settings: Settings, engine: Engine, target_name: str, capture_id: st
     if not names:
         raise BadInput("nothing to publish to: configure [s3] and/or [ipfs] in refuge.toml (see README, Publishing)")
     target = catalog.get_target(engine, target_name)
+    # One publish of a target at a time (the scheduler's, a CLI's): they share the export folder.
+    with file_lock(settings.data / "mirrors" / target_name / ".publish.lock"):
+        return _publish(settings, engine, target, names, capture_id)
+
+
+def _publish(settings: Settings, engine: Engine, target: Any, names: list[str],
+             capture_id: str | None) -> PublishReport:
+    target_name = target.name
     files = mirror_list.build_files(settings, engine)
     exp = export_capture(settings, engine, target_name, export_dir(settings, target_name), capture_id,
                          extra_files=files)
@@ -125,14 +136,17 @@ def _to_s3(settings: Settings, engine: Engine, target_id: int, exp: Export, expe
 
     assert settings.s3 is not None
     prefix = f"{mirrors_prefix(settings)}{exp.target}/"
+    if not settings.s3.public_base_url:
+        # A mirror nobody can open is no mirror; and the URL it had is no longer one.
+        mirrors.record_publish(engine, target_id, exp.capture_id, exp.digest, "s3", [], expected)
+        ch.note = "not published to S3: set s3.public_base_url (where readers reach the bucket)"
+        return
     sync = sync_to_s3(settings.s3, tree_files(exp), prefix)
     ch.uploaded, ch.unchanged, ch.deleted = len(sync.uploaded), len(sync.unchanged), len(sync.deleted)
     ch.bytes_uploaded = sync.bytes_uploaded
     ch.content = f"sha256:{exp.digest}"
     url = s3_index_url(settings.s3, prefix)  # plain S3 serves no folder index
-    if url is None:
-        ch.note = "uploaded; set s3.public_base_url to give readers a URL for it"
-        return
+    assert url is not None
     ch.urls = [url]
     # Uploaded is not readable: a bucket without public access (or a service that ignores
     # the public-read ACL, as Swift does) answers readers 401/403. Say so now.
@@ -174,20 +188,42 @@ def tree_files(exp: Export) -> list[Any]:
 
 def update_list(settings: Settings, engine: Engine) -> dict[str, bytes]:
     """Rebuild the mirror list and, with S3 configured, upload it beside the mirrors and
-    into each target's S3 mirror (only the files whose bytes changed go up)."""
-    files = mirror_list.refresh(settings, engine)
-    if settings.s3 is None:
-        return files
-    from refuge.storage.mirror_upload import upload_files
+    into each target's S3 mirror (only the files whose bytes changed go up).
 
-    export_files = mirror_list.build_files(settings, engine)
-    root = mirrors_prefix(settings)
-    try:
+    Under one lock, so two updates (a publish and a check, two processes) never leave
+    one's mirrors.json beside the other's signature; the signature goes up after its
+    list, so a failed upload leaves the old pair, not a mismatched one."""
+    with file_lock(mirror_list.list_dir(settings) / ".lock"):
+        doc = mirror_list.document(settings, engine)
+        files = mirror_list.refresh(settings, engine, doc)
+        if settings.s3 is None:
+            return files
+        from refuge.storage.mirror_upload import upload_files
+
+        export_files = mirror_list.build_files(settings, engine, doc)
+        root = mirrors_prefix(settings)
         # Beside the mirrors, index.html is the list too, so its Home link leads somewhere.
         types = {**mirror_list.CONTENT_TYPES, "index.html": mirror_list.CONTENT_TYPES["mirrors.html"]}
-        upload_files(settings.s3, root, {**export_files, "index.html": export_files["mirrors.html"]}, types)
-        for t in sorted({r["target"] for r in mirrors.active(engine) if r["channel"] == "s3"}):
-            upload_files(settings.s3, f"{root}{t}/", export_files, types)
-    except StoreError as exc:
-        log.error("could not upload the mirror list to S3: %s", exc)
-    return files
+        places = [(root, {**export_files, "index.html": export_files["mirrors.html"]})]
+        places += [(f"{root}{t}/", export_files)
+                   for t in sorted({r["target"] for r in mirrors.active(engine) if r["channel"] == "s3"})]
+        try:
+            for prefix, batch in places:
+                signature = {"mirrors.json.minisig": batch["mirrors.json.minisig"]}
+                upload_files(settings.s3, prefix, {k: v for k, v in batch.items() if k not in signature}, types)
+                upload_files(settings.s3, prefix, signature, types)
+        except StoreError as exc:
+            log.error("could not upload the mirror list to S3: %s", exc)
+        return files
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes on this machine (flock on PATH, created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

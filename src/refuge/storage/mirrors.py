@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, select, update
+from sqlalchemy import Engine, and_, func, select, update
 
 from refuge.storage.catalog import now_iso
 from refuge.storage.schema import mirror_checks, mirrors, targets
@@ -88,9 +88,10 @@ def active(engine: Engine, target_name: str | None = None) -> list[dict[str, Any
     return rows
 
 
-def record_checks(engine: Engine, results: Iterable[Any]) -> None:
+def record_checks(engine: Engine, results: Iterable[Any], digests: Mapping[int, str]) -> None:
     """Store a round of check results (reach.Result-like: mirror_id, vantage, status, detail,
-    seconds, checked_at) and set each mirror's status from its round."""
+    seconds, checked_at) and set each mirror's status from its round, unless the mirror
+    was republished with other content (DIGESTS: what was checked) while it ran."""
     by_mirror: dict[int, list[Any]] = {}
     with engine.begin() as conn:
         for r in results:
@@ -102,7 +103,8 @@ def record_checks(engine: Engine, results: Iterable[Any]) -> None:
             failed = [r for r in round_ if r.status != "up"]
             worst = failed[0] if failed else round_[0]
             detail = worst.detail if len(round_) == 1 else f"{worst.vantage}: {worst.detail}"
-            conn.execute(update(mirrors).where(mirrors.c.id == mirror_id).values(
+            conn.execute(update(mirrors).where(and_(mirrors.c.id == mirror_id,
+                                                    mirrors.c.digest == digests[mirror_id])).values(
                 status="down" if failed else "up", detail=detail[:2000],
                 checked_at=max(r.checked_at for r in round_)))
 
@@ -113,10 +115,11 @@ def latest_by_vantage(engine: Engine, mirror_ids: Iterable[int]) -> dict[int, di
     if not ids:
         return {}
     found: dict[int, dict[str, str]] = {}
+    newest = (select(func.max(mirror_checks.c.id).label("id")).where(mirror_checks.c.mirror_id.in_(ids))
+              .group_by(mirror_checks.c.mirror_id, mirror_checks.c.vantage).subquery())
     with engine.connect() as conn:
         rows = conn.execute(select(mirror_checks.c.mirror_id, mirror_checks.c.vantage, mirror_checks.c.status)
-                            .where(mirror_checks.c.mirror_id.in_(ids))
-                            .order_by(mirror_checks.c.checked_at, mirror_checks.c.id))
+                            .join(newest, newest.c.id == mirror_checks.c.id))
         for r in rows:
             found.setdefault(r.mirror_id, {})[r.vantage] = r.status
     return found
