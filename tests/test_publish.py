@@ -280,6 +280,12 @@ def test_scheduler_publishes_after_a_capture_and_checks_every_hour(tmp_settings,
         assert job is not None and job.trigger.interval.total_seconds() == 3600
     finally:
         scheduler.shutdown()
+    listed = json.loads(mirror_list.stored(settings)["mirrors.json"])
+    assert [t["name"] for t in listed["targets"]] == ["news"]
+    removed = subprocess.run([REFUGE, "--data", str(settings.data), "remove", "news"], capture_output=True,
+                             text=True, timeout=60)
+    assert removed.returncode == 0, removed.stderr
+    assert json.loads(mirror_list.stored(settings)["mirrors.json"])["targets"] == []
 
 
 def test_make_demo_publishes_to_local_s3_and_ipfs_and_prints_every_mirror_url(tmp_path) -> None:

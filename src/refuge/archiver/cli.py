@@ -94,6 +94,11 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
     engine = catalog.connect(settings.catalog_url)
     target = catalog.remove_target(engine, args.name)
     print(f"removed target {target.name}; its captures stay readable")
+    if mirrors.counts_by_target(engine).get(target.id):
+        from refuge.mirror.publish import update_list
+
+        update_list(settings, engine)  # the signed list stops naming its mirrors now
+        print("  its mirrors are no longer in the mirror list (their content stays where it was published)")
     return EXIT_OK
 
 

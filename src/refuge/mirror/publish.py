@@ -157,7 +157,7 @@ def _to_s3(settings: Settings, engine: Engine, target_id: int, exp: Export, expe
 
 def _to_ipfs(settings: Settings, engine: Engine, target_id: int, exp: Export, expected: dict[str, str],
              ch: ChannelReport) -> None:
-    from refuge.storage.mirror_upload import add_tree_to_ipfs, ipfs_mirror_urls, ipfs_pinned
+    from refuge.storage.mirror_upload import add_tree_to_ipfs, ipfs_mirror_urls, ipfs_pinned, ipfs_unpin
 
     ipfs = settings.ipfs
     assert ipfs is not None
@@ -170,6 +170,9 @@ def _to_ipfs(settings: Settings, engine: Engine, target_id: int, exp: Export, ex
         others = {r["content"] for r in mirrors.active(engine) if r["channel"] == "ipfs" and r["target_id"] != target_id}
         cid = add_tree_to_ipfs(ipfs, exp.root, f"{ipfs.mfs_root.rstrip('/')}/mirrors/{exp.target}",
                                keep_pinned=others)
+        # The catalog's previous CID too: MFS may not have held it (an earlier add that failed midway).
+        if last is not None and last["content"] != cid and last["content"] not in others:
+            ipfs_unpin(ipfs, last["content"])
         ch.uploaded = len(exp.files)
         ch.bytes_uploaded = sum(f.size for f in exp.files)
     ch.content = cid

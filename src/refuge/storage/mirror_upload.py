@@ -368,6 +368,16 @@ def add_tree_to_ipfs(settings: IpfsSettings, root: Path, mfs_path: str, *,
     return cid
 
 
+def ipfs_unpin(settings: IpfsSettings, cid: str) -> None:
+    """Unpin CID if it is pinned (a mirror's previous directory: the garbage collector may
+    then reclaim what no other pin or MFS entry holds)."""
+    from refuge.storage.ipfsstore import IpfsStore
+
+    store = IpfsStore(settings)
+    if store._pinned(cid):
+        store._call(store.client.pin.rm, as_cidv1(cid))
+
+
 def ipfs_pinned(settings: IpfsSettings, cid: str) -> bool:
     """Whether CID is pinned (recursively) on the node."""
     from refuge.storage.ipfsstore import IpfsStore
