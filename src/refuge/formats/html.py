@@ -427,9 +427,13 @@ class HtmlRewriter(_Scanner):
     def _took(self, raw: str, n: int) -> None:
         self._pending.append(raw[:n] if n < len(raw) else raw)
 
+    def _limit(self) -> int:
+        """Where the output that can no longer change ends. An open <style> is held back
+        whole: its rewrite is known only at its end tag."""
+        return self._consumed if self._style is None else self._style_at
+
     def _flush(self) -> str:
-        # An open <style> is held back whole: its rewrite is known only at its end tag.
-        limit = self._consumed if self._style is None else self._style_at
+        limit = self._limit()
         if limit <= self._out_at and not (self._patches and self._patches[0][1] <= limit):
             return ""
         buf = self._pending[0] if len(self._pending) == 1 else "".join(self._pending)

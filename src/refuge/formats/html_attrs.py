@@ -82,8 +82,9 @@ class Attr:
         self.value = _unescape_attr(raw) if "&" in raw else raw
 
 
-def parse_attrs(text: str) -> list[Attr]:
-    """The attributes of a start tag's text that can matter here (class=, alt=... are skipped)."""
+def parse_attrs(text: str, every: bool = False) -> list[Attr]:
+    """The attributes of a start tag's text that can matter here (class=, alt=... are
+    skipped unless EVERY)."""
     m = _TAG_NAME.match(text, 1)
     pos = m.end() if m else len(text)
     found = []
@@ -92,7 +93,7 @@ def parse_attrs(text: str) -> list[Attr]:
         if m is None or m.end() == pos:
             break
         name = m.group(1).lower()
-        if name in _USEFUL_ATTRS:
+        if every or name in _USEFUL_ATTRS:
             found.append(Attr(name, m))
         pos = m.end()
     return found

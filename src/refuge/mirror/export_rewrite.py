@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 from refuge.formats.css import rewrite_css
 from refuge.formats.html import HtmlRewriter
-from refuge.formats.html_attrs import (  # the tag grammar: to see attributes parse_attrs skips
-    _ATTR, _TAG_NAME, CSS, HEAD_TAGS, REFRESH, SRCSET, WS, Attr, escape_attr, fetchable, url_spans,
+from refuge.formats.html_attrs import (
+    CSS, HEAD_TAGS, REFRESH, SRCSET, WS, Attr, escape_attr, fetchable, parse_attrs, url_spans,
 )
 from refuge.formats.urls import display_url, host_and_port, join, registered_domain
 from refuge.mirror.export_paths import rel_href
@@ -131,22 +131,6 @@ def _domain(url: str) -> str | None:
     if not host or "." not in host or ":" in host or host.replace(".", "").isdigit():
         return None
     return registered_domain(host)
-
-
-def _attrs(text: str) -> list[tuple[str, int, int, str]]:
-    """Every attribute of a start tag: (name, start, end, raw value)."""
-    m = _TAG_NAME.match(text, 1)
-    pos = m.end() if m else len(text)
-    found = []
-    while pos < len(text):
-        m = _ATTR.match(text, pos)
-        if m is None or m.end() == pos:
-            break
-        raw = m.group(2) or ""
-        found.append((m.group(1).lower(), m.start(), m.end(2) if m.group(2) is not None else m.end(1),
-                      raw[1:-1] if raw[:1] in ("'", '"') else raw))
-        pos = m.end()
-    return found
 
 
 def _removal(text: str, start: int, end: int) -> tuple[int, int, str]:
@@ -270,30 +254,10 @@ class ExportRewriter(HtmlRewriter):
             self._patches.append((self._consumed, self._consumed, self._banner or ""))
         return self._flush()
 
-    def _flush(self) -> str:
-        # HtmlRewriter._flush, also holding back an open <script> that may yet be dropped.
-        limit = self._consumed if self._style is None else self._style_at
-        if self._script is not None:
-            limit = min(limit, self._script[0])
-        if limit <= self._out_at and not (self._patches and self._patches[0][1] <= limit):
-            return ""
-        buf = self._pending[0] if len(self._pending) == 1 else "".join(self._pending)
-        base = pos = self._out_at
-        out = []
-        done = 0
-        for start, end, replacement in self._patches:
-            if end > limit:
-                break
-            out.append(buf[pos - base:start - base])
-            out.append(replacement)
-            pos = end
-            done += 1
-        del self._patches[:done]
-        out.append(buf[pos - base:limit - base])
-        rest = buf[limit - base:]
-        self._pending = [rest] if rest else []
-        self._out_at = limit
-        return "".join(out)
+    def _limit(self) -> int:
+        # Also held back: an open <script>, which may yet be dropped whole.
+        limit = super()._limit()
+        return limit if self._script is None else min(limit, self._script[0])
 
     # -- scripts -------------------------------------------------------------------------
 
@@ -315,7 +279,8 @@ class ExportRewriter(HtmlRewriter):
         edits = [(src.vstart, src.vend, escape_attr(local, src.quote))] if local is not None else []
         edits += [_removal(text, a.start, a.end) for a in attrs if a.name == "integrity"]
         if "crossorigin" in text.lower():
-            edits += [_removal(text, s, e) for name, s, e, _v in _attrs(text) if name == "crossorigin"]
+            edits += [_removal(text, a.start, a.end) for a in parse_attrs(text, every=True)
+                      if a.name == "crossorigin"]
         return _apply(text, edits)
 
     def _end_script(self, end: int) -> None:
@@ -357,7 +322,7 @@ class ExportRewriter(HtmlRewriter):
         edits: list[tuple[int, int, str]] = []
         leaving = False
         if tag == "meta":
-            named = {name: value.strip(WS).lower() for name, _s, _e, value in reversed(_attrs(text))}
+            named = {a.name: a.value.strip(WS).lower() for a in reversed(parse_attrs(text, every=True))}
             if named.get("http-equiv", "") in _DROP_META or named.get("name") == "referrer":
                 return None
         for a, kind, mode in self._url_attrs(tag, attrs):
@@ -395,10 +360,10 @@ class ExportRewriter(HtmlRewriter):
         if tag == "link":
             edits += [_removal(text, a.start, a.end) for a in attrs if a.name == "integrity"]
         if "crossorigin" in lower or "ping" in lower or "srcdoc" in lower or leaving:
-            found = _attrs(text)
+            found = parse_attrs(text, every=True)
             drop = {"crossorigin", "ping", "srcdoc"}
-            edits += [_removal(text, s, e) for name, s, e, _v in found if name in drop]
-            if leaving and tag in ("a", "area") and not any(name == "title" for name, *_ in found):
+            edits += [_removal(text, a.start, a.end) for a in found if a.name in drop]
+            if leaving and tag in ("a", "area") and not any(a.name == "title" for a in found):
                 at = 1 + len(tag)
                 edits.append((at, at, f' title="{LEAVING_TITLE}"'))
         return _apply(text, edits)

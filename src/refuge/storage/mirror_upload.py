@@ -48,7 +48,7 @@ from urllib.parse import quote, urlsplit
 from refuge.config.store_settings import IpfsSettings, S3Settings
 from refuge.storage.cid import as_cidv1, same_cid
 from refuge.storage.s3store import SHA256_META, S3Store, _first_line
-from refuge.storage.stores import READ_CHUNK, StoreError, StoreUnavailable
+from refuge.storage.stores import StoreError, StoreUnavailable, file_digest
 
 SHORT_CACHE = "public, max-age=300"
 LONG_CACHE = "public, max-age=86400"
@@ -104,26 +104,9 @@ def tree_files(root: Path, content_type: Callable[[str], str] = content_type_for
     out = []
     for source in sorted(p for p in Path(root).rglob("*") if p.is_file() and not p.is_symlink()):
         path = source.relative_to(root).as_posix()
-        digest, size = _hash_file(source)
+        digest, size = file_digest(source)
         out.append(TreeFile(path, source, digest, size, content_type(path), cache_control(path)))
     return out
-
-
-def _hash_file(path: Path) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(READ_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
-def _md5_of(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(READ_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _wave(path: str) -> tuple[int, int]:
@@ -161,7 +144,7 @@ def sync_to_s3(settings: S3Settings, files: list[TreeFile], key_prefix: str, *,
         etag = str(obj.get("ETag", "")).strip('"') if obj else ""
         if obj is None or obj.get("Size") != f.size:
             to_upload.append(f)
-        elif recheck_headers or "-" in etag or etag != _md5_of(f.source):
+        elif recheck_headers or "-" in etag or etag != file_digest(f.source, "md5")[0]:
             to_head.append(f)  # multipart ETag, or a service whose ETag is not the MD5
         else:
             report.unchanged.append(f.path)
@@ -262,7 +245,7 @@ def _send(store: S3Store, f: TreeFile, key: str, extra: dict[str, Any]) -> None:
         config = TransferConfig(multipart_threshold=settings.part_size, multipart_chunksize=settings.part_size,
                                 use_threads=False)  # the pool already runs s3.concurrency uploads
         store._call(store.client.upload_file, str(f.source), settings.bucket, key, ExtraArgs=extra, Config=config)
-        now, size = _hash_file(f.source)  # a second read, from the page cache
+        now, size = file_digest(f.source)  # a second read, from the page cache
     else:
         data = f.source.read_bytes()
         now, size = hashlib.sha256(data).hexdigest(), len(data)

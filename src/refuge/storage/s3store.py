@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from refuge.config.store_settings import S3Settings
-from refuge.storage.stores import READ_CHUNK, FileRef, Missing, StoreError, StoreUnavailable
+from refuge.storage.stores import READ_CHUNK, FileRef, Missing, StoreError, StoreUnavailable, file_digest
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,9 @@ class S3Store:
         # The file is hashed again while it goes up (a second read, from the page cache):
         # a file damaged since it was sealed must not reach the bucket under its good hash.
         with ThreadPoolExecutor(1) as pool:
-            rehash = pool.submit(_sha256_of, source)
+            rehash = pool.submit(file_digest, source)
             self._upload(source, key, extra, config)
-            now = rehash.result()
+            now = rehash.result()[0]
         if now != f.sha256:
             self._call(self.client.delete_object, Bucket=self.settings.bucket, Key=key)
             raise StoreError(f"s3: not uploaded: {source} no longer has the SHA-256 it was sealed with "
@@ -253,19 +253,10 @@ def _first_line(exc: object) -> str:
 
 def _add_content_md5(params: dict[str, Any], **_: Any) -> None:
     import base64
-    import hashlib
 
     body = params.get("body", b"")
     if isinstance(body, bytes) and "Content-MD5" not in params["headers"]:
         params["headers"]["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(READ_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _chunks(body: Any) -> Iterator[bytes]:

@@ -8,6 +8,7 @@ re-reads it, never by a store's own word.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,16 @@ CONTENT_TYPES = {
     ".manifest.json": "application/json",
     ".sha256": "text/plain; charset=utf-8",
 }
+
+
+def file_digest(path: Path, algorithm: str = "sha256") -> tuple[str, int]:
+    """Hex digest and size of the file at PATH, read in chunks."""
+    digest, size = hashlib.new(algorithm), 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(READ_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
 
 
 @dataclass(frozen=True)
