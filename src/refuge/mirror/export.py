@@ -45,7 +45,7 @@ from refuge.mirror.export_paths import Plan, canon, check_safe, media_type, rel_
 from refuge.mirror.export_rewrite import ExportRewriter, Site, banner, charset_label, head_meta, rewrite_stylesheet
 from refuge.mirror.pages import bilingual as _t
 from refuge.mirror.pages import reader_page, ts_text
-from refuge.mirror.serve_record import content_encoding, decoded_stream
+from refuge.mirror.serve_record import content_encoding, decoded_stream, rewrite_chunks
 from refuge.storage import catalog, snapshots
 from refuge.storage.index import Hit, capture_hits
 from refuge.storage.records import open_record
@@ -312,16 +312,9 @@ def _write_html(stream: Any, ctype: str | None, hit: Hit, path: str, lookup: Cal
     label = charset_label(codec)
     dec, enc = charsets.decoder(codec), charsets.encoder(codec)
     rewriter = ExportRewriter(hit.url, path, lookup, site, head_meta(label), banner(hit.url, hit.timestamp, path))
-    while True:
-        nxt = read(CHUNK) if chunk else b""
-        final = not nxt
-        text = rewriter.feed(dec.decode(chunk, final))
-        if final:
-            text += rewriter.close()
-        out.write(enc.encode(text, final))
-        if final:
-            return unescape(rewriter.title), label
-        chunk = nxt
+    for data in rewrite_chunks(read, chunk, dec, enc, rewriter, CHUNK):
+        out.write(data)
+    return unescape(rewriter.title), label
 
 
 def _write_css(stream: Any, ctype: str | None, hit: Hit, path: str, lookup: Callable[[str], str | None],

@@ -294,9 +294,15 @@ def _html(stream: Any, content_type: str | None, policy: UrlPolicy, banner_html:
     enc = charsets.encoder(codec)
     rewriter = HtmlRewriter(policy, banner=banner_html)
     policy.document = rewriter
+    yield from rewrite_chunks(read, chunk, dec, enc, rewriter)
+
+
+def rewrite_chunks(read: Any, first: bytes, dec: Any, enc: Any, rewriter: Any, size: int = CHUNK) -> Iterator[bytes]:
+    """The document, from FIRST then READ(SIZE), decoded, fed through REWRITER and encoded
+    back, chunk by chunk. One chunk is read ahead, so a small page goes out in one piece."""
+    chunk = first
     while True:
-        # Read one chunk ahead so that a small page goes out in one piece.
-        nxt = read(CHUNK) if chunk else b""
+        nxt = read(size) if chunk else b""
         final = not nxt
         text = rewriter.feed(dec.decode(chunk, final))
         if final:
