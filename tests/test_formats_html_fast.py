@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 
 from refuge.formats import html_attrs
-from refuge.formats.html import _CLEAN_TAG, HtmlRewriter, _Scanner
+from refuge.formats.html import HtmlRewriter, _Scanner
+from refuge.formats.html_grammar import CLEAN_TAG
 from refuge.formats.html_attrs import parse_attrs, parse_clean_attrs
-from refuge.mirror.export_rewrite import ExportRewriter, Site, banner, head_meta
+from refuge.mirror.export_banner import banner, head_meta
+from refuge.mirror.export_rewrite import ExportRewriter, Site
 
 FIXTURES = Path(__file__).parent / "fixture_site"
 PAGE_URL = "https://site.example/km/news/page.html"
@@ -111,6 +113,12 @@ SYNTHETIC = {
     "base later": "<body><div>d</div><a href=a.html>a</a><base href=/b/><a href=b.html>b</a><base href=/c/>",
     "text only": "just text & more &amp; text",
     "empty": "",
+    "link before body": '<html><head><meta charset="utf-8"><link rel="stylesheet" href="/static/site.css">'
+                        '<meta http-equiv="refresh" content="5; url=next.html"><a href="a.html">early</a>'
+                        '<link rel=icon href=i.png></head><body><a href="a.html">a</a>'
+                        '<link rel="stylesheet" href="/static/site.css"><img src=x.png></body>',
+    "head then media": '<head><meta name=x><link rel=stylesheet href=s.css></head><video><source src=v.webm>'
+                       '<link rel=stylesheet href=s.css></video><source src=v.webm><body><img src=x.png>',
 }
 
 FUZZ_TOKENS = [
@@ -302,7 +310,7 @@ def test_clean_tags_are_read_by_html_parser_as_the_fast_path_reads_them() -> Non
     rnd = random.Random(1)
     for _ in range(3000):
         text = random_clean_tag(rnd)
-        m = _CLEAN_TAG.match(text)
+        m = CLEAN_TAG.match(text)
         assert m is not None and m.end() == len(text), text
         parser = Recorder()
         parser.feed(text + "z")
@@ -321,14 +329,14 @@ def vars_of(attr: html_attrs.Attr) -> tuple:
     "<a href=x", "<a href='x>", "<div a=>", "<div =a>", "<a<b>", "<div \u3000a>", "<ſcript>",
 ])
 def test_unclean_tags_are_left_to_html_parser(text: str) -> None:
-    m = _CLEAN_TAG.match(text)
+    m = CLEAN_TAG.match(text)
     assert m is None or m.end() < len(text), text
 
 
 def test_clean_attributes_are_read_as_parse_attrs_reads_them() -> None:
     count = 0
     for doc in list(CORPUS.values()) + fuzz_docs(200, 8):
-        for m in _CLEAN_TAG.finditer(doc):
+        for m in CLEAN_TAG.finditer(doc):
             text = m.group(0)
             assert [vars_of(a) for a in parse_clean_attrs(text)] == [vars_of(a) for a in parse_attrs(text)], text
             count += 1
@@ -341,3 +349,21 @@ def test_long_tags_are_not_remembered() -> None:
     assert text not in html_attrs._CLEAN_CACHE
     short = '<img src="/i.png" alt=x>'
     assert parse_clean_attrs(short) is parse_clean_attrs(short)
+
+
+@pytest.mark.parametrize("chunk", [0, 7])
+def test_export_pages_sharing_a_site_come_out_as_alone(chunk: int) -> None:
+    """An export's pages share what was rewritten (Site's caches, the scanner's known tags):
+    each page comes out as if it were exported alone, whatever came before it."""
+    docs = list(CORPUS.values()) + fuzz_docs(120, 8)
+    rnd = random.Random(5)
+    shared = Site("https://site.example/")
+    for doc in rnd.sample(docs, len(docs)) * 2:  # twice: the second time, what is shared is warm
+        outs = []
+        for site in (shared, Site("https://site.example/")):
+            path = "site.example/km/news/page.html"
+            rewriter = ExportRewriter(PAGE_URL, path, lambda url: url.split("//", 1)[1], site, head_meta("utf-8"),
+                                      banner(PAGE_URL, "20240601000000", path))
+            pieces = [doc[i:i + chunk] for i in range(0, len(doc), chunk)] if chunk else [doc]
+            outs.append("".join(rewriter.feed(p) for p in pieces) + rewriter.close())
+        assert outs[0] == outs[1], doc

@@ -9,7 +9,7 @@ from typing import Any
 from refuge.archiver.cli_output import EXIT_FAILURE, EXIT_OK, print_json, print_table, size
 from refuge.config.errors import BadInput
 from refuge.config.settings import Settings
-from refuge.storage import catalog, fixity, replicas
+from refuge.storage import catalog, replicas
 from refuge.storage.replicate import push
 from refuge.storage.stores import configured_store_names, open_store
 
@@ -59,6 +59,8 @@ def cmd_replicas(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from refuge.storage import fixity  # only for this command: it brings the CID code
+
     engine = catalog.connect(settings.catalog_url)
     stores = None
     if args.store:

@@ -17,11 +17,10 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-
-from selectolax.lexbor import LexborHTMLParser
 
 from refuge.config.errors import BadInput
 
@@ -105,7 +104,14 @@ _DOTTED = re.compile(r"\.|[^.\s]+(?:\.[^.\s]+)*")
 _PSEUDO = re.compile(r"(?s)(.*?)\s*::\s*([A-Za-z-]+)\s*(?:\(\s*(.*?)\s*\))?\s*")
 _ATTR_NAME = re.compile(r"[^\s\"'>/=()]+")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-_PROBE = LexborHTMLParser("<p></p>")
+
+
+@lru_cache(maxsize=1)
+def _probe() -> Any:
+    """A tiny document to try selectors on; selectolax is imported only when a spec is read."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    return LexborHTMLParser("<p></p>")
 
 
 class _Table:
@@ -179,7 +185,7 @@ class _Table:
 def check_selector(selector: str, fail: Callable[[str], BadInput] | None = None) -> None:
     """Compile a CSS selector with Lexbor, the parser extraction uses; BadInput if it cannot."""
     try:
-        _PROBE.css(selector)
+        _probe().css(selector)
     except Exception as exc:  # noqa: BLE001 - SelectolaxError, whose home varies by version
         problem = f"broken CSS selector {selector!r} ({str(exc).strip().rstrip('.') or type(exc).__name__})"
         raise (fail(problem) if fail else BadInput(problem)) from None

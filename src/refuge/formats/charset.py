@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Callable, Iterator
+from typing import Any
 
 _GROUPS: dict[str, tuple[str, ...]] = {
     "utf-8": ("unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "utf-8", "utf8", "x-unicode20utf8"),
@@ -197,3 +199,23 @@ def encoder(codec: str) -> codecs.IncrementalEncoder:
     cannot encode at all become HTML numeric character references.
     """
     return codecs.getincrementalencoder(codec)(errors="refuge-replay")
+
+
+def rewrite_chunks(read: Callable[[int], bytes], first: bytes, dec: codecs.IncrementalDecoder,
+                   enc: codecs.IncrementalEncoder, rewriter: Any, size: int) -> Iterator[bytes]:
+    """The document, from FIRST then READ(SIZE), decoded, fed through REWRITER (feed(text) and
+    close() each return the text that is final) and encoded back, chunk by chunk. One chunk
+    is read ahead, so a small document goes out in one piece."""
+    chunk = first
+    while True:
+        nxt = read(size) if chunk else b""
+        final = not nxt
+        text = rewriter.feed(dec.decode(chunk, final))
+        if final:
+            text += rewriter.close()
+        out = enc.encode(text, final)
+        if out:
+            yield out
+        if final:
+            return
+        chunk = nxt

@@ -21,86 +21,12 @@ from .html_attrs import (
     CSS, HEAD_TAGS, SRCSET, URL, URL_TAGS, WS, Attr, escape_attr, fetchable, parse_attrs, parse_clean_attrs,
     url_attrs, url_spans,
 )
+from .html_grammar import CLEAN_TAG, skipper
 
 Rewrite = Callable[[str, str], str | None]
 
-# -- the fast path's grammar -------------------------------------------------------------------
-# A clean tag is one that every html.parser release reads the same way (3.11's
-# locatestarttagend_tolerant and attrfind_tolerant; the locatetagend grammar of the 2025
-# security releases): an ASCII name, then attributes each after ASCII white space, each a name
-# of ordinary characters, optionally followed right away by '=' and a quoted or bare value,
-# then optional white space, an optional '/' and '>'. Anything else (white space around '=',
-# '/' between attributes, a quote or NUL in a name, Unicode spaces, a tag cut off by the end
-# of the chunk) does not match and is left to HTMLParser itself.
-_SP = r"[\t\n\r\f ]"
-_NAME_REST = r"[a-zA-Z0-9_:.\-]*"
-_NAME = r"[a-zA-Z]" + _NAME_REST
-_ATTR_NAME = r"""[^\s"'<>/=\x00]+"""
-_ATTR_VALUE = r"""(?:=(?:"[^"]*"|'[^']*'|[^\s"'=>][^\s>]*))?"""  # as html_attrs._CLEAN_ATTR's
-_CLEAN_TAG = re.compile(rf"<({_NAME})(?:{_SP}+{_ATTR_NAME}{_ATTR_VALUE})*+{_SP}*(/?)>")
 _STARTTAG_OPEN = re.compile("<[a-zA-Z]")  # html.parser's starttagopen
 _CONTAINERS = frozenset({"picture", "video", "audio", "noscript", "template", "style"})  # _start tracks them
-_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:.-")
-
-
-def _char_class(chars: set[str]) -> str:
-    """A [...] pattern for chars, consecutive ones as ranges."""
-    codes = sorted(map(ord, chars))
-    out, k = [], 0
-    while k < len(codes):
-        last = k
-        while last + 1 < len(codes) and codes[last + 1] == codes[last] + 1:
-            last += 1
-        first_char, last_char = re.escape(chr(codes[k])), re.escape(chr(codes[last]))
-        out.append(first_char if last == k else f"{first_char}-{last_char}")
-        k = last + 1
-    return "[" + "".join(out) + "]"
-
-
-def _other_name(names: frozenset[str]) -> str:
-    """A pattern for a _NAME that, lowercased, is none of names (lowercase ASCII).
-
-    A negative lookahead over the names would try each in turn at every tag; this follows
-    their trie instead, a character at a time: a tag name leaves it by a character no name
-    continues with, by ending where no name ends, or by going on after a name ends.
-    """
-    trie: dict = {}
-    for name in names:
-        node = trie
-        for ch in name:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def alternatives(node: dict, first: bool) -> str:
-        kids = sorted(c for c in node if c)
-        alts = [_char_class({k, k.upper()}) + alternatives(node[k], False) for k in kids]
-        other = {c for c in _NAME_CHARS if c.isalpha() or not first} - {c for k in kids for c in (k, k.upper())}
-        if other:
-            alts.append(_char_class(other) + _NAME_REST)
-        if not first and "" not in node:
-            alts.append("")  # the name ends here, short of any of names
-        return "(?:" + "|".join(alts) + ")"
-
-    return "(?>" + alternatives(trie, True) + ")"
-
-
-def _skipper(starts: frozenset[str] | None, ends: frozenset[str]) -> Callable[[str, int], re.Match[str]]:
-    """match(text, i): the run from i of text followed by '<', clean start tags whose name is
-    not in starts and that have no style attribute (no start tag at all if starts is None),
-    clean end tags whose name is not in ends, and '<' that starts no markup (HTMLParser's
-    data "<"); possibly empty. Then, if the run stops at a clean start tag, that tag: group 1
-    its text, 2 its name, 3 its '/'.
-    """
-    start = "" if starts is None else (
-        rf"|<{_other_name(starts)}(?:{_SP}+(?!(?i:style)[\t\n\r\f /=>]){_ATTR_NAME}{_ATTR_VALUE})*+{_SP}*/?>")
-    return re.compile(
-        "(?:"
-        r"[^<]++(?=<)"
-        + start +
-        rf"|</{_other_name(ends)}{_SP}*>"
-        r"|<(?=[^a-zA-Z/!?])"
-        ")*+"
-        rf"(<({_NAME})(?:{_SP}+{_ATTR_NAME}{_ATTR_VALUE})*+{_SP}*(/?)>)?").match
 
 
 class _Scanner(HTMLParser):
@@ -111,7 +37,7 @@ class _Scanner(HTMLParser):
 
     goahead is HTMLParser.goahead with a fast path (fast_path = False turns it off: then all
     input goes through HTMLParser.goahead, the reference the tests compare against):
-    - clean tags (see _CLEAN_TAG) are read by a regular expression. Everything else --
+    - clean tags (see CLEAN_TAG) are read by a regular expression. Everything else --
       comments, declarations, <?...>, end tags of raw text elements, malformed markup -- goes
       to HTMLParser's own parse_* methods, one token at a time, and what is left at the end
       of a chunk (text it may hold back, a cut-off tag) or at close to HTMLParser.goahead,
@@ -120,7 +46,10 @@ class _Scanner(HTMLParser):
       tags not in SEEN_END are stepped over by one regular expression, without a callback:
       none would do anything. While _watching() says so, though, every start tag (the banner
       or the head is not placed yet) or everything (a self-closed <script/> or <title/> is
-      open: a subclass may be collecting its text) goes to the callbacks.
+      open: a subclass may be collecting its text) goes to the callbacks;
+    - below level 2, a clean start tag whose exact text is in known (a subclass's record of
+      tags it has rewritten and that change nothing else in the state it is in) is replaced
+      through _replace, without a callback: pages of a site repeat most of their tags.
     So a subclass sees start tags through _tag (handle_starttag may not be called), text
     through handle_data only in raw text elements or at _watching() level 2, and end tags
     through handle_endtag only for names in SEEN_END or at level 2; one that needs other tags
@@ -156,17 +85,32 @@ class _Scanner(HTMLParser):
         self._hidden = 0  # depth inside <noscript>/<template>, where no banner belongs
         self._begun = False  # a start tag other than <html> and <head> seen
         self._raw_open: list[str] = []  # self-closed raw text elements (<script/>) not yet ended
-        cls = type(self)
-        found = _Scanner._skippers.get(cls)
-        if found is None:
-            text = frozenset(self.CDATA_CONTENT_ELEMENTS) | frozenset(getattr(self, "RCDATA_CONTENT_ELEMENTS", ()))
-            parser = text | self._PARSER_ELEMENTS
-            ends = self.SEEN_END | parser
-            found = (_skipper(self.SEEN_START | parser, ends), _skipper(None, ends)), text, parser
-            _Scanner._skippers[cls] = found
+        # Start tags a subclass has already rewritten, text -> new text (the same object if
+        # unchanged), for as long as it leaves this set: the fast path applies them through
+        # _replace without a callback, unless everything must reach the callbacks (_watching()
+        # is 2). Only tags whose callbacks would change nothing but their own text, in the
+        # state the parser is in, belong here.
+        self.known: dict[str, str] | None = None
         # _skips[level]: the skipper for _watching() level; _text_elements: raw text to the
         # parser; _parser_elements: start tags left to parse_starttag
-        self._skips, self._text_elements, self._parser_elements = found
+        self._skips, self._text_elements, self._parser_elements = type(self).prepare()
+
+    @classmethod
+    def prepare(cls) -> tuple[tuple[Callable[[str, int], re.Match[str]], ...], frozenset[str], frozenset[str]]:
+        """The class's compiled skippers and element sets, made on first use (compiling the
+        skippers takes a few hundredths of a second: a parent that forks workers calls this
+        first, so they inherit them)."""
+        found = _Scanner._skippers.get(cls)
+        if found is None:
+            text = frozenset(cls.CDATA_CONTENT_ELEMENTS) | frozenset(getattr(cls, "RCDATA_CONTENT_ELEMENTS", ()))
+            parser = text | cls._PARSER_ELEMENTS
+            ends = cls.SEEN_END | parser
+            found = (skipper(cls.SEEN_START | parser, ends), skipper(None, ends)), text, parser
+            _Scanner._skippers[cls] = found
+        return found
+
+    def _replace(self, at: int, text: str, new: str) -> None:
+        """The start tag TEXT at absolute position AT becomes NEW: see known."""
 
     def _watching(self) -> int:
         """What must reach the callbacks now besides SEEN_START and SEEN_END tags: 0 nothing,
@@ -231,7 +175,15 @@ class _Scanner(HTMLParser):
                         i = m.end()
                     else:
                         i = at
-                        text, tag, slash = m.group(1, 2, 3)
+                        text = m.group(1)
+                        if self.known is not None:
+                            new = self.known.get(text)
+                            if new is not None:
+                                if new is not text:
+                                    self._replace(self._consumed + at, text, new)
+                                i = m.end()
+                                continue
+                        tag, slash = m.group(2, 3)
                         if clean_start(tag.lower(), text, slash == "/", at):
                             i = m.end()
                             continue
@@ -263,7 +215,7 @@ class _Scanner(HTMLParser):
 
     def _starttag(self, raw: str, i: int) -> int:
         """parse_starttag(i), reading a clean tag directly."""
-        m = _CLEAN_TAG.match(raw, i)
+        m = CLEAN_TAG.match(raw, i)
         if m is None or not self._clean_start(m.group(1).lower(), m.group(0), bool(m.group(2)), i):
             return self.parse_starttag(i)
         return m.end()
@@ -308,7 +260,7 @@ class _Scanner(HTMLParser):
 
     def _start(self, tag: str, text: str, closed: bool, style: bool | None) -> None:
         """A start tag. style: whether it has a style attribute, as HTMLParser read it; None
-        for a clean tag (_CLEAN_TAG), whose attributes parse_clean_attrs reads."""
+        for a clean tag (CLEAN_TAG), whose attributes parse_clean_attrs reads."""
         if not self._begun and tag not in ("html", "head"):
             self._begun = True
         parsed = None
@@ -385,6 +337,13 @@ class _Scanner(HTMLParser):
 
     def _style_text(self, start: int, end: int, text: str) -> None:
         """The text of a <style> element, lying at [start, end) in the input."""
+
+
+# Start tags whose callbacks do more than rewrite their own text: they place the banner or
+# the head, set the base, open a container the scanner tracks, or change how the parser
+# reads what follows. Never in _Scanner.known.
+STATEFUL = (_CONTAINERS | _Scanner._PARSER_ELEMENTS | frozenset(_Scanner.CDATA_CONTENT_ELEMENTS)
+            | frozenset({"html", "head", "body", "frameset", "base", "textarea", "title"}))
 
 
 class HtmlRewriter(_Scanner):

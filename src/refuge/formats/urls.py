@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
-
-import surt as _surt
-import tldextract
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Bytes that never need percent-encoding; decoding them makes equal URLs compare equal.
@@ -15,8 +13,6 @@ _UNRESERVED = re.compile(r"%(2[DdEe]|3[0-9]|4[1-9A-Fa-f]|5[0-9Aa]|5[Ff]|6[1-9A-F
 _PCT = re.compile(r"%[0-9a-fA-F]{2}")
 _STRIP = " \t\n\r\f\x00"
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
-# The Public Suffix List snapshot shipped inside tldextract: no network at run time.
-_extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
 def join(base: str, href: str) -> str | None:
@@ -111,13 +107,23 @@ def _normalise_escapes(text: str) -> str:
 
 def surt_key(url: str) -> str:
     """The SURT sort key used in CDXJ indexes, as pywb and the Wayback Machine compute it."""
-    return _surt.surt(url)
+    import surt  # imported when first needed: it brings tldextract and requests (~0.1 s)
+
+    return surt.surt(url)
+
+
+@lru_cache(maxsize=1)
+def _extractor() -> Any:
+    import tldextract  # imported when first needed, like surt
+
+    # The Public Suffix List snapshot shipped inside tldextract: no network at run time.
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
 @lru_cache(maxsize=4096)
 def registered_domain(host: str) -> str:
     """'news.rfa.org' -> 'rfa.org'; an IP address or a bare suffix comes back unchanged."""
-    result = _extract(host)
+    result = _extractor()(host)
     domain = result.top_domain_under_public_suffix if hasattr(result, "top_domain_under_public_suffix") \
         else result.registered_domain
     return domain or host

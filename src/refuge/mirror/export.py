@@ -30,7 +30,8 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from html import escape, unescape
+from functools import lru_cache
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +40,15 @@ from sqlalchemy import Engine, select
 from refuge.config.errors import BadInput, Failure
 from refuge.config.settings import Settings
 from refuge.formats import charset as charsets
-from refuge.formats.urls import display_url
+from refuge.formats.charset import rewrite_chunks
 from refuge.mirror.data_static import write_data_index
-from refuge.mirror.export_paths import Plan, canon, check_safe, media_type, rel_href, served_type, type_of_extra
-from refuge.mirror.export_rewrite import ExportRewriter, Site, banner, charset_label, head_meta, rewrite_stylesheet
-from refuge.mirror.pages import bilingual as _t
-from refuge.mirror.pages import reader_page, ts_text
-from refuge.mirror.serve_record import content_encoding, decoded_stream, rewrite_chunks
+from refuge.mirror.export_banner import banner, charset_label, head_meta
+from refuge.mirror.export_paths import Plan, check_safe, media_type, rel_href, served_type, type_of_extra
+from refuge.mirror.export_rewrite import ExportRewriter, Site, rewrite_stylesheet
+from refuge.mirror.export_root import contents_page, index_page, mirrors_placeholder
 from refuge.storage import catalog, snapshots
 from refuge.storage.index import Hit, capture_hits
-from refuge.storage.records import open_record
+from refuge.storage.records import content_encoding, decoded_stream, open_record
 from refuge.storage.schema import cdx
 
 log = logging.getLogger(__name__)
@@ -112,12 +112,12 @@ def export_capture(settings: Settings, engine: Engine, target_name: str, out: Pa
         if has_data:
             _write_data(engine, target_name, capture_id, plan, tree)
         ts = capture_id[:14]
-        tree.write("contents.html", _contents_page(target_name, ts, titles, plan), "index",
+        tree.write("contents.html", contents_page(target_name, ts, titles, plan), "index",
                    "text/html; charset=utf-8")
-        tree.write("index.html", _index_page(target_name, target.spec.url, ts, seed_path, has_data), "index",
+        tree.write("index.html", index_page(target_name, target.spec.url, ts, seed_path, has_data), "index",
                    "text/html; charset=utf-8")
         if "mirrors.html" not in extra:
-            tree.write("mirrors.html", _mirrors_placeholder(), "list", "text/html; charset=utf-8")
+            tree.write("mirrors.html", mirrors_placeholder(), "list", "text/html; charset=utf-8")
         for name, data in sorted(extra.items()):
             tree.write(name, data, "list", type_of_extra(name))
         listed = [f for f in tree.files if f.role != "list"]
@@ -190,6 +190,7 @@ class _Tree:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._prefix = f"{root}/"  # a str: paths are joined for every file
         self.files: list[ExportedFile] = []
         self._folders: set[str] = set()
 
@@ -197,9 +198,12 @@ class _Tree:
         check_safe(path)
         folder = path.rpartition("/")[0]
         if folder and folder not in self._folders:
-            (self.root / folder).mkdir(parents=True, exist_ok=True)
+            os.makedirs(self._prefix + folder, exist_ok=True)
             self._folders.add(folder)
-        return open(self.root / path, "xb")  # never over another file: paths are unique
+        return open(self._prefix + path, "xb")  # never over another file: paths are unique
+
+    def set_time(self, path: str, when: float) -> None:
+        os.utime(self._prefix + path, (when, when))
 
     def add(self, path: str, digest: str, size: int, content_type: str, role: str) -> None:
         self.files.append(ExportedFile(path, digest, size, content_type, role))
@@ -236,13 +240,15 @@ def _write_all(data: Path, plan: Plan, tree: _Tree, site: Site) -> dict[str, str
     workers = min(os.cpu_count() or 1, MAX_WORKERS)
     if len(plan.pages) >= PARALLEL_PAGES and workers > 1 and sys.platform == "linux" and _single_threaded():
         _JOB = (data, plan, tree, site)
+        ExportRewriter.prepare()
         try:
             with multiprocessing.get_context("fork").Pool(workers) as pool:
-                results = pool.map(_write_job, jobs, chunksize=max(1, len(jobs) // (workers * 8)))
+                results = [r for part in pool.map(_write_part, _shares(jobs, plan, workers), chunksize=1)
+                           for r in part]
         finally:
             _JOB = None
     else:
-        results = [_write_entry(data, plan, tree, site, plan.hits[key], path) for key, path in jobs]
+        results = [_write_entry(data, plan, tree, site, key, path) for key, path in jobs]
     titles = {}
     for file, title in results:
         tree.files.append(file)
@@ -254,24 +260,44 @@ def _write_all(data: Path, plan: Plan, tree: _Tree, site: Site) -> dict[str, str
 _JOB: tuple[Path, Plan, _Tree, Site] | None = None  # what forked workers inherit
 
 
-def _write_job(job: tuple[str, str]) -> tuple[ExportedFile, str | None]:
+def _shares(jobs: list[tuple[str, str]], plan: Plan, workers: int) -> list[list[tuple[str, str]]]:
+    """JOBS (in path order) cut into WORKERS runs of about equal work. Each worker takes one
+    run, so the pages of a folder mostly go to one worker, and what the site's pages share
+    (their navigation, rewritten once per folder: Site) is worked out once."""
+    def cost(key: str) -> int:  # a page is parsed and rewritten; anything else is copied
+        return 4096 + plan.hits[key].length * (6 if key in plan.pages else 1)
+
+    costs = [cost(key) for key, _path in jobs]
+    share = sum(costs) / workers
+    runs: list[list[tuple[str, str]]] = [[]]
+    done = 0
+    for job, c in zip(jobs, costs):
+        if done >= share * len(runs) and len(runs) < workers:
+            runs.append([])
+        runs[-1].append(job)
+        done += c
+    return runs
+
+
+def _write_part(jobs: list[tuple[str, str]]) -> list[tuple[ExportedFile, str | None]]:
     assert _JOB is not None
     data, plan, tree, site = _JOB
-    return _write_entry(data, plan, tree, site, plan.hits[job[0]], job[1])
+    return [_write_entry(data, plan, tree, site, key, path) for key, path in jobs]
 
 
-def _write_entry(data: Path, plan: Plan, tree: _Tree, site: Site, hit: Hit,
+def _write_entry(data: Path, plan: Plan, tree: _Tree, site: Site, key: str,
                  path: str) -> tuple[ExportedFile, str | None]:
-    """Write one captured file; its entry and, for a page, its title (possibly "")."""
-    key = canon(hit.url)
+    """Write the captured file of KEY (a canonical URL in the plan) at PATH; its entry and, for
+    a page, its title (possibly "")."""
+    hit = plan.hits[key]
     source = plan.sources.get(key, hit)
     page = key in plan.pages
     with ExitStack() as stack:
         try:
-            head = stack.enter_context(open_record(data / hit.path, hit.offset))
+            head = stack.enter_context(open_record(f"{data}/{hit.path}", hit.offset, hit.length))
             body = head
             if source is not hit:
-                body = stack.enter_context(open_record(data / source.path, source.offset))
+                body = stack.enter_context(open_record(f"{data}/{source.path}", source.offset, source.length))
                 if head.http_headers is None:
                     head = body
             ctype = head.http_headers.get_header("Content-Type") if head.http_headers else None
@@ -296,12 +322,21 @@ def _write_entry(data: Path, plan: Plan, tree: _Tree, site: Site, hit: Hit,
             if isinstance(exc, OSError) and exc.filename is not None:
                 raise
             raise Failure(f"export of {hit.url}: the archived record cannot be read ({exc})") from None
-    try:  # the file's time is the capture's: a static server's Last-Modified says when it was captured
-        when = datetime.strptime(hit.timestamp[:14], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc).timestamp()
-        os.utime(tree.root / path, (when, when))
-    except (ValueError, OSError):
-        pass
+    when = _capture_time(hit.timestamp)
+    if when is not None:  # the file's time is the capture's: a static server's Last-Modified says when it was captured
+        try:
+            tree.set_time(path, when)
+        except OSError:
+            pass
     return ExportedFile(path, out.sha.hexdigest(), out.size, content_type, "page" if page else "asset"), title
+
+
+@lru_cache(maxsize=256)
+def _capture_time(timestamp: str) -> float | None:
+    try:
+        return datetime.strptime(timestamp[:14], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return None
 
 
 def _write_html(stream: Any, ctype: str | None, hit: Hit, path: str, lookup: Callable[[str], str | None],
@@ -341,50 +376,6 @@ def _write_data(engine: Engine, target_name: str, capture_id: str, plan: Plan, t
         data = written.read_bytes()
         tree.add(f"data/{written.name}", hashlib.sha256(data).hexdigest(), len(data),
                  types.get(written.suffix, "application/octet-stream"), "data")
-
-
-# -- the root pages ------------------------------------------------------------------------
-
-def _contents_page(target_name: str, ts: str, titles: dict[str, str], plan: Plan) -> bytes:
-    """Every exported page, by path: the way to reach each of them from the root."""
-    url_of = {path: plan.urls[key] for key, path in plan.paths.items()}
-    items = []
-    for path in sorted(titles, key=lambda p: (url_of[p], p)):
-        shown = display_url(url_of[path])
-        title = titles[path].encode("utf-8", "replace").decode("utf-8") or shown
-        items.append(f'<li><a href="{escape(rel_href("contents.html", path))}">{escape(title)}</a><br>'
-                     f'<span class="url">{escape(shown)}</span></li>')
-    body = (f"<h1>{_t('ទំព័រទាំងអស់', 'All pages', '<br>')}</h1>"
-            f"<p>{escape(target_name)} · {escape(ts_text(ts))} · {len(items)} {_t('ទំព័រ', 'pages', ' / ')}</p><ul>{''.join(items)}</ul>")
-    return reader_page(f"{target_name} — all pages", body, home="index.html")
-
-
-def _index_page(target_name: str, seed_url: str, ts: str, seed_path: str, has_data: bool) -> bytes:
-    seed = escape(rel_href("index.html", seed_path))
-    links = [f'<a href="contents.html">{_t("ទំព័រទាំងអស់", "All pages", " / ")}</a>']
-    if has_data:
-        links.append(f'<a href="data/index.html">{_t("កំណត់ត្រាជាទិន្នន័យ", "Records as data", " / ")}</a>')
-    links.append(f'<a href="mirrors.html">{_t("បញ្ជីគេហទំព័រចម្លង", "Mirror list", " / ")}</a>')
-    body = (
-        f"<h1>{escape(target_name)}</h1>"
-        f'<p lang="km">ច្បាប់ចម្លងបណ្ណសារនៃ <span class="url">{escape(display_url(seed_url))}</span> '
-        f"ដែល Refuge ថតនៅ {escape(ts_text(ts))}។ អ្នកអានវាបាន ដោយមិនចាំបាច់ចូលទៅគេហទំព័រដើម។</p>"
-        f'<p lang="en" class="en">An archived copy of <span class="url">{escape(display_url(seed_url))}</span>, '
-        f"captured by Refuge at {escape(ts_text(ts))}. You can read it without contacting the original site.</p>"
-        f'<p><strong><a href="{seed}">{_t("បើកគេហទំព័រ", "Open the site", " / ")}</a></strong></p>'
-        f"<ul>{''.join(f'<li>{link}</li>' for link in links)}</ul>"
-    )
-    head = f'<meta http-equiv="refresh" content="0; url={seed}">'
-    return reader_page(f"{target_name} — Refuge", body, home="index.html", head=head)
-
-
-def _mirrors_placeholder() -> bytes:
-    body = (f"<h1>{_t('បញ្ជីគេហទំព័រចម្លង', 'Mirror list', '<br>')}</h1>"
-            '<p lang="km">បញ្ជីគេហទំព័រចម្លងដែលកំពុងដំណើរការ ត្រូវបានផ្សព្វផ្សាយជាមួយគេហទំព័រចម្លងនីមួយៗ។ '
-            "ច្បាប់ចម្លងនេះត្រូវបានធ្វើឡើងដោយគ្មានបញ្ជីនោះ។</p>"
-            '<p lang="en" class="en">The list of working mirrors is published with the mirrors themselves; '
-            "this copy was made without it.</p>")
-    return reader_page("Mirror list / បញ្ជីគេហទំព័រចម្លង", body, home="index.html")
 
 
 def _manifest(target_name: str, capture_id: str, seed_url: str, seed_path: str, files: list[ExportedFile]) -> bytes:

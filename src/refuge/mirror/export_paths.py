@@ -346,10 +346,11 @@ class Plan:
                     break
         self.by_surt: dict[str, str] = {}
         for key, path in sorted(self.paths.items(), key=lambda kv: kv[1]):
-            self.by_surt.setdefault(url_key(files[key].url) or key, path)
+            self.by_surt.setdefault(files[key].urlkey or key, path)  # the index's SURT of its URL
         for key, path in sorted(self.aliases.items()):
             self.by_surt.setdefault(url_key(key) or key, path)
-        self._cache: dict[str, str | None] = {}
+        # Links mostly name a captured URL exactly as it was captured.
+        self._cache: dict[str, str | None] = {hit.url: self.paths[key] for key, hit in files.items()}
 
     def lookup(self, url: str) -> str | None:
         """The export path of an absolute URL (no fragment), following captured redirects;

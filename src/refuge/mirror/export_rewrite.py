@@ -9,39 +9,32 @@ third party. Scripts from other sites and inline scripts that load, mention or t
 through other hosts are dropped; the page stays readable without JavaScript.
 
 The document is copied through exactly otherwise (formats.html.HtmlRewriter's
-patches), in its own charset; what is inserted (the head meta tags, the banner) is
-ASCII, so it fits every charset.
+patches), in its own charset; what is inserted (the head meta tags and the banner of
+mirror.export_banner) is ASCII, so it fits every charset.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from html import escape
 from urllib.parse import urlsplit
 
 from refuge.formats.css import rewrite_css
-from refuge.formats.html import HtmlRewriter
+from refuge.formats.html import STATEFUL, HtmlRewriter
 from refuge.formats.html_attrs import (
-    CSS, HEAD_TAGS, REFRESH, SRCSET, WS, Attr, escape_attr, fetchable, parse_attrs, url_spans,
+    CSS, HEAD_TAGS, REFRESH, SRCSET, URL, WS, Attr, escape_attr, fetchable, parse_attrs, url_attrs, url_spans,
 )
-from refuge.formats.urls import display_url, host_and_port, join, registered_domain
+from refuge.formats.urls import join
+from refuge.mirror.export_banner import LEAVING_TITLE
 from refuge.mirror.export_paths import rel_href
-from refuge.mirror.pages import FONTS, ts_text
+from refuge.mirror.export_site import Site
 from refuge.mirror.rewrite import quote_url
 
 Lookup = Callable[[str], "str | None"]  # absolute URL, fragment removed -> its path in the export, or None
 
 INERT = "data:,"  # what an uncaptured CSS url() becomes: loads nothing, fetches nothing
-CSP = "default-src 'self' data: blob: 'unsafe-inline' 'unsafe-eval'"
 _NAV = frozenset({("a", "href"), ("area", "href"), ("form", "action"), ("button", "formaction"),
                   ("input", "formaction")})
-_LABELS = {
-    "utf-8": "utf-8", "cp866": "IBM866", "koi8-r": "KOI8-R", "koi8-u": "KOI8-U", "mac-roman": "macintosh",
-    "cp874": "windows-874", "mac-cyrillic": "x-mac-cyrillic", "gbk": "GBK", "gb18030": "gb18030",
-    "big5": "Big5", "euc_jp": "EUC-JP", "iso2022_jp": "ISO-2022-JP", "shift_jis": "Shift_JIS",
-    "cp949": "EUC-KR", "utf-16-be": "UTF-16BE", "utf-16-le": "UTF-16LE",
-}
 _TRACKERS = re.compile(
     r"googletagmanager|google-analytics|googleadservices|googlesyndication|doubleclick|adsbygoogle"
     r"|\bgtag\s*\(|\bfbq\s*\(|\b_paq\b|matomo|piwik|\b_gaq\b|\bga\s*\(\s*['\"](?:create|send)"
@@ -55,82 +48,6 @@ _JS_TYPES = frozenset({"", "module", "text/javascript", "application/javascript"
                        "application/ecmascript", "application/x-javascript", "text/x-javascript",
                        "text/jscript", "text/livescript", "speculationrules", "importmap"})
 _DROP_META = frozenset({"content-security-policy", "x-dns-prefetch-control", "set-cookie", "origin-trial"})
-
-
-def charset_label(codec: str) -> str:
-    """The WHATWG label of a charsets.html_charset() codec ('windows-1251', 'Shift_JIS')."""
-    if codec in _LABELS:
-        return _LABELS[codec]
-    if codec.startswith("iso8859-"):
-        return "ISO-8859-" + codec[len("iso8859-"):]
-    return codec
-
-
-def _ascii(text: str) -> str:
-    return text.encode("ascii", "xmlcharrefreplace").decode("ascii")
-
-
-def head_meta(label: str) -> str:
-    """What goes first into every exported page's <head>."""
-    return (f'<meta charset="{label}"><meta http-equiv="Content-Security-Policy" content="{CSP}">'
-            '<meta name="referrer" content="no-referrer"><meta http-equiv="x-dns-prefetch-control" content="off">')
-
-
-LEAVING_TITLE = _ascii("ចេញពីបណ្ណសារ៖ បើកគេហទំព័រដើម / Leaves the archive: opens the original site")
-_BAR = ("all:initial;display:block;box-sizing:border-box;width:100%;margin:0;padding:6px 10px;"
-        f"background:#fff8d6;color:#222;border-bottom:2px solid #d9b400;font:14px/1.6 {FONTS};"
-        "text-align:left;position:relative;z-index:2147483647")
-_LINE = "all:initial;display:block;font:inherit;color:inherit"
-_LINK = "all:initial;font:inherit;color:#0645ad;text-decoration:underline;cursor:pointer;margin-right:1em"
-_URL = "all:initial;font:inherit;font-family:monospace;color:#222;word-break:break-all"
-# Every internal link is relative, so an absolute http(s) link leaves the mirror.
-MARK_CSS = ('a[href^="http:"]::after,a[href^="https:"]::after,area[href^="http:"]::after'
-            '{content:" \\2197";font-size:.85em}#refuge-banner a::after{content:none}')
-
-
-def banner(url: str, ts: str, path: str) -> str:
-    """The bar put right after <body> of the exported page at PATH, as ASCII HTML."""
-    when = ts_text(ts)
-    link = (lambda target, km, en: f'<a style="{_LINK}" href="{escape(rel_href(path, target))}">'
-            f'<span lang="km">{km}</span> / <span lang="en">{en}</span></a>')
-    parts = [
-        f'<div id="refuge-banner" role="note" style="{escape(_BAR)}"><style>{MARK_CSS}</style>',
-        f'<span lang="km" style="{_LINE}">ច្បាប់ចម្លងបណ្ណសារ ដែល Refuge រក្សាទុក · ថតនៅ {when}</span>',
-        f'<span lang="en" style="{_LINE}">Archived copy kept by Refuge · captured {when}</span>',
-        f'<span style="{_LINE}"><span lang="km">អាសយដ្ឋានដើម</span> / <span lang="en">Original</span>: '
-        f'<span style="{_URL}">{escape(display_url(url))}</span></span>',
-        f'<span style="{_LINE}">{link("mirrors.html", "បញ្ជីគេហទំព័រចម្លង", "Mirror list")}'
-        f'{link("index.html", "ទំព័រដើម", "Home")}{link("contents.html", "ទំព័រទាំងអស់", "All pages")}</span>',
-        f'<span style="{_LINE}"><span lang="km">តំណដែលមានសញ្ញា ↗ នាំទៅគេហទំព័រដើម ក្រៅបណ្ណសារ</span> / '
-        '<span lang="en">Links marked ↗ leave the archive for the original site</span></span></div>',
-    ]
-    return _ascii("".join(parts))
-
-
-class Site:
-    """Which hosts count as the site's own (for scripts): the seed's and the page's host and
-    port, and hosts under the same registered domain (not for IP addresses)."""
-
-    def __init__(self, seed: str) -> None:
-        self.seed = seed
-        # Rewritten start tags, shared by the pages of one export: see ExportRewriter._rewritten.
-        self.tag_cache: dict[tuple[str, str, str | None, str, str], str | None] = {}
-        self._own = {host_and_port(seed)}
-        self._domains = {_domain(seed)} - {None}
-
-    def owns(self, url: str, page: str) -> bool:
-        where = host_and_port(url)
-        if where in self._own or where == host_and_port(page):
-            return True
-        domain = _domain(url)
-        return domain is not None and (domain in self._domains or domain == _domain(page))
-
-
-def _domain(url: str) -> str | None:
-    host = host_and_port(url).rsplit(":", 1)[0].strip("[]")
-    if not host or "." not in host or ":" in host or host.replace(".", "").isdigit():
-        return None
-    return registered_domain(host)
 
 
 def _removal(text: str, start: int, end: int) -> tuple[int, int, str]:
@@ -167,6 +84,10 @@ class ExportRewriter(HtmlRewriter):
         self.title = ""
         self._base_written: str | None = None
         self._base_url = url
+        # See _update_known: the rewritten tags that stand for themselves in the body, and
+        # in the head before the banner is placed (only those that belong in a head).
+        self._plain = site.tags(self._url_dir, self._path_dir, None, "")
+        self._in_head = site.tags(self._url_dir, self._path_dir, None, "<head>")
 
     # -- where links go --------------------------------------------------------------
 
@@ -208,13 +129,13 @@ class ExportRewriter(HtmlRewriter):
         if tag == "script":
             new = self._open_script(at, text, attrs or [])
         elif tag == "base":
-            new = None
+            new = ""
         elif attrs is not None:
             new = self._rewritten(tag, text, attrs)
         else:
             new = text
-        if new != text:
-            patches.append((at, end, new or ""))
+        if new is not text and new != text:
+            patches.append((at, end, new))
         if not self._head_done and tag == "head":
             self._head_done = True
             patches.append((end, end, self._head))
@@ -223,6 +144,22 @@ class ExportRewriter(HtmlRewriter):
             patches.append((end, end, self._banner or ""))
         if tag == "title" and self._title is None and not self.title:
             self._title = []
+
+    def _start(self, tag: str, text: str, closed: bool, style: bool | None) -> None:
+        super()._start(tag, text, closed, style)  # calls _tag, then tracks containers
+        self._update_known()
+
+    def _update_known(self) -> None:
+        # The scanner may apply rewritten tags itself once the head meta is placed, outside any
+        # media element and while no <base> changes how links resolve; before the banner is
+        # placed, only tags that cannot be its place.
+        if not self._head_done or not self._begun or self.base is not None or self._media:
+            self.known = None
+        else:
+            self.known = self._plain if self._banner_done else self._in_head
+
+    def _replace(self, at: int, text: str, new: str) -> None:
+        self._patches.append((at, at + len(text), new))
 
     def handle_data(self, data: str) -> None:
         super().handle_data(data)
@@ -233,6 +170,8 @@ class ExportRewriter(HtmlRewriter):
 
     def handle_endtag(self, tag: str) -> None:
         super().handle_endtag(tag)
+        if tag in ("picture", "video", "audio"):
+            self._update_known()
         if tag == "script" and self._script_text is not None:
             gt = self.rawdata.find(">", self._end_at - self._consumed)
             self._end_script(self._consumed + (gt + 1 if gt >= 0 else len(self.rawdata)))
@@ -262,26 +201,41 @@ class ExportRewriter(HtmlRewriter):
     # -- scripts -------------------------------------------------------------------------
 
     def _open_script(self, at: int, text: str, attrs: list[Attr]) -> str:
-        """The script's start tag as kept; the element may still be dropped at its end tag."""
+        """The script's start tag as kept; the element may still be dropped at its end tag.
+        Pages share their script tags too: what becomes of one depends on what other tags'
+        rewrites depend on (see _rewritten) and on the page's host, which a folder shares."""
         self._script_text = []
+        if "?" in text:
+            mode, script_type, new = self._script_start(text, attrs)
+        else:
+            scripts = self._site.scripts(self._url_dir, self._path_dir, self.base)
+            found = scripts.get(text)
+            if found is None:
+                found = scripts[text] = self._script_start(text, attrs)
+                self._site.cached += 1
+            mode, script_type, new = found
+        self._script = None if mode is None else (at, mode, script_type)
+        return new
+
+    def _script_start(self, text: str, attrs: list[Attr]) -> tuple[str | None, str, str]:
+        """(what may become of the element: "inline", "drop" or None when it is kept, its
+        type, its start tag as kept)."""
         script_type = next((a.value for a in attrs if a.name == "type"), "")
         src = next((a for a in attrs if a.name == "src" and a.value.strip(WS)), None)
         if src is None:
-            self._script = (at, "inline", script_type)
-            return text
+            return "inline", script_type, text
         url = src.value.strip(WS)
         absolute = self.absolute(url) if fetchable(url) else None
         local = self.local(absolute) if absolute is not None and self._site.owns(absolute, self.url) else None
         if local is None and (absolute is not None or fetchable(url)):
-            self._script = (at, "drop", script_type)
-            return text
-        self._script = None  # a captured script of the site's own (or a data: one): kept
+            return "drop", script_type, text
+        # A captured script of the site's own (or a data: one): kept.
         edits = [(src.vstart, src.vend, escape_attr(local, src.quote))] if local is not None else []
         edits += [_removal(text, a.start, a.end) for a in attrs if a.name == "integrity"]
         if "crossorigin" in text.lower():
             edits += [_removal(text, a.start, a.end) for a in parse_attrs(text, every=True)
                       if a.name == "crossorigin"]
-        return _apply(text, edits)
+        return None, script_type, _apply(text, edits)
 
     def _end_script(self, end: int) -> None:
         text = "".join(self._script_text or ())
@@ -299,23 +253,27 @@ class ExportRewriter(HtmlRewriter):
 
     # -- other tags ------------------------------------------------------------------------
 
-    def _rewritten(self, tag: str, text: str, attrs: list[Attr]) -> str | None:
-        """_export_tag, remembered: pages repeat their navigation and assets, and a tag's
-        rewrite depends only on its text, the page's folder (in the site and in the
-        export), any <base> and the enclosing media element. A link made only of a query
-        ('?page=2') resolves against the whole page URL, so a tag with a '?' is not shared."""
-        if "?" in text:
-            return self._export_tag(tag, text, attrs)
-        key = (self._url_dir, self._path_dir, self.base, self._media[-1] if self._media else "", text)
-        cache = self._site.tag_cache
-        try:
-            return cache[key]
-        except KeyError:
-            pass
-        if len(cache) >= 200_000:
-            cache.clear()
-        new = cache[key] = self._export_tag(tag, text, attrs)
+    def _rewritten(self, tag: str, text: str, attrs: list[Attr]) -> str:
+        """The start tag as it goes into the page ("" to drop it), remembered: pages repeat
+        their navigation and assets, and a tag's rewrite depends only on its text, the page's
+        folder (in the site and in the export), any <base> and the enclosing media element.
+        A link made only of a query ('?page=2') resolves against the whole page URL, so a tag
+        with a '?' is not shared, nor one whose callbacks do more than rewrite it (STATEFUL):
+        the scanner applies what is remembered without them (known)."""
+        if "?" in text or tag in STATEFUL:
+            return self._final(text, self._export_tag(tag, text, attrs))
+        tags = self._site.tags(self._url_dir, self._path_dir, self.base, self._media[-1] if self._media else "")
+        new = tags.get(text)
+        if new is None:
+            new = tags[text] = self._final(text, self._export_tag(tag, text, attrs))
+            self._site.cached += 1
+        if self.known is self._in_head and tag in HEAD_TAGS:  # the state this tag came in
+            self._in_head[text] = new
         return new
+
+    @staticmethod
+    def _final(text: str, new: str | None) -> str:
+        return "" if new is None else text if new == text else new
 
     def _export_tag(self, tag: str, text: str, attrs: list[Attr]) -> str | None:
         """The start tag rewritten, or None to drop it."""
@@ -325,27 +283,37 @@ class ExportRewriter(HtmlRewriter):
             named = {a.name: a.value.strip(WS).lower() for a in reversed(parse_attrs(text, every=True))}
             if named.get("http-equiv", "") in _DROP_META or named.get("name") == "referrer":
                 return None
-        for a, kind, mode in self._url_attrs(tag, attrs):
-            if mode == CSS:
+        for a, _kind, mode in url_attrs(tag, attrs, self._media[-1] if self._media else ""):
+            if mode == URL:  # the common case, url_spans(URL, ...) inlined
+                value = a.value
+                url = value.strip(WS)
+                if not url or not fetchable(url):
+                    continue
+                s = len(value) - len(value.lstrip(WS)) if len(url) < len(value) else 0
+                e = s + len(url)
+            elif mode == CSS:
                 new = rewrite_css(a.value, self._css_ref)
                 if new != a.value:
                     edits.append((a.vstart, a.vend, escape_attr(new, a.quote)))
                 continue
-            if mode == SRCSET:
+            elif mode == SRCSET:
                 new = self._srcset(a.value)
                 if new is None:
                     edits.append(_removal(text, a.start, a.end))
                 elif new != a.value:
                     edits.append((a.vstart, a.vend, escape_attr(new, a.quote)))
                 continue
-            spans = url_spans(mode, a.value)
-            if not spans:
-                continue
-            s, e = spans[0]
-            url = a.value[s:e]
-            absolute = self.absolute(url) if fetchable(url) else None
+            else:
+                spans = url_spans(mode, a.value)
+                if not spans:
+                    continue
+                s, e = spans[0]
+                url = a.value[s:e]
+                if not fetchable(url):
+                    continue  # a fragment, javascript:, mailto:, data:...: nothing to fetch
+            absolute = self.absolute(url)
             if absolute is None:
-                continue  # a fragment, javascript:, mailto:, data:...: nothing to fetch
+                continue
             local = self.local(absolute)
             if local is not None:
                 edits.append((a.vstart, a.vend, escape_attr(a.value[:s] + local + a.value[e:], a.quote)))
@@ -393,6 +361,9 @@ class ExportRewriter(HtmlRewriter):
 def _apply(text: str, edits: list[tuple[int, int, str]]) -> str:
     if not edits:
         return text
+    if len(edits) == 1:
+        start, end, replacement = edits[0]
+        return text[:start] + replacement + text[end:]
     edits.sort(key=lambda e: (e[0], e[1]))
     out, pos = [], 0
     for start, end, replacement in edits:

@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from sqlalchemy import Engine
-from warcio.bufferedreaders import BufferedReader
 from werkzeug.wrappers import Response
 
 from refuge.config.errors import Failure
 from refuge.formats import charset as charsets
+from refuge.formats.charset import rewrite_chunks
 from refuge.formats.css import rewrite_css
 from refuge.formats.html import HtmlRewriter
 from refuge.storage.index import Hit, original_of
-from refuge.storage.records import open_record
+from refuge.storage.records import content_encoding, decoded_stream, open_record
 from refuge.mirror.pages import READER_HEADERS, banner, http_date, not_found_page
 from refuge.mirror.rewrite import UrlPolicy, quote_url, rewrite_refresh
 
@@ -119,24 +119,6 @@ def latin1(value: str) -> str:
 
 def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
-
-
-def content_encoding(record: Any) -> str:
-    value = record.http_headers.get_header("Content-Encoding") if record.http_headers else None
-    return (value or "").strip().lower()
-
-
-def decoded_stream(record: Any, encoding: str):
-    """The payload with its Content-Encoding undone, or None if it cannot be (an unknown
-    or stacked encoding, or br without the brotli module). Like record.content_stream(),
-    which handles the same codings, plus the x-gzip alias."""
-    if encoding in ("", "identity"):
-        return record.raw_stream
-    if encoding == "x-gzip":
-        encoding = "gzip"
-    if encoding not in BufferedReader.get_supported_decompressors():
-        return None
-    return BufferedReader(record.raw_stream, decomp_type=encoding)
 
 
 def replay_headers(ts: str, url: str) -> list[tuple[str, str]]:
@@ -294,25 +276,7 @@ def _html(stream: Any, content_type: str | None, policy: UrlPolicy, banner_html:
     enc = charsets.encoder(codec)
     rewriter = HtmlRewriter(policy, banner=banner_html)
     policy.document = rewriter
-    yield from rewrite_chunks(read, chunk, dec, enc, rewriter)
-
-
-def rewrite_chunks(read: Any, first: bytes, dec: Any, enc: Any, rewriter: Any, size: int = CHUNK) -> Iterator[bytes]:
-    """The document, from FIRST then READ(SIZE), decoded, fed through REWRITER and encoded
-    back, chunk by chunk. One chunk is read ahead, so a small page goes out in one piece."""
-    chunk = first
-    while True:
-        nxt = read(size) if chunk else b""
-        final = not nxt
-        text = rewriter.feed(dec.decode(chunk, final))
-        if final:
-            text += rewriter.close()
-        out = enc.encode(text, final)
-        if out:
-            yield out
-        if final:
-            return
-        chunk = nxt
+    yield from rewrite_chunks(read, chunk, dec, enc, rewriter, CHUNK)
 
 
 def _css(stream: Any, content_type: str | None, policy: UrlPolicy) -> Iterator[bytes]:

@@ -49,7 +49,7 @@ def url_key(url: str) -> str | None:
 
 
 def _hit(row) -> Hit:
-    return Hit(**row._mapping)
+    return Hit(*row)  # _COLUMNS are in Hit's field order
 
 
 def _base():

@@ -28,7 +28,7 @@ def payload(engine: Engine, data: Path, hit: Hit, limit: int = MAX_READ) -> tupl
     """The payload as the reader's browser would see it (transfer and content coding
     undone), and the Content-Type it was served with (its charset matters)."""
     source = _source(engine, hit)
-    with open_record(data / source.path, source.offset) as record:
+    with open_record(data / source.path, source.offset, source.length) as record:
         content_type = record.http_headers.get_header("Content-Type") if record.http_headers else None
         return record.content_stream().read(limit), content_type
 
@@ -42,7 +42,7 @@ def stored_payload_digest(engine: Engine, data: Path, hit: Hit) -> tuple[str, in
     record from elsewhere is read and hashed instead.
     """
     source = _source(engine, hit)
-    with open_record(data / source.path, source.offset) as record:
+    with open_record(data / source.path, source.offset, source.length) as record:
         length = record.http_headers.get_header("Content-Length") if record.http_headers else None
         if hit.digest.startswith("sha256:") and length and length.strip().isdigit() and \
                 record.rec_headers.get_header("WARC-Payload-Digest") == hit.digest:
@@ -56,6 +56,6 @@ def stored_payload_digest(engine: Engine, data: Path, hit: Hit) -> tuple[str, in
 
 def redirect_target(data: Path, hit: Hit) -> str | None:
     """The Location a captured redirect pointed to (its own header, also for a revisit)."""
-    with open_record(data / hit.path, hit.offset) as record:
+    with open_record(data / hit.path, hit.offset, hit.length) as record:
         location = record.http_headers.get_header("Location") if record.http_headers else None
     return location.strip() if location else None

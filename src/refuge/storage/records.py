@@ -1,23 +1,38 @@
-"""Reading one WARC record back by (file, offset), streaming."""
+"""Reading one WARC record back by (file, offset): whole when it is small, else streaming."""
 
 from __future__ import annotations
 
+import io
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.recordloader import ArcWarcRecord
+from warcio.bufferedreaders import BufferedReader
+from warcio.recordloader import ArcWarcRecord, ArcWarcRecordLoader
 
 from refuge.config.errors import Failure
 
+# A record stored in at most this many bytes (its gzip member, per the index) is read and
+# inflated in one call, and parsed from memory: most pages and assets. warcio's buffered
+# gzip reader, which the streaming path uses, costs more than the inflating itself.
+WHOLE_STORED = 4 * 1024 * 1024
+WHOLE_INFLATED = 32 * 1024 * 1024  # ...as long as it inflates to no more than this
+
+_loader = ArcWarcRecordLoader(verify_http=False)  # as ArchiveIterator reads records
+
 
 @contextmanager
-def open_record(path: Path, offset: int) -> Iterator[ArcWarcRecord]:
+def open_record(path: Path | str, offset: int, length: int | None = None) -> Iterator[ArcWarcRecord]:
     """The record starting at OFFSET in the WARC at PATH; its streams are valid inside the block.
 
     Each record is its own gzip member, so seeking to its offset and reading one
-    record touches only that record's bytes.
+    record touches only that record's bytes. LENGTH, the stored length from the index,
+    lets a small record be read whole; anything unexpected about it (a short file, a
+    member that does not end there) and the record is read by streaming instead, which
+    reports what is wrong.
     """
     try:
         fh = open(path, "rb")
@@ -25,6 +40,10 @@ def open_record(path: Path, offset: int) -> Iterator[ArcWarcRecord]:
         raise Failure(f"{path}: cannot open WARC file ({exc.strerror})") from None
     records = None
     try:
+        whole = _read_whole(fh, offset, length) if length is not None and 0 < length <= WHOLE_STORED else None
+        if whole is not None:
+            yield whole
+            return
         fh.seek(offset)
         records = ArchiveIterator(fh, no_record_parse=False)
         try:
@@ -40,3 +59,39 @@ def open_record(path: Path, offset: int) -> Iterator[ArcWarcRecord]:
         fh.close()
 
 
+def _read_whole(fh: io.BufferedReader, offset: int, length: int) -> ArcWarcRecord | None:
+    """The record in the LENGTH bytes at OFFSET, parsed from memory; None unless those bytes
+    are exactly one whole gzip member (an uncompressed WARC is streamed)."""
+    fh.seek(offset)
+    stored = fh.read(length)
+    if len(stored) != length or stored[:2] != b"\x1f\x8b":
+        return None
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(stored, WHOLE_INFLATED)
+    except zlib.error:
+        return None
+    if not inflater.eof or inflater.unused_data:
+        return None
+    try:
+        return _loader.parse_record_stream(io.BytesIO(data))
+    except Exception:  # noqa: BLE001 - the streaming path reads it again and says what is wrong
+        return None
+
+
+def content_encoding(record: Any) -> str:
+    value = record.http_headers.get_header("Content-Encoding") if record.http_headers else None
+    return (value or "").strip().lower()
+
+
+def decoded_stream(record: Any, encoding: str):
+    """The payload with its Content-Encoding undone, or None if it cannot be (an unknown
+    or stacked encoding, or br without the brotli module). Like record.content_stream(),
+    which handles the same codings, plus the x-gzip alias."""
+    if encoding in ("", "identity"):
+        return record.raw_stream
+    if encoding == "x-gzip":
+        encoding = "gzip"
+    if encoding not in BufferedReader.get_supported_decompressors():
+        return None
+    return BufferedReader(record.raw_stream, decomp_type=encoding)
