@@ -23,6 +23,7 @@ import logging
 import posixpath
 import re
 import unicodedata
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
@@ -294,7 +295,7 @@ class Plan:
     """Which records become which files, and where any captured URL (or a redirect to
     one) lives in the export."""
 
-    def __init__(self, data: Path, engine: Engine, hits: list[Hit], reserved: set[str]) -> None:
+    def __init__(self, data: Path, engine: Engine, hits: list[Hit], reserved: AbstractSet[str]) -> None:
         files: dict[str, Hit] = {}
         redirects: dict[str, Hit] = {}
         self.sources: dict[str, Hit] = {}  # revisit key -> the record holding its payload
