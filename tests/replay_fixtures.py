@@ -94,6 +94,8 @@ HOSTILE = (b'<html><head><base href="javascript:alert(1)"></head><body><a href="
            + b"<div>" * 100_000 + b"deep" + b"</div>" * 100_000
            + b'<a href="/after.html">after</a><img src="http://169.254.169.254/latest"><p title="' + b"a" * 5000
            + b'">long</p><scr<ipt>bad</ipt><//a><a href=">broken</body></html>')
+# 50,000 tags left open (600 KB): each used to make the parser re-read the rest of the page.
+UNCLOSED = b'<html><body><a href="x.html">x</a>' + b'<div title="' * 50_000
 
 
 def big_html() -> bytes:
@@ -134,6 +136,7 @@ def replay_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleN
         rows["refresh"] = w.response(SITE + "refresh.html", REFRESH, ts=T1, headers=html)
         rows["frame"] = w.response(SITE + "frame.html", FRAME, ts=T1, headers=html)
         rows["hostile"] = w.response(SITE + "hostile.html", HOSTILE, ts=T1, headers=html)
+        rows["unclosed"] = w.response(SITE + "unclosed.html", UNCLOSED, ts=T1, headers=html)
         rows["bightml"] = w.response(SITE + "big.html", big_html(), ts=T1, headers=html)
         rows["big"] = w.response(SITE + "big.bin", Repeated(BIG_PATTERN, BIG_SIZE), ts=T1,
                                  headers=[("Content-Type", "application/octet-stream")])

@@ -369,3 +369,52 @@ def test_random_markup_is_copied_exactly_and_streams_identically() -> None:
         assert whole.count("[B]") == 1 or "<frameset>" in doc, doc
         cuts = sorted(rnd.sample(range(len(doc) + 1), min(len(doc), rnd.randint(1, 8))))
         assert rewrite_in_chunks(doc, cuts, banner="[B]") == whole, (doc, cuts)
+
+
+# -- markup left open at the end of the document ------------------------------------------
+
+@pytest.mark.parametrize("rest, rewritten", [
+    ('<a href="x.html">x</a> <a href="cut.html"', ["x.html"]),  # a cut-off tag is dropped
+    ('<!-- a comment > <a href="hidden.html">', []),            # an unclosed comment runs to the end
+    ("<a href=y.html>y</a> &amp tail &", ["y.html"]),          # text held back is text
+    ("<a href=y.html>y</a> <", ["y.html"]),
+    ("<a href=y.html>y</a> </", ["y.html"]),
+    ("<a href=y.html>y</a> </a", ["y.html"]),
+    ("<a href=y.html>y</a> <!DOCTYPE", ["y.html"]),
+])
+def test_markup_left_open_at_the_end_reads_as_a_browser_reads_it(rest: str, rewritten: list[str]) -> None:
+    # As in a browser (and CPython's HTMLParser since its 2025 security releases, on every
+    # release here): what has no end runs to the end of the document and holds no link.
+    doc = '<p><a href="a.html">a</a></p>' + rest
+    seen: list[str] = []
+
+    def rewrite(url: str, kind: str) -> str:
+        seen.append(url)
+        return "/M/" + url
+
+    out = rewrite_html(doc, rewrite, banner="[B]")
+    assert seen == ["a.html", *rewritten]
+    assert out.startswith("[B]<p>")
+    assert out[3:].replace("/M/", "") == doc
+    for cut in range(0, len(doc) + 1, 3):
+        assert rewrite_in_chunks(doc, [cut], rewrite=lambda u, k: "/M/" + u, banner="[B]") == out, cut
+
+
+@pytest.mark.parametrize("unit", ['<div title="', "<div ", "<!--", "</a ", "<a href='", "<!x", "<?x"])
+def test_a_page_of_unclosed_markup_is_rewritten_in_linear_time(unit: str) -> None:
+    # Each unclosed '<' used to make the parser re-read the rest of the page at close: 50,000
+    # of them (up to 600 KB) took minutes, holding a replay thread or an export that long.
+    import signal
+
+    def too_slow(*_args: object) -> None:
+        raise TimeoutError(f"{unit!r} x 50,000 not rewritten within 20 s")
+
+    doc = '<a href="first.html">f</a>' + unit * 50_000
+    old = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(20)
+    try:
+        out = rewrite_in_chunks(doc, [len(doc) // 3, 2 * len(doc) // 3], rewrite=lambda u, k: "/M/" + u)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert out == '<a href="/M/first.html">f</a>' + unit * 50_000

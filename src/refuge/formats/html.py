@@ -139,11 +139,33 @@ class _Scanner(HTMLParser):
 
     def _goahead(self, end: bool) -> None:
         raw = self.rawdata
-        super().goahead(end)
+        super().goahead(False)
+        if end:
+            self._at_end()
         taken = len(raw) - len(self.rawdata)
         self._consumed += taken
         if taken:
             self._took(raw, taken)
+
+    def _at_end(self) -> None:
+        """The document has ended: read what HTMLParser.goahead(False) left in rawdata as the
+        HTML standard reads it at end of file, in one step. That is text it held back (no '<'
+        in it), or markup with no end that runs to the end of the document: a cut-off tag is
+        dropped, a comment, declaration or <?...> closed; none holds a link.
+
+        HTMLParser.goahead(True) before CPython's 2025 security releases (gh-135462) instead
+        made each such '<' text up to the next '>' or '<' and read on from there, re-reading
+        the rest of the document for every '<': a page of 50,000 unclosed tags (600 KB) took
+        minutes. Doing it here also reads such a page the same way on every release, so an
+        export of it has the same bytes everywhere. An unclosed <script> or <style> body is
+        left in rawdata for close()."""
+        rest = self.rawdata
+        if not rest or self.cdata_elem:
+            return
+        if not rest.startswith("<") or rest in ("<", "</"):
+            self.handle_data(unescape(rest))
+        self.updatepos(0, len(rest))
+        self.rawdata = ""
 
     def _scan(self, raw: str) -> tuple[int, bool]:
         """HTMLParser.goahead(False) over raw, up to (not including) text without a '<' after
