@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import BufferedReader
 from warcio.recordloader import ArcWarcRecord, ArcWarcRecordLoader
+from zlib_ng import zlib_ng
 
 from refuge.config.errors import Failure
 
@@ -66,10 +66,11 @@ def _read_whole(fh: io.BufferedReader, offset: int, length: int) -> ArcWarcRecor
     stored = fh.read(length)
     if len(stored) != length or stored[:2] != b"\x1f\x8b":
         return None
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    # zlib-ng inflates the same standard gzip as zlib in under half the time.
+    inflater = zlib_ng.decompressobj(16 + zlib_ng.MAX_WBITS)
     try:
         data = inflater.decompress(stored, WHOLE_INFLATED)
-    except zlib.error:
+    except zlib_ng.error:
         return None
     if not inflater.eof or inflater.unused_data:
         return None
