@@ -55,6 +55,11 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
             self.send_response(302)
             self.send_header("Location", "/loop/" + self.path)
             self.end_headers()
+        elif self.path.startswith("/away/"):  # /away/PORT/rest -> http://127.0.0.2:PORT/site/rest
+            port, rest = self.path[len("/away/"):].split("/", 1)
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.2:{port}/site/{rest}")
+            self.end_headers()
         elif self.path.startswith("/moved/"):  # a gateway moving a path to its canonical place
             self.send_response(301)
             self.send_header("Location", "/site/" + self.path[len("/moved/"):])
@@ -197,6 +202,31 @@ def test_redirects_are_followed_up_to_five(site, static) -> None:
     assert up.status == "up", up.detail
     assert (loop.status, loop.detail) == ("down", "index.html: too many redirects (more than 5)")
     assert sum(s.startswith("/loop/") for s in static.seen) == 6
+
+
+def test_a_public_mirror_cannot_send_the_check_to_a_private_address(tmp_path, site, static, monkeypatch) -> None:
+    # 127.0.0.2 stands for the local network or a metadata service, holding a copy of the
+    # site; the mirror on 127.0.0.1 redirects every request there.
+    inside = http.server.ThreadingHTTPServer(("127.0.0.2", 0), partial(_Quiet, directory=str(tmp_path)))
+    inside.daemon_threads, inside.seen = True, []  # type: ignore[attr-defined]
+    serve(inside)
+    try:
+        away = Probe(6, site.url.replace("/site/", f"/away/{inside.server_address[1]}/"), site.expected)
+        [r] = check([away], timeout=TIMEOUT)  # both private, as they really are: the operator's own network
+        assert r.status == "up", r.detail
+        followed = len(inside.seen)  # type: ignore[attr-defined]
+        assert followed == 4
+        # Now 127.0.0.1 plays a public address (a gateway on the internet), 127.0.0.2 stays private.
+        monkeypatch.setattr("refuge.mirror.reach_session.is_public", lambda address: address != "127.0.0.2")
+        [r] = check([away], timeout=TIMEOUT)
+        assert (r.status, r.detail) == ("down", "index.html: sent to 127.0.0.2, a loopback, private, link-local "
+                                                "or reserved address, from a mirror on a public one: not followed")
+        assert len(inside.seen) == followed  # type: ignore[attr-defined]  # no request reached it
+        [r] = check([site], timeout=TIMEOUT)  # a public mirror that stays public is still up
+        assert r.status == "up", r.detail
+    finally:
+        inside.shutdown()
+        inside.server_close()
 
 
 def test_an_oversized_file_is_down(tmp_path, static) -> None:

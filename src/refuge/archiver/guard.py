@@ -12,11 +12,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from refuge.config.addresses import is_public, refusal
+from refuge.config.addresses import PrivateAddressRefused, is_public, refusal
 
-
-class PrivateAddressRefused(Exception):
-    """Deliberately not an OSError: urllib3 must not retry it or wrap it as a network fault."""
+__all__ = ["PrivateAddressRefused", "make_session"]
 
 
 def _checked(conn: HTTPConnection, sock):  # type: ignore[no-untyped-def]

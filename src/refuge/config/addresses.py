@@ -18,6 +18,11 @@ SETTING = "REFUGE_ALLOW_PRIVATE_NETWORKS"
 _resolver = ThreadPoolExecutor(max_workers=2, thread_name_prefix="resolve")
 
 
+class PrivateAddressRefused(Exception):
+    """A connection to a non-public address, refused. Deliberately not an OSError: urllib3
+    must not retry it or wrap it as a network fault."""
+
+
 def is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:

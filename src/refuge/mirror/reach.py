@@ -9,7 +9,8 @@ all its fetches. Socket timeouts cannot enforce it (a server trickling a byte a 
 resets them with every byte), so every socket a pair opens is registered with the pair's
 watch, and at the deadline check() shuts those sockets down, which wakes the blocked read
 at once. A pair not finished GRACE seconds after its deadline (stuck in DNS, which no
-socket covers) is reported as a timeout and left to end on its own.
+socket covers) is reported as a timeout and left to end on its own. A mirror on a
+public address cannot send a check to a private one (reach_session).
 """
 
 from __future__ import annotations
@@ -20,20 +21,18 @@ import logging
 import re
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import cache
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 
+from refuge.config.addresses import PrivateAddressRefused
 from refuge.config.settings import DIRECT, Vantage
+from refuge.mirror.reach_session import Watch, local, session_for
 
 try:
     import socks  # PySocks: what requests uses for socks5h:// proxies
@@ -42,7 +41,6 @@ except ImportError:  # pragma: no cover - PySocks is a dependency of the project
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = "Refuge-check/0.1"
 MAX_REDIRECTS = 5
 MAX_BYTES = 20 * 1024 * 1024
 GRACE = 1.0  # seconds a pair may take past its deadline to notice it, before it is abandoned
@@ -50,7 +48,6 @@ _CHUNK = 64 * 1024
 _PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 _NETWORK_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
-_local = threading.local()  # .watch: the _Watch of the pair this worker thread is checking
 
 
 @dataclass(frozen=True)
@@ -85,10 +82,10 @@ def check(probes: Sequence[Probe], vantages: Sequence[Vantage] = (DIRECT,), *,
     if not jobs:
         return []
     results: list[Result | None] = [None] * len(jobs)
-    watches: dict[int, _Watch] = {}  # filled by each job as it starts: its deadline runs from then
+    watches: dict[int, Watch] = {}  # filled by each job as it starts: its deadline runs from then
 
     def run(i: int) -> Result:
-        watches[i] = watch = _Watch(timeout)
+        watches[i] = watch = Watch(timeout, direct=not jobs[i][1].proxy)
         return _check_pair(*jobs[i], timeout, max_bytes, watch)
 
     pool = ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="refuge-check")
@@ -128,54 +125,10 @@ def sample_paths(expected: Mapping[str, str], sample: int) -> list[str]:
 
 # -- one (probe, vantage) pair -------------------------------------------------------------
 
-class _Watch:
-    """The deadline of one pair and duplicates of the sockets it opened (a duplicate
-    shares the connection, so shutting it down wakes any read on the original)."""
-
-    def __init__(self, timeout: float) -> None:
-        self.started = time.monotonic()
-        self.deadline = self.started + timeout
-        self.checked_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.path = "index.html"  # being fetched now
-        self.expired = False
-        self._socks: list[socket.socket] = []
-        self._lock = threading.Lock()
-
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def register(self, sock: socket.socket) -> None:
-        dup = socket.fromfd(sock.fileno(), sock.family, sock.type, sock.proto)
-        with self._lock:
-            self._socks.append(dup)
-            if self.expired:
-                _shut(dup)
-
-    def expire(self) -> None:
-        with self._lock:
-            if not self.expired:
-                self.expired = True
-                for s in self._socks:
-                    _shut(s)
-
-    def close(self) -> None:
-        with self._lock:
-            for s in self._socks:
-                s.close()
-            self._socks.clear()
-
-
-def _shut(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed by the peer or by us
-
-
 def _check_pair(probe: Probe, vantage: Vantage, paths: list[str], timeout: float, max_bytes: int,
-                watch: _Watch) -> Result:
-    _local.watch = watch
-    session = _session(vantage)
+                watch: Watch) -> Result:
+    local.watch = watch
+    session = session_for(vantage)
     try:
         for path in paths:
             watch.path = path
@@ -186,17 +139,19 @@ def _check_pair(probe: Probe, vantage: Vantage, paths: list[str], timeout: float
         return _result(probe, vantage, watch, "up", f"ok: {files}")
     except _NETWORK_ERRORS + (_Expired,) as exc:
         return _result(probe, vantage, watch, "down", _explain(exc, vantage, watch, timeout))
+    except PrivateAddressRefused as exc:
+        return _result(probe, vantage, watch, "down", f"{watch.path}: {exc}")
     except Exception as exc:  # a hostile answer tripping a library: one mirror must not stop the others
         log.exception("checking mirror %s from %s: %s", probe.mirror_id, vantage.name, watch.path)
         detail = "timeout" if watch.expired else f"unexpected error ({type(exc).__name__}: {exc})"
         return _result(probe, vantage, watch, "down", f"{watch.path}: {detail}")
     finally:
-        _local.watch = None
+        local.watch = None
         session.close()
         watch.close()
 
 
-def _compare(session: requests.Session, url: str, expected: str, watch: _Watch, max_bytes: int) -> str | None:
+def _compare(session: requests.Session, url: str, expected: str, watch: Watch, max_bytes: int) -> str | None:
     """None when url serves bytes with the expected SHA-256, else what is wrong."""
     resp = _get(session, url, watch)
     with resp:
@@ -224,7 +179,7 @@ def _compare(session: requests.Session, url: str, expected: str, watch: _Watch, 
     return None
 
 
-def _get(session: requests.Session, url: str, watch: _Watch) -> requests.Response:
+def _get(session: requests.Session, url: str, watch: Watch) -> requests.Response:
     """GET url, following at most MAX_REDIRECTS redirects without reading their bodies."""
     for _hop in range(MAX_REDIRECTS + 1):
         left = watch.remaining()
@@ -243,62 +198,15 @@ def _get(session: requests.Session, url: str, watch: _Watch) -> requests.Respons
     raise requests.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
 
 
-def _session(vantage: Vantage) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # HTTP_PROXY, NO_PROXY, .netrc must not change what a check sees
-    session.headers.update({"User-Agent": USER_AGENT, "Accept": "*/*",
-                            "Accept-Encoding": "identity"})  # hash the bytes as published
-    if vantage.proxy:
-        session.proxies = {"http": vantage.proxy, "https": vantage.proxy}
-    adapter = _TrackingAdapter(pool_connections=2, pool_maxsize=2, max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
-
-
-class _TrackingConnection:
-    """Mixed into urllib3's connection classes: registers each new socket (direct, to an
-    HTTP proxy, or through SOCKS) with the current pair's watch."""
-
-    def _new_conn(self):  # type: ignore[no-untyped-def]
-        sock = super()._new_conn()  # type: ignore[misc]
-        watch = getattr(_local, "watch", None)
-        if watch is not None:
-            watch.register(sock)
-        return sock
-
-
-@cache
-def _tracking_pool(pool_cls: type) -> type:
-    conn_cls = type("Tracking" + pool_cls.ConnectionCls.__name__, (_TrackingConnection, pool_cls.ConnectionCls), {})
-    return type("Tracking" + pool_cls.__name__, (pool_cls,), {"ConnectionCls": conn_cls})
-
-
-def _track(manager):  # type: ignore[no-untyped-def]
-    if not getattr(manager, "_refuge_tracking", False):
-        manager.pool_classes_by_scheme = {s: _tracking_pool(c) for s, c in manager.pool_classes_by_scheme.items()}
-        manager._refuge_tracking = True
-    return manager
-
-
-class _TrackingAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        super().init_poolmanager(*args, **kwargs)
-        _track(self.poolmanager)
-
-    def proxy_manager_for(self, proxy, **kwargs):  # type: ignore[no-untyped-def]
-        return _track(super().proxy_manager_for(proxy, **kwargs))
-
-
 # -- reporting -------------------------------------------------------------------------------
 
-def _result(probe: Probe, vantage: Vantage, watch: _Watch, status: str, detail: str) -> Result:
+def _result(probe: Probe, vantage: Vantage, watch: Watch, status: str, detail: str) -> Result:
     line = " ".join(detail.splitlines())
     return Result(probe.mirror_id, vantage.name, status, line[:400],
                   round(time.monotonic() - watch.started, 3), watch.checked_at)
 
 
-def _explain(exc: BaseException, vantage: Vantage, watch: _Watch, timeout: float) -> str:
+def _explain(exc: BaseException, vantage: Vantage, watch: Watch, timeout: float) -> str:
     chain = _chain(exc)
     if watch.expired or isinstance(exc, requests.Timeout) or any(  # (NewConnectionError is a urllib3 TimeoutError)
             isinstance(e, (_Expired, TimeoutError, urllib3.exceptions.ReadTimeoutError)) for e in chain):
