@@ -220,6 +220,20 @@ def test_a_file_changed_after_listing_is_not_published(s3, s3_server, s3_bucket,
     assert PREFIX + "index.html" not in {o["Key"] for o in iter_keys(s3_server.client(), s3_bucket, PREFIX)}
 
 
+def test_many_uploads_at_once_keep_their_connections(s3, s3_server, s3_bucket, tmp_path, caplog) -> None:
+    # boto3 keeps 10 connections unless told otherwise: with s3.concurrency above that, each
+    # upload past the tenth opened a connection of its own and threw it away, with a warning.
+    root = tmp_path / "many"
+    for i in range(64):
+        (root / f"p{i:02d}.html").parent.mkdir(parents=True, exist_ok=True)
+        (root / f"p{i:02d}.html").write_text(f"<p>{i}</p>")
+    caplog.set_level("WARNING", logger="urllib3.connectionpool")
+    sync_to_s3(_with(s3, concurrency=16), tree_files(root), PREFIX)
+    keys = {o["Key"] for o in iter_keys(s3_server.client(), s3_bucket, PREFIX)}
+    assert {PREFIX + f"p{i:02d}.html" for i in range(64)} <= keys
+    assert not [r for r in caplog.records if "Connection pool is full" in r.getMessage()]
+
+
 # -- IPFS ----------------------------------------------------------------------------------
 
 

@@ -137,6 +137,8 @@ class S3Store:
                 s3={"addressing_style": self.settings.addressing_style},
                 connect_timeout=min(self.settings.timeout, 10.0), read_timeout=self.settings.timeout,
                 retries={"max_attempts": 3, "mode": "standard"},
+                # One connection per upload running at once (botocore keeps 10 by default).
+                max_pool_connections=max(10, self.settings.concurrency),
                 # Checksums are asked for explicitly in put(); botocore's default CRC32 on
                 # every request is refused by some S3-compatible services.
                 request_checksum_calculation="when_required",
