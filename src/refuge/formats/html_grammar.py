@@ -72,11 +72,14 @@ def skipper(starts: frozenset[str] | None, ends: frozenset[str]) -> Callable[[st
     """
     start = "" if starts is None else (
         rf"|<{_other_name(starts)}(?:{_SP}+(?!(?i:style)[\t\n\r\f /=>]){_ATTR_NAME}{_ATTR_VALUE})*+{_SP}*/?>")
+    # The end tag goes before the start tag: both begin with '<', and an end tag fails the
+    # start tag's name at once, where the other way round '/' was tried against every name
+    # (a quarter of the time on the bench's pages).
     return re.compile(
         "(?:"
         r"[^<]++(?=<)"
-        + start +
         rf"|</{_other_name(ends)}{_SP}*>"
+        + start +
         r"|<(?=[^a-zA-Z/!?])"
         ")*+"
         rf"(<({_NAME})(?:{_SP}+{_ATTR_NAME}{_ATTR_VALUE})*+{_SP}*(/?)>)?").match
