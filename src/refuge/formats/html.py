@@ -155,9 +155,8 @@ class _Scanner(HTMLParser):
         HTMLParser.goahead(True) before CPython's 2025 security releases (gh-135462) instead
         made each such '<' text up to the next '>' or '<' and read on from there, re-reading
         the rest of the document for every '<': a page of 50,000 unclosed tags (600 KB) took
-        minutes. Doing it here also reads such a page the same way on every release, so an
-        export of it has the same bytes everywhere. An unclosed <script> or <style> body is
-        left in rawdata for close()."""
+        minutes. Doing it here also reads the end of such a page the same way on every
+        release. An unclosed <script> or <style> body is left in rawdata for close()."""
         rest = self.rawdata
         if not rest or self.cdata_elem:
             return
