@@ -404,17 +404,60 @@ def test_markup_left_open_at_the_end_reads_as_a_browser_reads_it(rest: str, rewr
 def test_a_page_of_unclosed_markup_is_rewritten_in_linear_time(unit: str) -> None:
     # Each unclosed '<' used to make the parser re-read the rest of the page at close: 50,000
     # of them (up to 600 KB) took minutes, holding a replay thread or an export that long.
-    import signal
-
-    def too_slow(*_args: object) -> None:
-        raise TimeoutError(f"{unit!r} x 50,000 not rewritten within 20 s")
-
     doc = '<a href="first.html">f</a>' + unit * 50_000
-    old = signal.signal(signal.SIGALRM, too_slow)
-    signal.alarm(20)
-    try:
+    with _Alarm(20, f"{unit!r} x 50,000"):
         out = rewrite_in_chunks(doc, [len(doc) // 3, 2 * len(doc) // 3], rewrite=lambda u, k: "/M/" + u)
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
     assert out == '<a href="/M/first.html">f</a>' + unit * 50_000
+
+
+class _Alarm:
+    """Fails the test if the block takes longer than SECONDS: a guard against a parser that
+    takes minutes, with a margin of ten to a hundred times what it takes now."""
+
+    def __init__(self, seconds: int, what: str) -> None:
+        self.seconds, self.what = seconds, what
+
+    def __enter__(self) -> None:
+        import signal
+
+        def too_slow(*_args: object) -> None:
+            raise TimeoutError(f"{self.what} not done within {self.seconds} s")
+        self.old = signal.signal(signal.SIGALRM, too_slow)
+        signal.alarm(self.seconds)
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, self.old)
+
+
+def _feed_in_chunks(doc: str, size: int) -> tuple[str, int]:
+    """The output of rewriting doc fed SIZE characters at a time (links marked), and how much
+    of it came out before close()."""
+    r = HtmlRewriter(lambda u, k: "/M/" + u)
+    out = []
+    for i in range(0, len(doc), size):
+        out.append(r.feed(doc[i:i + size]))
+    before = sum(map(len, out))
+    out.append(r.close())
+    return "".join(out), before
+
+
+def test_a_tag_left_open_for_megabytes_is_given_up_on_and_streams_through() -> None:
+    # A tag that never ends was read again from its start with every chunk: replay reads 64 KB
+    # at a time, so 6 MB of it took minutes and held the whole page in memory.
+    doc = '<a href="first.html">f</a>' + "<div " * (6 * 1024 * 1024 // 5)
+    with _Alarm(20, "6 MB of an unclosed tag in 64 KB chunks"):
+        out, before = _feed_in_chunks(doc, 64 * 1024)
+    assert out == doc.replace("first.html", "/M/first.html")
+    assert before >= len(out) - 64 * 1024 * 2  # past the limit, output flows as input comes
+
+
+def test_a_big_tag_that_ends_is_read_whole_whatever_the_chunks() -> None:
+    # A data: URL of 1.5 MB in one tag arrives in many chunks; the links after it still count.
+    doc = ('<p><img src="data:image/png;base64,' + "QUJD" * (384 * 1024) + '" alt=x>'
+           '<a href="after.html">a</a><!-- ' + "c" * 200_000 + ' --><a href="last.html">l</a></p>')
+    whole = rewrite_html(doc, lambda u, k: "/M/" + u)
+    assert whole.count("/M/after.html") == 1 and whole.count("/M/last.html") == 1
+    for size in (1000, 64 * 1024, 1024 * 1024):
+        assert _feed_in_chunks(doc, size)[0] == whole, size

@@ -1,4 +1,4 @@
-"""The scanner's fast path (formats.html._Scanner.goahead) against the reference path.
+"""The scanner's fast path (formats.html_scanner._Scanner.goahead) against the reference path.
 
 With fast_path = False every character goes through CPython's HTMLParser.goahead, as the
 scanner always did. The fast path steps over markup nobody patches with one regular
@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from refuge.formats import html_attrs
-from refuge.formats.html import HtmlRewriter, _Scanner
+from refuge.formats.html import HtmlRewriter
+from refuge.formats.html_scanner import _Scanner
 from refuge.formats.html_grammar import CLEAN_TAG
 from refuge.formats.html_attrs import parse_attrs, parse_clean_attrs
 from refuge.mirror.export_banner import banner, head_meta

@@ -99,7 +99,7 @@ def parse_attrs(text: str, every: bool = False) -> list[Attr]:
     return found
 
 
-# The attributes of a tag that formats.html found clean (its _CLEAN_TAG): each is a name after
+# The attributes of a tag the scanner found clean (html_grammar.CLEAN_TAG): each is a name after
 # white space, then '=' and a value directly. There parse_attrs' grammar and this one find the
 # same attributes, and finditer, matching each one where the last ended, is faster.
 _CLEAN_ATTR = re.compile(r"""(?<=[\t\n\r\f ])([^\s"'<>/=\x00]+)(?:=("[^"]*"|'[^']*'|[^\s"'=>][^\s>]*))?""")

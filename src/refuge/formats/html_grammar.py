@@ -1,4 +1,4 @@
-"""The grammar of formats.html's fast path: which start tags every html.parser release reads
+"""The grammar of formats.html_scanner's fast path: which start tags every html.parser release reads
 the same way, and the regular expressions that step over markup nobody rewrites."""
 
 from __future__ import annotations

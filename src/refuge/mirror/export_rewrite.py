@@ -20,7 +20,8 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from refuge.formats.css import rewrite_css
-from refuge.formats.html import STATEFUL, HtmlRewriter
+from refuge.formats.html import HtmlRewriter
+from refuge.formats.html_scanner import STATEFUL
 from refuge.formats.html_attrs import (
     CSS, HEAD_TAGS, REFRESH, SRCSET, URL, WS, Attr, escape_attr, fetchable, parse_attrs, url_attrs, url_spans,
 )
