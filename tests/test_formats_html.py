@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import signal
 
 import pytest
 
@@ -373,6 +374,24 @@ def test_random_markup_is_copied_exactly_and_streams_identically() -> None:
 
 # -- markup left open at the end of the document ------------------------------------------
 
+class _Alarm:
+    """Fails the test if the block takes longer than SECONDS: a guard against a parser that
+    takes minutes, with a margin of ten to a hundred times what it takes now."""
+
+    def __init__(self, seconds: int, what: str) -> None:
+        self.seconds, self.what = seconds, what
+
+    def __enter__(self) -> None:
+        def too_slow(*_args: object) -> None:
+            raise TimeoutError(f"{self.what} not done within {self.seconds} s")
+        self.old = signal.signal(signal.SIGALRM, too_slow)
+        signal.alarm(self.seconds)
+
+    def __exit__(self, *exc: object) -> None:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, self.old)
+
+
 @pytest.mark.parametrize("rest, rewritten", [
     ('<a href="x.html">x</a> <a href="cut.html"', ["x.html"]),  # a cut-off tag is dropped
     ('<!-- a comment > <a href="hidden.html">', []),            # an unclosed comment runs to the end
@@ -408,27 +427,6 @@ def test_a_page_of_unclosed_markup_is_rewritten_in_linear_time(unit: str) -> Non
     with _Alarm(20, f"{unit!r} x 50,000"):
         out = rewrite_in_chunks(doc, [len(doc) // 3, 2 * len(doc) // 3], rewrite=lambda u, k: "/M/" + u)
     assert out == '<a href="/M/first.html">f</a>' + unit * 50_000
-
-
-class _Alarm:
-    """Fails the test if the block takes longer than SECONDS: a guard against a parser that
-    takes minutes, with a margin of ten to a hundred times what it takes now."""
-
-    def __init__(self, seconds: int, what: str) -> None:
-        self.seconds, self.what = seconds, what
-
-    def __enter__(self) -> None:
-        import signal
-
-        def too_slow(*_args: object) -> None:
-            raise TimeoutError(f"{self.what} not done within {self.seconds} s")
-        self.old = signal.signal(signal.SIGALRM, too_slow)
-        signal.alarm(self.seconds)
-
-    def __exit__(self, *exc: object) -> None:
-        import signal
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, self.old)
 
 
 def _feed_in_chunks(doc: str, size: int) -> tuple[str, int]:
