@@ -15,7 +15,6 @@ holds half an export. The same capture always gives the same bytes.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import logging
@@ -40,12 +39,14 @@ from sqlalchemy import Engine, select
 from refuge.config.errors import BadInput, Failure
 from refuge.config.settings import Settings
 from refuge.formats import charset as charsets
+from refuge.formats import utf8_view
 from refuge.formats.charset import rewrite_chunks
 from refuge.mirror.data_static import write_data_index
 from refuge.mirror.export_banner import banner, charset_label, head_meta
-from refuge.mirror.export_paths import Plan, check_safe, media_type, rel_href, served_type, type_of_extra
+from refuge.mirror.export_paths import Plan, media_type, rel_href, served_type, type_of_extra
 from refuge.mirror.export_rewrite import ExportRewriter, Site, rewrite_stylesheet
 from refuge.mirror.export_root import contents_page, index_page, mirrors_placeholder
+from refuge.mirror.export_tree import ExportedFile, Hashed, Tree, swap_in
 from refuge.storage import catalog, snapshots
 from refuge.storage.index import Hit, capture_hits
 from refuge.storage.records import content_encoding, decoded_stream, open_record
@@ -60,15 +61,6 @@ CHUNK = 1024 * 1024
 CSS_LIMIT = 64 * 1024 * 1024  # a bigger stylesheet is copied as it is
 PARALLEL_PAGES = 150  # from this many pages on, worker processes share the work (see _write_all)
 MAX_WORKERS = 8
-
-
-@dataclass(frozen=True)
-class ExportedFile:
-    path: str          # POSIX, relative to the export root
-    sha256: str        # hex of the bytes written
-    size: int
-    content_type: str  # for HTTP serving (S3 Content-Type)
-    role: str          # "page" | "asset" | "index" | "data" | "list"
 
 
 @dataclass(frozen=True)
@@ -103,7 +95,7 @@ def export_capture(settings: Settings, engine: Engine, target_name: str, out: Pa
     tmp = out.parent / f".{out.name}.refuge-{os.getpid()}-{secrets.token_hex(4)}"
     os.mkdir(tmp)
     try:
-        tree = _Tree(tmp)
+        tree = Tree(tmp)
         site = Site(target.spec.url)
         titles = _write_all(settings.data, plan, tree, site)
         pages = sorted(titles)
@@ -124,7 +116,7 @@ def export_capture(settings: Settings, engine: Engine, target_name: str, out: Pa
         tree.write(MANIFEST, _manifest(target_name, capture_id, target.spec.url, seed_path, listed), "index",
                    "application/json")
         files = sorted(tree.files, key=lambda f: f.path)
-        _swap(tmp, out)
+        swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -185,53 +177,11 @@ def _check_out(out: Path) -> None:
 
 # -- writing ---------------------------------------------------------------------------------
 
-class _Tree:
-    """Files written under ROOT, each hashed as it is written."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._prefix = f"{root}/"  # a str: paths are joined for every file
-        self.files: list[ExportedFile] = []
-        self._folders: set[str] = set()
-
-    def open(self, path: str) -> Any:
-        check_safe(path)
-        folder = path.rpartition("/")[0]
-        if folder and folder not in self._folders:
-            os.makedirs(self._prefix + folder, exist_ok=True)
-            self._folders.add(folder)
-        return open(self._prefix + path, "xb")  # never over another file: paths are unique
-
-    def set_time(self, path: str, when: float) -> None:
-        os.utime(self._prefix + path, (when, when))
-
-    def add(self, path: str, digest: str, size: int, content_type: str, role: str) -> None:
-        self.files.append(ExportedFile(path, digest, size, content_type, role))
-
-    def write(self, path: str, data: bytes, role: str, content_type: str) -> None:
-        with self.open(path) as fh:
-            fh.write(data)
-        self.add(path, hashlib.sha256(data).hexdigest(), len(data), content_type, role)
-
-
-class _Hashed:
-    __slots__ = ("fh", "sha", "size")
-
-    def __init__(self, fh: Any) -> None:
-        self.fh, self.sha, self.size = fh, hashlib.sha256(), 0
-
-    def write(self, data: bytes) -> None:
-        if data:
-            self.fh.write(data)
-            self.sha.update(data)
-            self.size += len(data)
-
-
 def _single_threaded() -> bool:
     return threading.active_count() == 1
 
 
-def _write_all(data: Path, plan: Plan, tree: _Tree, site: Site) -> dict[str, str]:
+def _write_all(data: Path, plan: Plan, tree: Tree, site: Site) -> dict[str, str]:
     """Write every captured file; {path: title} of the pages. The HTML parser is pure Python,
     so many pages are shared out to forked worker processes (where forking is safe: Linux,
     a process with no other thread), each writing its own files."""
@@ -257,7 +207,7 @@ def _write_all(data: Path, plan: Plan, tree: _Tree, site: Site) -> dict[str, str
     return titles
 
 
-_JOB: tuple[Path, Plan, _Tree, Site] | None = None  # what forked workers inherit
+_JOB: tuple[Path, Plan, Tree, Site] | None = None  # what forked workers inherit
 
 
 def _shares(jobs: list[tuple[str, str]], plan: Plan, workers: int) -> list[list[tuple[str, str]]]:
@@ -285,7 +235,7 @@ def _write_part(jobs: list[tuple[str, str]]) -> list[tuple[ExportedFile, str | N
     return [_write_entry(data, plan, tree, site, key, path) for key, path in jobs]
 
 
-def _write_entry(data: Path, plan: Plan, tree: _Tree, site: Site, key: str,
+def _write_entry(data: Path, plan: Plan, tree: Tree, site: Site, key: str,
                  path: str) -> tuple[ExportedFile, str | None]:
     """Write the captured file of KEY (a canonical URL in the plan) at PATH; its entry and, for
     a page, its title (possibly "")."""
@@ -305,7 +255,7 @@ def _write_entry(data: Path, plan: Plan, tree: _Tree, site: Site, key: str,
             if stream is None:  # an encoding this Python cannot undo: the bytes as stored
                 stream, page = body.raw_stream, False
             mime = media_type(ctype) or media_type(hit.mime)
-            out = _Hashed(stack.enter_context(tree.open(path)))
+            out = Hashed(stack.enter_context(tree.open(path)))
             title = None
             if page:
                 title, label = _write_html(stream, ctype, hit, path, plan.lookup, site, out)
@@ -340,20 +290,25 @@ def _capture_time(timestamp: str) -> float | None:
 
 
 def _write_html(stream: Any, ctype: str | None, hit: Hit, path: str, lookup: Callable[[str], str | None],
-                site: Site, out: _Hashed) -> tuple[str, str]:
+                site: Site, out: Hashed) -> tuple[str, str]:
     read = stream.read
     chunk = read(CHUNK)
     codec = charsets.html_charset(ctype, chunk[:4096])
     label = charset_label(codec)
-    dec, enc = charsets.decoder(codec), charsets.encoder(codec)
-    rewriter = ExportRewriter(hit.url, path, lookup, site, head_meta(label), banner(hit.url, hit.timestamp, path))
+    view = utf8_view.usable(codec)
+    if view:
+        dec, enc = utf8_view.decoder(), utf8_view.encoder()
+    else:
+        dec, enc = charsets.decoder(codec), charsets.encoder(codec)
+    rewriter = ExportRewriter(hit.url, path, lookup, site, head_meta(label), banner(hit.url, hit.timestamp, path),
+                              view)
     for data in rewrite_chunks(read, chunk, dec, enc, rewriter, CHUNK):
         out.write(data)
     return unescape(rewriter.title), label
 
 
 def _write_css(stream: Any, ctype: str | None, hit: Hit, path: str, lookup: Callable[[str], str | None],
-               out: _Hashed) -> str:
+               out: Hashed) -> str:
     data = stream.read(CSS_LIMIT + 1)
     codec = charsets.css_charset(ctype, data[:4096])
     if len(data) > CSS_LIMIT:
@@ -366,7 +321,7 @@ def _write_css(stream: Any, ctype: str | None, hit: Hit, path: str, lookup: Call
     return f"text/css; charset={charset_label(codec)}"
 
 
-def _write_data(engine: Engine, target_name: str, capture_id: str, plan: Plan, tree: _Tree) -> None:
+def _write_data(engine: Engine, target_name: str, capture_id: str, plan: Plan, tree: Tree) -> None:
     def href(url: str, _ts: str) -> str | None:
         path = plan.lookup(url.split("#", 1)[0])
         return rel_href("data/index.html", path) if path else None
@@ -388,27 +343,3 @@ def _manifest(target_name: str, capture_id: str, seed_url: str, seed_path: str, 
     return (json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
 
 
-# -- swapping the tree in ----------------------------------------------------------------------
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
-
-
-def _swap(tmp: Path, out: Path) -> None:
-    if not out.exists():
-        os.rename(tmp, out)
-        return
-    if _exchange(tmp, out):  # tmp now holds the old tree
-        shutil.rmtree(tmp, ignore_errors=True)
-        return
-    old = out.parent / f".{out.name}.refuge-old-{os.getpid()}-{secrets.token_hex(4)}"
-    os.rename(out, old)
-    os.rename(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)

@@ -10,15 +10,17 @@ through other hosts are dropped; the page stays readable without JavaScript.
 
 The document is copied through exactly otherwise (formats.html.HtmlRewriter's
 patches), in its own charset; what is inserted (the head meta tags and the banner of
-mirror.export_banner) is ASCII, so it fits every charset.
+mirror.export_banner) is ASCII, so it fits every charset. A UTF-8 page is read as its
+bytes (formats.utf8_view): only the tags, <style> and <script> bodies and the title
+that are not all ASCII are decoded, to be read and rewritten.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from refuge.formats import utf8_view
 from refuge.formats.css import rewrite_css
 from refuge.formats.html import HtmlRewriter
 from refuge.formats.html_scanner import STATEFUL
@@ -28,6 +30,7 @@ from refuge.formats.html_attrs import (
 from refuge.formats.urls import join
 from refuge.mirror.export_banner import LEAVING_TITLE
 from refuge.mirror.export_paths import rel_href
+from refuge.mirror.export_scripts import drops_inline
 from refuge.mirror.export_site import Site
 from refuge.mirror.rewrite import quote_url
 
@@ -36,18 +39,6 @@ Lookup = Callable[[str], "str | None"]  # absolute URL, fragment removed -> its 
 INERT = "data:,"  # what an uncaptured CSS url() becomes: loads nothing, fetches nothing
 _NAV = frozenset({("a", "href"), ("area", "href"), ("form", "action"), ("button", "formaction"),
                   ("input", "formaction")})
-_TRACKERS = re.compile(
-    r"googletagmanager|google-analytics|googleadservices|googlesyndication|doubleclick|adsbygoogle"
-    r"|\bgtag\s*\(|\bfbq\s*\(|\b_paq\b|matomo|piwik|\b_gaq\b|\bga\s*\(\s*['\"](?:create|send)"
-    r"|facebook\.net|connect\.facebook|hotjar|clarity\.ms|mc\.yandex|metrika|\bym\s*\(|plausible\.io"
-    r"|segment\.(?:io|com)|mixpanel|chartbeat|quantserve|scorecardresearch|comscore|newrelic|nr-data\.net"
-    r"|addthis|sharethis|taboola|outbrain|amazon-adsystem|criteo|hs-scripts|hubspot|crazyegg|mouseflow"
-    r"|fullstory|heapanalytics|statcounter|histats|cloudflareinsights|navigator\.sendBeacon", re.I)
-# An absolute or scheme-relative URL in script text ('https://x.y', "https:\/\/x.y", "//x.y").
-_ABSOLUTE = re.compile(r"""(?:\bhttps?:|["'`(=,]\s*)\\?/\\?/[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+""", re.I)
-_JS_TYPES = frozenset({"", "module", "text/javascript", "application/javascript", "text/ecmascript",
-                       "application/ecmascript", "application/x-javascript", "text/x-javascript",
-                       "text/jscript", "text/livescript", "speculationrules", "importmap"})
 _DROP_META = frozenset({"content-security-policy", "x-dns-prefetch-control", "set-cookie", "origin-trial"})
 
 
@@ -56,24 +47,17 @@ def _removal(text: str, start: int, end: int) -> tuple[int, int, str]:
     return len(text[:start].rstrip(WS)), end, ""
 
 
-def _executable(script_type: str) -> bool:
-    t = script_type.strip(WS).lower().split(";", 1)[0]
-    return t in _JS_TYPES or "javascript" in t or "ecmascript" in t
-
-
-def drops_inline(text: str, script_type: str) -> bool:
-    """Whether an inline script goes: it tracks, or (when it runs) it names another host."""
-    if _TRACKERS.search(text):
-        return True
-    return _executable(script_type) and _ABSOLUTE.search(text) is not None
-
-
 class ExportRewriter(HtmlRewriter):
     """Rewrites one page for the export: see the module's docstring."""
 
-    def __init__(self, url: str, path: str, lookup: Lookup, site: Site, head: str, banner_html: str) -> None:
+    def __init__(self, url: str, path: str, lookup: Lookup, site: Site, head: str, banner_html: str,
+                 view: bool = False) -> None:
         super().__init__(self._css_ref, banner_html)
         self.url, self.path, self._lookup, self._site = url, path, lookup, site
+        # VIEW: the page is fed as formats.utf8_view's view. A start tag that is not all ASCII
+        # is then handled as text (_start), and _viewed holds it as it lies in the view.
+        self._view = view
+        self._viewed: str | None = None
         parts = urlsplit(url)
         self._url_dir = f"{parts.scheme}://{parts.netloc}{parts.path.rsplit('/', 1)[0]}/"
         self._path_dir = path.rsplit("/", 1)[0] if "/" in path else ""
@@ -87,8 +71,8 @@ class ExportRewriter(HtmlRewriter):
         self._base_url = url
         # See _update_known: the rewritten tags that stand for themselves in the body, and
         # in the head before the banner is placed (only those that belong in a head).
-        self._plain = site.tags(self._url_dir, self._path_dir, None, "")
-        self._in_head = site.tags(self._url_dir, self._path_dir, None, "<head>")
+        self._plain = site.tags(self._url_dir, self._path_dir, None, "", view)
+        self._in_head = site.tags(self._url_dir, self._path_dir, None, "<head>", view)
 
     # -- where links go --------------------------------------------------------------
 
@@ -126,7 +110,8 @@ class ExportRewriter(HtmlRewriter):
             elif tag != "body" and tag not in HEAD_TAGS and not self._hidden:
                 self._banner_done = True
                 patches.append((at, at, self._banner or ""))
-        end = at + len(text)
+        shown = text if self._viewed is None else self._viewed
+        end = at + len(shown)
         if tag == "script":
             new = self._open_script(at, text, attrs or [])
         elif tag == "base":
@@ -134,8 +119,8 @@ class ExportRewriter(HtmlRewriter):
         elif attrs is not None:
             new = self._rewritten(tag, text, attrs)
         else:
-            new = text
-        if new is not text and new != text:
+            new = shown
+        if new is not shown and new != shown:
             patches.append((at, end, new))
         if not self._head_done and tag == "head":
             self._head_done = True
@@ -147,8 +132,21 @@ class ExportRewriter(HtmlRewriter):
             self._title = []
 
     def _start(self, tag: str, text: str, closed: bool, style: bool | None) -> None:
+        if self._view and not text.isascii():
+            self._viewed = text
+            text = utf8_view.real(text)
+            if style is not None:  # HTMLParser read the view's attributes: read the text's
+                style = any(a.name == "style" for a in parse_attrs(text))
         super()._start(tag, text, closed, style)  # calls _tag, then tracks containers
+        self._viewed = None
         self._update_known()
+
+    def _in_view(self, text: str, new: str) -> str:
+        """NEW, the rewrite of the start tag TEXT, as it goes into the page."""
+        viewed = self._viewed
+        if viewed is None:
+            return new
+        return viewed if new is text else utf8_view.view(new)
 
     def _update_known(self) -> None:
         # The scanner may apply rewritten tags itself once the head meta is placed, outside any
@@ -177,7 +175,10 @@ class ExportRewriter(HtmlRewriter):
             gt = self.rawdata.find(">", self._end_at - self._consumed)
             self._end_script(self._consumed + (gt + 1 if gt >= 0 else len(self.rawdata)))
         elif tag == "title" and self._title is not None:
-            self.title = " ".join("".join(self._title).split())
+            title = "".join(self._title)
+            if self._view and not title.isascii():
+                title = utf8_view.real(title)
+            self.title = " ".join(title.split())
             self._title = None
 
     def close(self) -> str:  # type: ignore[override]
@@ -209,10 +210,11 @@ class ExportRewriter(HtmlRewriter):
         if "?" in text:
             mode, script_type, new = self._script_start(text, attrs)
         else:
-            scripts = self._site.scripts(self._url_dir, self._path_dir, self.base)
-            found = scripts.get(text)
+            scripts = self._site.scripts(self._url_dir, self._path_dir, self.base, self._view)
+            key = text if self._viewed is None else self._viewed
+            found = scripts.get(key)
             if found is None:
-                found = scripts[text] = self._script_start(text, attrs)
+                found = scripts[key] = self._script_start(text, attrs)
                 self._site.cached += 1
             mode, script_type, new = found
         self._script = None if mode is None else (at, mode, script_type)
@@ -224,23 +226,25 @@ class ExportRewriter(HtmlRewriter):
         script_type = next((a.value for a in attrs if a.name == "type"), "")
         src = next((a for a in attrs if a.name == "src" and a.value.strip(WS)), None)
         if src is None:
-            return "inline", script_type, text
+            return "inline", script_type, self._in_view(text, text)
         url = src.value.strip(WS)
         absolute = self.absolute(url) if fetchable(url) else None
         local = self.local(absolute) if absolute is not None and self._site.owns(absolute, self.url) else None
         if local is None and (absolute is not None or fetchable(url)):
-            return "drop", script_type, text
+            return "drop", script_type, self._in_view(text, text)
         # A captured script of the site's own (or a data: one): kept.
         edits = [(src.vstart, src.vend, escape_attr(local, src.quote))] if local is not None else []
         edits += [_removal(text, a.start, a.end) for a in attrs if a.name == "integrity"]
         if "crossorigin" in text.lower():
             edits += [_removal(text, a.start, a.end) for a in parse_attrs(text, every=True)
                       if a.name == "crossorigin"]
-        return None, script_type, _apply(text, edits)
+        return None, script_type, self._in_view(text, _apply(text, edits))
 
     def _end_script(self, end: int) -> None:
         text = "".join(self._script_text or ())
         self._script_text = None
+        if self._view and not text.isascii():
+            text = utf8_view.real(text)
         if self._script is None:
             return
         start, mode, script_type = self._script
@@ -262,14 +266,16 @@ class ExportRewriter(HtmlRewriter):
         with a '?' is not shared, nor one whose callbacks do more than rewrite it (STATEFUL):
         the scanner applies what is remembered without them (known)."""
         if "?" in text or tag in STATEFUL:
-            return self._final(text, self._export_tag(tag, text, attrs))
-        tags = self._site.tags(self._url_dir, self._path_dir, self.base, self._media[-1] if self._media else "")
-        new = tags.get(text)
+            return self._in_view(text, self._final(text, self._export_tag(tag, text, attrs)))
+        tags = self._site.tags(self._url_dir, self._path_dir, self.base, self._media[-1] if self._media else "",
+                               self._view)
+        key = text if self._viewed is None else self._viewed
+        new = tags.get(key)
         if new is None:
-            new = tags[text] = self._final(text, self._export_tag(tag, text, attrs))
+            new = tags[key] = self._in_view(text, self._final(text, self._export_tag(tag, text, attrs)))
             self._site.cached += 1
         if self.known is self._in_head and tag in HEAD_TAGS:  # the state this tag came in
-            self._in_head[text] = new
+            self._in_head[key] = new
         return new
 
     @staticmethod
@@ -336,6 +342,15 @@ class ExportRewriter(HtmlRewriter):
                 at = 1 + len(tag)
                 edits.append((at, at, f' title="{LEAVING_TITLE}"'))
         return _apply(text, edits)
+
+    def _style_text(self, start: int, end: int, text: str) -> None:
+        if not self._view or text.isascii():
+            super()._style_text(start, end, text)
+            return
+        read = utf8_view.real(text)
+        new = rewrite_css(read, self._css_ref)
+        if new != read:
+            self._patches.append((start, end, utf8_view.view(new)))
 
     def _srcset(self, value: str) -> str | None:
         """A srcset with each candidate made local or left out; None if none is left."""
