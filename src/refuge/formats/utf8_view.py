@@ -21,6 +21,7 @@ from .charset import encoder as _encoder
 from .html_scanner import _Scanner
 
 
+@lru_cache(maxsize=64)
 def usable(codec: str) -> bool:
     """Whether a page in CODEC can be rewritten in the view."""
     return codecs.lookup(codec).name == "utf-8" and _raw_text_stays_raw()

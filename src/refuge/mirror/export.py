@@ -334,12 +334,15 @@ def _write_data(engine: Engine, target_name: str, capture_id: str, plan: Plan, t
 
 
 def _manifest(target_name: str, capture_id: str, seed_url: str, seed_path: str, files: list[ExportedFile]) -> bytes:
-    doc = {
-        "format": FORMAT, "version": 1, "target": target_name, "capture": capture_id, "seed_url": seed_url,
-        "seed_path": seed_path,
-        "files": [{"path": f.path, "sha256": f.sha256, "size": f.size, "content_type": f.content_type,
-                   "role": f.role} for f in sorted(files, key=lambda f: f.path)],
-    }
-    return (json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
+    """refuge-export.json: the export, then each file on a line of its own, in path order
+    (what a reader compares or greps; json.dumps with indent= would also take five times as
+    long, in Python rather than C)."""
+    dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+    head = dumps({"format": FORMAT, "version": 1, "target": target_name, "capture": capture_id,
+                  "seed_url": seed_url, "seed_path": seed_path})
+    lines = ",\n".join("  " + dumps({"path": f.path, "sha256": f.sha256, "size": f.size,
+                                      "content_type": f.content_type, "role": f.role})
+                       for f in sorted(files, key=lambda f: f.path))
+    return (head[:-1] + ',\n "files": [\n' + lines + "\n ]}\n").encode("utf-8")
 
 
