@@ -41,11 +41,23 @@ WGET_OPTS = ["--mirror", "--convert-links", "--page-requisites", "--adjust-exten
 
 # --------------------------------------------------------------------------- runs
 
+COPIES = WORK / "export-copies"  # each run's copy in a folder of its own: COPIES/<tool>-<i>
+# Deleting a 70 MB tree on this VM's disk (ext4, mounted with online discard) slows the file
+# creation that follows, for a minute or more after a gigabyte: a tool that ran right after
+# the harness deleted the last copy took up to twice its time. So no copy is deleted while
+# anything is timed: they stay until the benchmark ends (run.py calls clear_copies).
+
+
 def fresh(out: Path) -> Path:
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True)  # never there already: see COPIES
     return out
+
+
+def clear_copies() -> None:
+    """Delete every run's copy (and the copies of earlier harness versions, one per tool)."""
+    for path in (COPIES, *(WORK / f"export-{tool}" for tool in ("refuge", *PEERS))):
+        if path.is_dir():
+            shutil.rmtree(path)
 
 
 def copy_summary(out: Path) -> dict[str, Any]:
@@ -112,6 +124,7 @@ def run(args: Any, results: dict, ensure_site: Any) -> bool:
     root = WORK / f"site-{args.pages}"
     manifest = ensure_site(root, args.pages, args.seed)
     server = siteserver.SiteServer(WORK / "export-server", args.server)
+    clear_copies()  # left by an interrupted run
     try:
         site = server.start({"export": root})[0]
         detail(f"export site: {len(manifest['pages'])} HTML pages, {len(manifest['assets'])} other files, "
@@ -130,10 +143,10 @@ def run(args: Any, results: dict, ensure_site: Any) -> bool:
 
         tools: dict[str, Any] = {}
         if data is not None:
-            tools["refuge"] = lambda i: export_refuge(data, WORK / "export-refuge", i)
+            tools["refuge"] = lambda i: export_refuge(data, COPIES / f"refuge-{i}", i)
         for peer in PEERS:
-            tools[peer] = lambda i, peer=peer: export_peer(peer, site, server, WORK / f"export-{peer}", i)
-        runs = alternate(tools, args.repeat, describe=_describe, what="export")
+            tools[peer] = lambda i, peer=peer: export_peer(peer, site, server, COPIES / f"{peer}-{i}", i)
+        runs = alternate(tools, args.export_repeat, describe=_describe, what="export")
         sums: dict[str, dict] = {}
         for peer in PEERS:
             res[peer] = {}
@@ -142,8 +155,9 @@ def run(args: Any, results: dict, ensure_site: Any) -> bool:
                              skipped=data is None)
         errors[before:] = list(dict.fromkeys(errors[before:]))  # Refuge's failure, once
 
-        detail("each run into an empty dir; refuge: `refuge --data DIR export bench --out OUT --json` "
-               "(from the archive); httrack: `httrack URL -O OUT " + " ".join(HTTRACK_OPTS) + "`; "
+        detail("each run into a new, empty dir (none deleted until the benchmark ends); refuge: "
+               "`refuge --data DIR export bench --out OUT --json` (from the archive); "
+               "httrack: `httrack URL -O OUT " + " ".join(HTTRACK_OPTS) + "`; "
                "wget: `wget " + " ".join(WGET_OPTS) + " -P OUT URL` (both from the live site)")
         for name, s in sums.items():
             if not s.get("ok"):
@@ -179,4 +193,4 @@ def targets(results: dict) -> dict:
     return out
 
 
-__all__ = ["EXPORT_TARGET", "run", "targets"]
+__all__ = ["EXPORT_TARGET", "clear_copies", "run", "targets"]
