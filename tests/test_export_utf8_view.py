@@ -75,7 +75,7 @@ def khmer_fuzz(count: int, seed: int) -> list[str]:
     return ["".join(rnd.choice(KHMER_TOKENS) for _ in range(rnd.randint(1, 60))) for _ in range(count)]
 
 
-DOCS = {"khmer page": KHMER, **CORPUS}
+DOCS = {"khmer page": KHMER, "khmer page after a byte-order mark": "\ufeff" + KHMER, **CORPUS}
 
 
 def test_which_pages_are_read_as_bytes() -> None:
