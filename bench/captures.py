@@ -14,6 +14,7 @@ from pathlib import Path
 
 import procs
 import siteserver
+from scratch import fresh_dir
 
 try:
     import psutil
@@ -126,9 +127,7 @@ MEMORY_POLL = 0.02  # seconds between RSS samples in the memory runs
 
 def capture_refuge(site: siteserver.Served, name: str, data: Path, server: siteserver.SiteServer,
                    memory: bool = False) -> dict:
-    if data.exists():
-        shutil.rmtree(data)
-    data.mkdir(parents=True)
+    fresh_dir(data)
     env = refuge_env(data)
     exe = str(refuge_bin())
     add = subprocess.run([exe, "add", site.url, "--name", name, "--scope", "host", "--max-pages", "100000",
@@ -150,9 +149,7 @@ def capture_refuge(site: siteserver.Served, name: str, data: Path, server: sites
 
 
 def capture_wget(site: siteserver.Served, out: Path, server: siteserver.SiteServer, memory: bool = False) -> dict:
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    fresh_dir(out)
     cmd = ["wget", "--mirror", "--page-requisites", f"--warc-file={out / 'wget'}", "--no-verbose",
            "-e", "robots=off", f"--directory-prefix={out / 'mirror'}", site.url]
     r, res = _measured(site, server, cmd, out / "wget", memory)

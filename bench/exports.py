@@ -12,7 +12,6 @@ tool wrote beside it.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import procs
 import siteserver
 from captures import _measured, alternate, capture_refuge, detail, parse_json_out, refuge_bin, refuge_env, tail
 from replicas import _compare
+from scratch import fresh_dir
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
@@ -41,25 +41,6 @@ WGET_OPTS = ["--mirror", "--convert-links", "--page-requisites", "--adjust-exten
 
 # --------------------------------------------------------------------------- runs
 
-COPIES = WORK / "export-copies"  # each run's copy in a folder of its own: COPIES/<tool>-<i>
-# Deleting a 70 MB tree on this VM's disk (ext4, mounted with online discard) slows the file
-# creation that follows, for a minute or more after a gigabyte: a tool that ran right after
-# the harness deleted the last copy took up to twice its time. So no copy is deleted while
-# anything is timed: they stay until the benchmark ends (run.py calls clear_copies).
-
-
-def fresh(out: Path) -> Path:
-    out.mkdir(parents=True)  # never there already: see COPIES
-    return out
-
-
-def clear_copies() -> None:
-    """Delete every run's copy (and the copies of earlier harness versions, one per tool)."""
-    for path in (COPIES, *(WORK / f"export-{tool}" for tool in ("refuge", *PEERS))):
-        if path.is_dir():
-            shutil.rmtree(path)
-
-
 def copy_summary(out: Path) -> dict[str, Any]:
     """What a tool wrote: the site's folder (named after 127.0.0.1 and the port: `:` for wget,
     `_` for the others) counted, every other file named."""
@@ -79,7 +60,7 @@ def copy_summary(out: Path) -> dict[str, Any]:
 
 
 def export_refuge(data: Path, out: Path, i: int) -> dict:
-    cmd = [str(refuge_bin()), "--data", str(data), "export", "bench", "--out", str(fresh(out)), "--json"]
+    cmd = [str(refuge_bin()), "--data", str(data), "export", "bench", "--out", str(fresh_dir(out)), "--json"]
     r = procs.run_measured(cmd, env=refuge_env(data), log=WORK / f"export-refuge-{i}", timeout=900)
     out_json = parse_json_out(r.stdout)
     res = {"ok": r.returncode == 0 and out_json is not None, "returncode": r.returncode, "seconds": r.seconds,
@@ -94,9 +75,9 @@ def export_refuge(data: Path, out: Path, i: int) -> dict:
 
 def export_peer(name: str, site: siteserver.Served, server: siteserver.SiteServer, out: Path, i: int) -> dict:
     if name == "httrack":
-        cmd = ["httrack", site.url, "-O", str(fresh(out)), *HTTRACK_OPTS]
+        cmd = ["httrack", site.url, "-O", str(fresh_dir(out)), *HTTRACK_OPTS]
     else:
-        cmd = ["wget", *WGET_OPTS, "-P", str(fresh(out)), site.url]
+        cmd = ["wget", *WGET_OPTS, "-P", str(fresh_dir(out)), site.url]
     r, res = _measured(site, server, cmd, WORK / f"export-{name}-{i}", memory=False)
     # wget exits 8 when the server answered an error for some URL: reported, not fatal.
     res["ok"] = r.returncode in ((0, 8) if name == "wget" else (0,))
@@ -124,7 +105,6 @@ def run(args: Any, results: dict, ensure_site: Any) -> bool:
     root = WORK / f"site-{args.pages}"
     manifest = ensure_site(root, args.pages, args.seed)
     server = siteserver.SiteServer(WORK / "export-server", args.server)
-    clear_copies()  # left by an interrupted run
     try:
         site = server.start({"export": root})[0]
         detail(f"export site: {len(manifest['pages'])} HTML pages, {len(manifest['assets'])} other files, "
@@ -143,9 +123,9 @@ def run(args: Any, results: dict, ensure_site: Any) -> bool:
 
         tools: dict[str, Any] = {}
         if data is not None:
-            tools["refuge"] = lambda i: export_refuge(data, COPIES / f"refuge-{i}", i)
+            tools["refuge"] = lambda i: export_refuge(data, WORK / "export-refuge", i)
         for peer in PEERS:
-            tools[peer] = lambda i, peer=peer: export_peer(peer, site, server, COPIES / f"{peer}-{i}", i)
+            tools[peer] = lambda i, peer=peer: export_peer(peer, site, server, WORK / f"export-{peer}", i)
         runs = alternate(tools, args.export_repeat, describe=_describe, what="export")
         sums: dict[str, dict] = {}
         for peer in PEERS:
@@ -155,7 +135,7 @@ def run(args: Any, results: dict, ensure_site: Any) -> bool:
                              skipped=data is None)
         errors[before:] = list(dict.fromkeys(errors[before:]))  # Refuge's failure, once
 
-        detail("each run into a new, empty dir (none deleted until the benchmark ends); refuge: "
+        detail("each run into an empty dir (the last copy moved aside, deleted when the benchmark ends); refuge: "
                "`refuge --data DIR export bench --out OUT --json` (from the archive); "
                "httrack: `httrack URL -O OUT " + " ".join(HTTRACK_OPTS) + "`; "
                "wget: `wget " + " ".join(WGET_OPTS) + " -P OUT URL` (both from the live site)")
@@ -193,4 +173,4 @@ def targets(results: dict) -> dict:
     return out
 
 
-__all__ = ["EXPORT_TARGET", "clear_copies", "run", "targets"]
+__all__ = ["EXPORT_TARGET", "run", "targets"]

@@ -38,6 +38,7 @@ import procs  # noqa: E402
 import pywb_env  # noqa: E402
 import replay  # noqa: E402
 import replicas  # noqa: E402
+import scratch  # noqa: E402
 import sitegen  # noqa: E402
 import siteserver  # noqa: E402
 from captures import (  # noqa: E402
@@ -363,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
     finally:
         procs.cleanup()
-        exports.clear_copies()  # only now: see exports.COPIES
+        scratch.empty_trash()  # only now: see scratch.py
         results["ok"] = ok
         results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         out = WORK / "results.json"
