@@ -205,12 +205,27 @@ def test_a_catalog_from_before_database_targets_gains_the_column(tmp_settings) -
 
     engine = catalog.connect(tmp_settings.catalog_url)
     catalog.save_target(engine, make_target("https://old.example/", name="old"))
-    with engine.begin() as conn:
-        conn.execute(text('ALTER TABLE targets DROP COLUMN "database"'))  # as an issue-2 catalog was
+    with engine.begin() as conn:  # as an issue-2 catalog was
+        conn.execute(text('ALTER TABLE targets DROP COLUMN "database"'))
+        conn.execute(text("DROP TABLE refuge_schema"))
     engine.dispose()
     engine = catalog.connect(tmp_settings.catalog_url)
     assert catalog.get_target(engine, "old").spec.database is None
     assert catalog.list_targets(engine)[0].spec.url == "https://old.example/"
+
+
+def test_a_catalog_brought_up_to_an_older_schema_is_brought_up_to_this_one(tmp_settings) -> None:
+    from sqlalchemy import text
+
+    engine = catalog.connect(tmp_settings.catalog_url)
+    with engine.begin() as conn:  # as a release without mirror checks left it
+        conn.execute(text("DROP TABLE mirror_checks"))
+        conn.execute(text("UPDATE refuge_schema SET value = 'an older schema'"))
+    engine.dispose()
+    engine = catalog.connect(tmp_settings.catalog_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM mirror_checks")).scalar() == 0
+        assert conn.execute(text("SELECT value FROM refuge_schema")).scalar() != "an older schema"
 
 
 @pytest.mark.browser

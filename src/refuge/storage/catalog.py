@@ -7,6 +7,7 @@ Engine; :func:`connect` makes one and creates the tables.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -15,12 +16,13 @@ from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import Engine, create_engine, event, func, insert, inspect, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, inspect, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from refuge.config.errors import BadInput
 from refuge.config.targets import TargetSpec
-from refuge.storage.schema import captures, cdx, failures, files, metadata, targets
+from refuge.storage import schema
+from refuge.storage.schema import captures, cdx, failures, files, metadata, schema_state, targets
 
 
 def utcnow() -> datetime:
@@ -52,10 +54,45 @@ def connect(url: str, create: bool = True) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
-    if create:
+    if create and not _schema_is_current(engine):
         metadata.create_all(engine)
         _add_new_columns(engine)
+        _mark_schema_current(engine)
     return engine
+
+
+def _schema_id() -> str | None:
+    """The hash of the schema's source: what a catalog brought up to it records."""
+    try:
+        return hashlib.sha256(Path(schema.__file__).read_bytes()).hexdigest()[:32]
+    except OSError:
+        return None
+
+
+def _schema_is_current(engine: Engine) -> bool:
+    # Checking every table and column took each command 3 ms on SQLite and 35 ms on
+    # PostgreSQL (a third of its connecting): one row says the catalog is as this schema makes it.
+    wanted = _schema_id()
+    if wanted is None:
+        return False
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(select(schema_state.c.value).where(schema_state.c.key == "schema")).scalar()
+    except DBAPIError:  # no such table: a catalog from before the row, or a new one
+        return False
+    return found == wanted
+
+
+def _mark_schema_current(engine: Engine) -> None:
+    wanted = _schema_id()
+    if wanted is None:
+        return
+    try:
+        with engine.begin() as conn:
+            conn.execute(delete(schema_state).where(schema_state.c.key == "schema"))
+            conn.execute(insert(schema_state).values(key="schema", value=wanted))
+    except IntegrityError:  # another process marked it at the same moment
+        pass
 
 
 def _add_new_columns(engine: Engine) -> None:

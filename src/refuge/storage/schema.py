@@ -24,6 +24,14 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# Which schema the catalog was last brought up to (storage.catalog.connect): one row,
+# key "schema", value the hash of this module's source.
+schema_state = Table(
+    "refuge_schema", metadata,
+    Column("key", String(32), primary_key=True),
+    Column("value", String(64), nullable=False),
+)
+
 targets = Table(
     "targets", metadata,
     Column("id", Integer, primary_key=True),
