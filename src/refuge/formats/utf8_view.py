@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 from functools import lru_cache
+from html.parser import HTMLParser
 
 from .charset import decoder as _decoder
 from .charset import encoder as _encoder
@@ -53,9 +54,13 @@ def view(text: str) -> str:
     return _encoder("utf-8").encode(text, True).decode("latin-1")
 
 
-class _Probe(_Scanner):
+class _Probe(HTMLParser):
+    # The scanner's raw text elements, read by HTMLParser itself (the scanner's fast path
+    # only ever asks for them as raw text); a _Scanner would compile its expressions first.
+    CDATA_CONTENT_ELEMENTS = _Scanner.CDATA_CONTENT_ELEMENTS
+
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(convert_charrefs=True)
         self.text: list[str] = []
 
     def handle_data(self, data: str) -> None:

@@ -267,8 +267,11 @@ class ExportRewriter(HtmlRewriter):
         the scanner applies what is remembered without them (known)."""
         if "?" in text or tag in STATEFUL:
             return self._in_view(text, self._final(text, self._export_tag(tag, text, attrs)))
-        tags = self._site.tags(self._url_dir, self._path_dir, self.base, self._media[-1] if self._media else "",
-                               self._view)
+        if self.base is None and not self._media:
+            tags = self._plain  # what site.tags would return: the body's tags, looked up once per page
+        else:
+            tags = self._site.tags(self._url_dir, self._path_dir, self.base, self._media[-1] if self._media else "",
+                                   self._view)
         key = text if self._viewed is None else self._viewed
         new = tags.get(key)
         if new is None:
