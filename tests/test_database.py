@@ -218,14 +218,31 @@ def test_a_catalog_brought_up_to_an_older_schema_is_brought_up_to_this_one(tmp_s
     from sqlalchemy import text
 
     engine = catalog.connect(tmp_settings.catalog_url)
-    with engine.begin() as conn:  # as a release without mirror checks left it
+    with engine.begin() as conn:  # as a release without mirror checks or the capture index left it
         conn.execute(text("DROP TABLE mirror_checks"))
+        conn.execute(text("DROP INDEX cdx_by_capture"))
         conn.execute(text("UPDATE refuge_schema SET value = 'an older schema'"))
     engine.dispose()
     engine = catalog.connect(tmp_settings.catalog_url)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM mirror_checks")).scalar() == 0
         assert conn.execute(text("SELECT value FROM refuge_schema")).scalar() != "an older schema"
+        assert conn.execute(text("SELECT name FROM sqlite_master WHERE name = 'cdx_by_capture'")).scalar()
+
+
+def test_one_captures_records_are_read_without_reading_the_archives(tmp_settings) -> None:
+    """An export reads its capture's rows through an index: its time does not grow with
+    the number of captures kept."""
+    from sqlalchemy import text
+
+    from refuge.storage.index import capture_query
+
+    engine = catalog.connect(tmp_settings.catalog_url)
+    sql = str(capture_query("20240601000000-abcdef0").compile(dialect=engine.dialect,
+                                                               compile_kwargs={"literal_binds": True}))
+    with engine.connect() as conn:
+        plan = " ".join(str(row[-1]) for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
+    assert "USING INDEX cdx_by_capture" in plan and "SCAN cdx" not in plan, plan
 
 
 @pytest.mark.browser

@@ -57,8 +57,17 @@ def connect(url: str, create: bool = True) -> Engine:
     if create and not _schema_is_current(engine):
         metadata.create_all(engine)
         _add_new_columns(engine)
+        _add_new_indexes(engine)
         _mark_schema_current(engine)
     return engine
+
+
+def _add_new_indexes(engine: Engine) -> None:
+    """Indexes added to an existing table since a catalog was made (create_all makes a
+    table's indexes only with the table)."""
+    for table in metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(engine, checkfirst=True)
 
 
 def _schema_id() -> str | None:

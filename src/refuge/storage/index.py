@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Engine, Select, and_, or_, select
 
 from refuge.formats.urls import surt_key
 from refuge.storage.schema import cdx, files
@@ -109,7 +109,12 @@ def original_of(engine: Engine, target_id: int, digest: str, not_after: str | No
 def capture_hits(engine: Engine, capture_id: str) -> list[Hit]:
     """Every indexed record of one capture, in the order they were indexed."""
     with engine.connect() as conn:
-        return [_hit(r) for r in conn.execute(_base().where(cdx.c.capture_id == capture_id).order_by(cdx.c.id))]
+        return [_hit(r) for r in conn.execute(capture_query(capture_id))]
+
+
+def capture_query(capture_id: str) -> Select:
+    """The query capture_hits runs."""
+    return _base().where(cdx.c.capture_id == capture_id).order_by(cdx.c.id)
 
 
 def has_records(engine: Engine, target_id: int) -> bool:

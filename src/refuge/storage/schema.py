@@ -102,7 +102,8 @@ files = Table(
 )
 
 # One row per response or revisit record: the CDXJ index, queryable. The B-tree on
-# (urlkey, timestamp) makes "closest capture of this URL to that time" logarithmic.
+# (urlkey, timestamp) makes "closest capture of this URL to that time" logarithmic; the
+# one on capture_id lets an export or a snapshot read one capture's rows, not the archive's.
 cdx = Table(
     "cdx", metadata,
     Column("id", Integer, primary_key=True),
@@ -120,6 +121,7 @@ cdx = Table(
     Column("target_id", Integer, ForeignKey("targets.id"), nullable=False),
     Index("cdx_by_url_time", "urlkey", "timestamp"),
     Index("cdx_by_digest", "target_id", "digest"),
+    Index("cdx_by_capture", "capture_id", "id"),
     UniqueConstraint("file_id", "offset", name="one_row_per_record"),
 )
 
