@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 
 # A clean tag is one that every html.parser release reads the same way (3.11's
 # locatestarttagend_tolerant and attrfind_tolerant; the locatetagend grammar of the 2025
@@ -24,6 +25,11 @@ _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 
 def _char_class(chars: set[str]) -> str:
     """A [...] pattern for chars, consecutive ones as ranges."""
+    return _class_of(frozenset(chars))
+
+
+@lru_cache(maxsize=None)  # the trie's nodes mostly ask for the same few sets
+def _class_of(chars: frozenset[str]) -> str:
     codes = sorted(map(ord, chars))
     out, k = [], 0
     while k < len(codes):
