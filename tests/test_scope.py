@@ -87,6 +87,36 @@ def test_resolve_shortcuts_agree_with_urljoin() -> None:
         assert resolve(base, href) == urlunsplit(parts._replace(fragment="", path=parts.path or "/")), (base, href)
 
 
+def test_join_shortcut_answers_as_urljoin_on_random_links() -> None:
+    """join() appends a plain path itself; for any link it must answer as it does through
+    urljoin (_join), whatever the base: a port, user info, parameters, an IPv6 host, a bad port."""
+    import random
+
+    from refuge.formats import urls
+
+    def through_urljoin(base: str, href: str) -> str | None:
+        href = href.strip()
+        _scheme, root, directory = urls._base_parts(base)
+        return urls._join(root if href.startswith("/") else base if href.startswith("?") else directory, href)
+
+    bases = ["http://h.example/dir/page.html", "https://H.example:8443/a/b/", "http://h.example",
+             "http://user@h.example/x?q=1", "http://h.example:99999/a", "ftp://h.example/a/",
+             "http://[::1]:80/a/b", "http://h.example/a;p/b", "HTTP://h.example/%7Ea/", "http://h.example/ព័ត៌/x"]
+    pieces = ["a", "b", "/", "./", "../", ".", "..", "%2e", "%41", ":", "@", "-", "~", "?", "#", "é", " ",
+              "x.html", "//", ";", "=", "&", "!", "'", "(", "*", "+", ",", "$", "_", "ក"]
+    rnd = random.Random(7)
+    checked = shortcut = 0
+    while checked < 20_000:
+        base = rnd.choice(bases)
+        href = "".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 6)))
+        if href.strip()[:1] in ("", "#", ":") or href.strip().startswith("//") or ":" in href.split("/", 1)[0]:
+            continue  # nothing, a fragment, another host or what may read as a scheme: no shortcut there
+        checked += 1
+        shortcut += urls._plain(href.strip())
+        assert join(base, href) == through_urljoin(base, href), (base, href)
+    assert shortcut > 2_000  # the shortcut was tried, and often
+
+
 def test_join_reads_links_as_browsers_do() -> None:
     assert join("http://a.example/x/", " b\\c.html#top ") == "http://a.example/x/b/c.html#top"
     assert join("http://a.example/x/", "im\tage.png") == "http://a.example/x/image.png"
