@@ -282,8 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="runs per tool (captures of the main site, pushes, verifies); the median wall time "
                          "counts (default 3, env BENCH_REPEAT)")
     ap.add_argument("--export-repeat", type=int, default=int(os.environ.get("BENCH_EXPORT_REPEAT", "5")),
-                    help="runs per tool in the export step (default 5, env BENCH_EXPORT_REPEAT): each takes 1-2 s, "
-                         "and writing 2,300 files to a shared VM's disk sometimes takes a second longer")
+                    help="runs per tool in the export step (default 5, env BENCH_EXPORT_REPEAT; each takes 1-2 s)")
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--server", choices=["auto", "nginx", "python"], default="auto",
                     help="what serves the site (auto: nginx, installing it with apt-get when root)")

@@ -2,9 +2,12 @@
 
 The HTML tokenizer looks for ASCII only ('<', names, quotes, '='), and every byte of a
 UTF-8 character other than ASCII is 0x80 or above, so it finds the same markup in the
-bytes read as Latin-1 (the view) as in the decoded text. Reading and writing the view is
-a copy, where decoding and encoding UTF-8 took a tenth of an export's time on Khmer pages,
-and the tokenizer's expressions run faster over one byte per character.
+bytes read as Latin-1 (the view) as in the decoded text. One exception, where both
+readings already differ from a browser's: CPython's parser takes Unicode white space for a
+separator inside markup (3.11 ends a comment at '--', a no-break space and '>'), which it
+sees in the decoded text, and in the view only at a stray 0x85 or 0xA0 byte. Reading and
+writing the view is a copy, where decoding and encoding UTF-8 took a tenth of an export's
+time on Khmer pages, and the tokenizer's expressions run faster over one byte per character.
 
 What a rewriter takes out of the view to read (a tag that is not all ASCII, a <style> or
 <script> body, a title) it turns back into text with real(); what it puts in goes through
