@@ -120,7 +120,8 @@ def generate(data: Path, total_bytes: int, file_bytes: int, seed: int) -> str:
     from refuge.archiver.warcwriter import RollingWarcWriter
     from refuge.config.settings import Settings
     from refuge.config.targets import make_target
-    from refuge.storage import catalog, warcfiles
+    from refuge.storage import catalog
+    from refuge.storage.warc import sealed as warcfiles
 
     settings = Settings(data=data, warc_max_bytes=file_bytes)
     engine = catalog.connect(settings.catalog_url)
@@ -175,7 +176,8 @@ def write_manifest(data: Path, capture_id: str) -> None:
 
 def load_corpus(data: Path) -> Corpus:
     from refuge.config.settings import Settings
-    from refuge.storage import catalog, replicas
+    from refuge.storage import catalog
+    from refuge.storage.catalog import replicas
 
     settings = Settings(data=data)
     engine = catalog.connect(settings.catalog_url, create=False)

@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the server launchers the tests use
 
-from refuge.archiver.demo import run_demo  # noqa: E402
+from refuge.cli.demo import run_demo  # noqa: E402
 from refuge.config.settings import load_settings  # noqa: E402
 from refuge.config.store_settings import IpfsSettings, S3Settings  # noqa: E402
 

@@ -23,8 +23,8 @@ import pytest
 import requests
 
 from refuge.config.settings import Settings
-from refuge.mirror.app import make_app
-from refuge.mirror.server import running_server
+from refuge.mirror.replay.app import make_app
+from refuge.mirror.replay.server import running_server
 from refuge.storage import catalog
 from replay_helpers import ArchiveWriter, Repeated, stored_payload
 

@@ -24,7 +24,8 @@ from refuge.archiver.fetch import Exchange
 from refuge.archiver.warcwriter import RollingWarcWriter, SealedWarc
 from refuge.config.settings import Settings
 from refuge.config.targets import make_target
-from refuge.storage import catalog, warcfiles
+from refuge.storage import catalog
+from refuge.storage.warc import sealed as warcfiles
 
 Headers = Iterable[tuple[str, str]]
 REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 304: "Not Modified", 404: "Not Found",
@@ -141,7 +142,7 @@ def _exchange(url: str, ts: str, status: int, headers: list[tuple[str, str]], bo
 
 def stored_payload(path: Path, offset: int) -> bytes:
     """The payload bytes of the record at OFFSET exactly as stored (no decoding)."""
-    from refuge.storage.records import open_record
+    from refuge.storage.warc.records import open_record
 
     with open_record(path, offset) as record:
         return record.raw_stream.read()

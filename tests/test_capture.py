@@ -20,8 +20,9 @@ import fixture_site as fs
 from refuge.archiver.capture import run_capture
 from refuge.config.settings import Settings
 from refuge.config.targets import make_target
-from refuge.storage import catalog, index
-from refuge.storage.cdxj import parse_cdxj_line
+from refuge.storage import catalog
+from refuge.storage.catalog import index
+from refuge.storage.catalog.cdxj import parse_cdxj_line
 
 
 @pytest.fixture(scope="module")

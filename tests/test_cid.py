@@ -14,7 +14,15 @@ import random
 import pytest
 import requests
 
-from refuge.storage.cid import CHUNK_SIZE, CidBuilder, as_cidv1, bytes_cid, cid_bytes, file_cid, same_cid
+from refuge.storage.stores.cid import (
+    CHUNK_SIZE,
+    CidBuilder,
+    as_cidv1,
+    bytes_cid,
+    cid_bytes,
+    file_cid,
+    same_cid,
+)
 
 C = CHUNK_SIZE
 

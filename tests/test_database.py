@@ -11,8 +11,8 @@ import pytest
 from werkzeug.test import Client
 
 from kamnotra_site import UNIQUE_KM_WORD, UNIQUE_RECORD_ID, KamnotraSite
-from refuge.archiver.cli import main
-from refuge.mirror.app import make_app
+from refuge.cli.main import main
+from refuge.mirror.replay.app import make_app
 from refuge.storage import catalog
 
 
@@ -235,7 +235,7 @@ def test_one_captures_records_are_read_without_reading_the_archives(tmp_settings
     the number of captures kept."""
     from sqlalchemy import text
 
-    from refuge.storage.index import capture_query
+    from refuge.storage.catalog.index import capture_query
 
     engine = catalog.connect(tmp_settings.catalog_url)
     sql = str(capture_query("20240601000000-abcdef0").compile(dialect=engine.dialect,
@@ -248,7 +248,7 @@ def test_one_captures_records_are_read_without_reading_the_archives(tmp_settings
 @pytest.mark.browser
 def test_the_static_index_searches_offline_and_reads_without_javascript(
         tmp_settings, kamnotra, tmp_path, capsys, browser) -> None:
-    from refuge.mirror.data_static import write_data_index
+    from refuge.mirror.export.data import write_data_index
 
     _add(tmp_settings, kamnotra, "gazette", kamnotra.gazetteer_spec(), tmp_path)
     _capture(tmp_settings, "gazette", capsys)

@@ -18,8 +18,8 @@ import fixture_site as fs
 from refuge.archiver.capture import run_capture
 from refuge.config.settings import Settings
 from refuge.config.targets import make_target
-from refuge.mirror.app import make_app
-from refuge.mirror.server import running_server
+from refuge.mirror.replay.app import make_app
+from refuge.mirror.replay.server import running_server
 from refuge.storage import catalog
 from servers import free_port, read_lines_until, stop_process
 

@@ -23,8 +23,8 @@ from refuge.archiver.capture import run_capture
 from refuge.config.errors import BadInput
 from refuge.config.settings import Settings
 from refuge.config.targets import make_target
-from refuge.mirror.export import MANIFEST, export_capture
-from refuge.mirror.export_paths import MAX_NAME, check_safe
+from refuge.mirror.export.exporter import MANIFEST, export_capture
+from refuge.mirror.export.paths import MAX_NAME, check_safe
 from refuge.storage import catalog
 from replay_helpers import ArchiveWriter
 
@@ -110,7 +110,7 @@ def test_exporting_the_same_capture_again_gives_the_same_bytes(exported) -> None
 
 
 def test_worker_processes_write_the_same_bytes(exported, monkeypatch) -> None:
-    from refuge.mirror import export as module
+    from refuge.mirror.export import exporter as module
 
     forks = []
     real = module.multiprocessing.get_context
@@ -266,7 +266,7 @@ def test_pages_render_without_javascript_from_files(exported, browser) -> None:
 def test_a_database_target_exports_its_records_with_offline_search(tmp_settings, tmp_path, monkeypatch,
                                                                    capsys) -> None:
     from kamnotra_site import KamnotraSite
-    from refuge.archiver.cli import main
+    from refuge.cli.main import main
 
     monkeypatch.setenv("REFUGE_ALLOW_PRIVATE_NETWORKS", "true")
     monkeypatch.setenv("REFUGE_BACKOFF", "0.05")

@@ -14,10 +14,10 @@ import pytest
 from test_formats_html_fast import CORPUS, FUZZ_TOKENS, PAGE_URL
 
 from refuge.formats import charset as charsets
-from refuge.formats import utf8_view
+from refuge.formats.html import utf8_view
 from refuge.formats.charset import rewrite_chunks
-from refuge.mirror.export_banner import banner, head_meta
-from refuge.mirror.export_rewrite import ExportRewriter, Site
+from refuge.mirror.export.banner import banner, head_meta
+from refuge.mirror.export.rewrite import ExportRewriter, Site
 
 PATH = "site.example/km/news/page.html"
 KHMER = """<html><head><title>ព័ត៌មាន &amp; ច្បាប់ · ហ៊ុន</title>

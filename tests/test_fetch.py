@@ -8,7 +8,7 @@ import time
 import pytest
 
 from refuge.archiver.fetch import FetchError, FetchPolicy, fetch
-from refuge.archiver.guard import make_session
+from refuge.net.guard import make_session
 
 POLICY = FetchPolicy(timeout=5, retries=2, backoff=0.01, max_retry_after=2, max_bytes=1_000_000)
 

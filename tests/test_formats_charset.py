@@ -8,7 +8,7 @@ import random
 import pytest
 
 from refuge.formats.charset import css_charset, decoder, encoder, html_charset
-from refuge.formats.html import HtmlRewriter
+from refuge.formats.html.rewriter import HtmlRewriter
 
 KHMER = "ព័ត៌មានពីកម្ពុជា — សេរីភាពសារព័ត៌មាន"
 

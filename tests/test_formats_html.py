@@ -7,8 +7,8 @@ import signal
 
 import pytest
 
-from refuge.formats.html import HtmlRewriter, rewrite_html
-from refuge.formats.html_extract import Link, html_links
+from refuge.formats.html.rewriter import HtmlRewriter, rewrite_html
+from refuge.formats.html.extract import Link, html_links
 
 
 def links_of(doc: str) -> list[tuple[str, str, str, str]]:

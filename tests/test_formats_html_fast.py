@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from refuge.formats import html_attrs
-from refuge.formats.html import HtmlRewriter
-from refuge.formats.html_scanner import _Scanner
-from refuge.formats.html_grammar import CLEAN_TAG
-from refuge.formats.html_attrs import parse_attrs, parse_clean_attrs
-from refuge.mirror.export_banner import banner, head_meta
-from refuge.mirror.export_rewrite import ExportRewriter, Site
+from refuge.formats.html import attrs as html_attrs
+from refuge.formats.html.rewriter import HtmlRewriter
+from refuge.formats.html.scanner import _Scanner
+from refuge.formats.html.grammar import CLEAN_TAG
+from refuge.formats.html.attrs import parse_attrs, parse_clean_attrs
+from refuge.mirror.export.banner import banner, head_meta
+from refuge.mirror.export.rewrite import ExportRewriter, Site
 
 FIXTURES = Path(__file__).parent / "fixture_site"
 PAGE_URL = "https://site.example/km/news/page.html"

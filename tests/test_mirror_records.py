@@ -12,9 +12,10 @@ from werkzeug.test import Client
 from refuge.config.errors import BadInput
 from refuge.config.settings import Vantage, load_settings
 from refuge.config.targets import make_target
-from refuge.mirror.app import make_app
-from refuge.storage import catalog, mirrors
-from refuge.storage.mirrors import Published
+from refuge.mirror.replay.app import make_app
+from refuge.storage import catalog
+from refuge.storage.catalog import mirrors
+from refuge.storage.catalog.mirrors import Published
 
 
 @dataclass

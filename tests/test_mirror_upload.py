@@ -12,12 +12,24 @@ import pytest
 import requests
 
 from refuge.config.store_settings import IpfsSettings, S3Settings
-from refuge.storage import mirror_upload as mu
-from refuge.storage.cid import as_cidv1, same_cid
-from refuge.storage.mirror_upload import (LONG_CACHE, SHORT_CACHE, TreeFile, add_tree_to_ipfs, cache_control_for,
-                                          content_type_for, ipfs_mirror_urls, ipfs_pinned, public_read_problem,
-                                          s3_index_url, s3_mirror_url, sync_to_s3, tree_files)
-from refuge.storage.stores import StoreError, StoreUnavailable
+from refuge.mirror.publish import upload as mu
+from refuge.storage.stores.cid import as_cidv1, same_cid
+from refuge.mirror.publish.upload import (
+    LONG_CACHE,
+    SHORT_CACHE,
+    TreeFile,
+    add_tree_to_ipfs,
+    cache_control_for,
+    content_type_for,
+    ipfs_mirror_urls,
+    ipfs_pinned,
+    public_read_problem,
+    s3_index_url,
+    s3_mirror_url,
+    sync_to_s3,
+    tree_files,
+)
+from refuge.storage.stores.interface import StoreError, StoreUnavailable
 from replica_helpers import iter_keys, use_credentials
 
 PREFIX = "archive/mirrors/site/"

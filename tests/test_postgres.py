@@ -9,7 +9,8 @@ import pytest
 
 from refuge.archiver.capture import run_capture
 from refuge.config.targets import make_target
-from refuge.storage import catalog, index
+from refuge.storage import catalog
+from refuge.storage.catalog import index
 
 pytestmark = pytest.mark.postgres
 
@@ -46,7 +47,8 @@ def test_replicas_fixity_and_database_snapshots_on_postgresql(pg_settings) -> No
     snapshots use only SQL that PostgreSQL runs too."""
     from kamnotra_site import UNIQUE_KM_WORD, UNIQUE_RECORD_ID, KamnotraSite
     from refuge.config.dbspec import parse_spec, spec_as_dict
-    from refuge.storage import fixity, replicas, snapshots
+    from refuge.storage import fixity
+    from refuge.storage.catalog import replicas, snapshots
     from refuge.storage.replicate import push
     from replica_helpers import flip_byte
 

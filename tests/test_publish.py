@@ -22,12 +22,13 @@ from refuge.archiver.capture import run_capture
 from refuge.config.settings import Settings
 from refuge.config.store_settings import IpfsSettings, S3Settings
 from refuge.config.targets import make_target
-from refuge.mirror import mirror_list
-from refuge.mirror.app import make_app
-from refuge.mirror.checking import check_mirrors
-from refuge.mirror.publish import publish
-from refuge.mirror.server import running_server
-from refuge.storage import catalog, mirrors
+from refuge.mirror.publish import mirror_list
+from refuge.mirror.replay.app import make_app
+from refuge.mirror.publish.check import check_mirrors
+from refuge.mirror.publish.publisher import publish
+from refuge.mirror.replay.server import running_server
+from refuge.storage import catalog
+from refuge.storage.catalog import mirrors
 from replica_helpers import AWS_ENV
 from servers import free_port, read_lines_until, stop_process, unavailable
 
@@ -260,7 +261,7 @@ def _run_json(published, *args: str):
 def test_scheduler_publishes_after_a_capture_and_checks_every_hour(tmp_settings, fixture_site, ipfs_node) -> None:
     import threading
 
-    from refuge.archiver.scheduler import CHECK_JOB, CaptureScheduler
+    from refuge.cli.scheduler import CHECK_JOB, CaptureScheduler
 
     ipfs = IpfsSettings(api=ipfs_node.api_url, gateways=(ipfs_node.gateway_url,), subdomain_gateways=(),
                         mfs_root=f"/refuge-sched-{uuid.uuid4().hex[:8]}", timeout=30.0)

@@ -1,4 +1,4 @@
-"""Mirror reachability checks (refuge.mirror.reach) against servers on 127.0.0.1.
+"""Mirror reachability checks (refuge.mirror.publish.reach) against servers on 127.0.0.1.
 
 Every server here is started by the test itself: static mirrors (http.server), a
 server that accepts and never answers, servers that trickle a byte at a time, an HTTP
@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from servers import free_port
 
-from refuge.mirror.reach import GRACE, Probe, Vantage, check, sample_paths
+from refuge.mirror.publish.reach import GRACE, Probe, Vantage, check, sample_paths
 
 TIMEOUT = 2.0
 KHMER = "ព័ត៌មាន/អត្ថបទ ១.html"  # a Khmer directory and file name, with a space
@@ -217,7 +217,7 @@ def test_a_public_mirror_cannot_send_the_check_to_a_private_address(tmp_path, si
         followed = len(inside.seen)  # type: ignore[attr-defined]
         assert followed == 4
         # Now 127.0.0.1 plays a public address (a gateway on the internet), 127.0.0.2 stays private.
-        monkeypatch.setattr("refuge.mirror.reach_session.is_public", lambda address: address != "127.0.0.2")
+        monkeypatch.setattr("refuge.net.reach_session.is_public", lambda address: address != "127.0.0.2")
         [r] = check([away], timeout=TIMEOUT)
         assert (r.status, r.detail) == ("down", "index.html: sent to 127.0.0.2, a loopback, private, link-local "
                                                 "or reserved address, from a mirror on a public one: not followed")

@@ -13,8 +13,8 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from refuge.storage.index import _COLUMNS, Hit
-from refuge.storage.records import open_record
+from refuge.storage.catalog.index import _COLUMNS, Hit
+from refuge.storage.warc.records import open_record
 
 HTML = "<p>ព័ត៌មាន</p>".encode()
 

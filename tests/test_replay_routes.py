@@ -7,7 +7,7 @@ import re
 
 import requests
 
-from refuge.mirror.app import make_app
+from refuge.mirror.replay.app import make_app
 from replay_fixtures import INDEX, KM_PATH, PNG, SITE, T0, T1, T2, get, payload_of
 from replay_fixtures import replay_fixture  # noqa: F401 - provides the `replay` fixture
 from replay_helpers import gzipped

@@ -13,13 +13,14 @@ import time
 import pytest
 import requests
 
-from refuge.archiver.cli import main
+from refuge.cli.main import main
 from refuge.config.settings import Settings
 from refuge.config.targets import make_target
-from refuge.storage import catalog, fixity, replicas
-from refuge.storage.cid import file_cid, same_cid
+from refuge.storage import catalog, fixity
+from refuge.storage.catalog import replicas
+from refuge.storage.stores.cid import file_cid, same_cid
 from refuge.storage.replicate import push
-from refuge.storage.schema import replicas as replica_rows
+from refuge.storage.catalog.schema import replicas as replica_rows
 from replica_helpers import (LyingNode, capture_files, flip_byte, iter_keys, make_capture, settings_toml,
                              store_settings, subprocess_env, use_credentials)
 
@@ -147,7 +148,7 @@ def test_push_killed_midway_then_rerun_gets_everything_once(both, s3_server, s3_
     expected = {f["name"] for f in capture_files(settings, engine, made.capture_id)}
     assert len(expected) >= 20
     (settings.data / "refuge.toml").write_text(settings_toml(settings))
-    cmd = [sys.executable, "-m", "refuge.archiver.cli", "--data", str(settings.data), "push"]
+    cmd = [sys.executable, "-m", "refuge.cli.main", "--data", str(settings.data), "push"]
     proc = subprocess.Popen(cmd, env=subprocess_env(s3_server, tmp_path), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
@@ -270,7 +271,7 @@ def test_the_scheduler_replicates_each_capture_and_retries_a_store_that_was_down
         both, s3_server, s3_bucket, fixture_site) -> None:
     import threading
 
-    from refuge.archiver.scheduler import CaptureScheduler
+    from refuge.cli.scheduler import CaptureScheduler
 
     settings = both.replace(ipfs=None, startup_spread=0.0, sync_seconds=0.3, replicate_seconds=0.5)
     engine = catalog.connect(settings.catalog_url)

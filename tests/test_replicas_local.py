@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from refuge.archiver.cli import main
-from refuge.archiver.scheduler import CaptureScheduler
+from refuge.cli.main import main
+from refuge.cli.scheduler import CaptureScheduler
 from refuge.config.errors import BadInput
 from refuge.config.settings import load_settings
-from refuge.mirror.app import make_app
-from refuge.storage import catalog, fixity, replicas
+from refuge.mirror.replay.app import make_app
+from refuge.storage import catalog, fixity
+from refuge.storage.catalog import replicas
 from refuge.storage.replicate import push
-from refuge.storage.cid import file_cid, same_cid
+from refuge.storage.stores.cid import file_cid, same_cid
 from replica_helpers import capture_files, flip_byte, make_capture
 from werkzeug.test import Client
 

@@ -6,7 +6,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from refuge.archiver.scheduler import CaptureScheduler
+from refuge.cli.scheduler import CaptureScheduler
 from refuge.config.targets import make_target
 from refuge.storage import catalog
 from servers import free_port

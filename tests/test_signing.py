@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from refuge.config.errors import BadInput, Failure
-from refuge.mirror import signing
-from refuge.mirror.signing import BadSignature, SigningKey, load_or_create_key, verify
+from refuge.mirror.publish import signing
+from refuge.mirror.publish.signing import BadSignature, SigningKey, load_or_create_key, verify
 from servers import INSTALL_HINT, unavailable
 
 MIRRORS = b'{"mirrors": [{"url": "https://mirror.example/", "kind": "https"}]}\n'

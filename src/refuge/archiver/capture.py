@@ -24,7 +24,8 @@ from refuge.archiver.worker import WorkerConfig
 from refuge.config.dbspec import spec_from_dict
 from refuge.config.settings import Settings
 from refuge.config.targets import TargetSpec
-from refuge.storage import catalog, warcfiles
+from refuge.storage import catalog
+from refuge.storage.warc import sealed as warcfiles
 from refuge.storage.replicate import queue_capture
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
-from refuge.archiver.guard import PrivateAddressRefused
+from refuge.net.guard import PrivateAddressRefused
 
 CHUNK = 64 * 1024
 SPOOL_IN_MEMORY = 1024 * 1024

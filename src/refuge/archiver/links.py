@@ -7,7 +7,7 @@ from typing import IO
 
 from refuge.formats.charset import css_charset, html_charset
 from refuge.formats.css import css_urls
-from refuge.formats.html_extract import html_links
+from refuge.formats.html.extract import html_links
 from refuge.formats.urls import resolve
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})

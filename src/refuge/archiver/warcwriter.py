@@ -27,7 +27,7 @@ from zlib_ng import zlib_ng
 from refuge import __version__
 from refuge.archiver.fetch import Exchange
 from refuge.formats.urls import surt_key
-from refuge.storage.warcfiles import OPEN_SUFFIX
+from refuge.storage.warc.sealed import OPEN_SUFFIX
 
 
 class _HexSha256(Digester):

@@ -21,13 +21,14 @@ from typing import Any, Callable
 import requests
 
 from refuge.archiver.fetch import Exchange, FetchError, FetchPolicy, fetch
-from refuge.archiver.guard import make_session
+from refuge.net.guard import make_session
 from refuge.archiver.dbpages import DATABASE_ROLES, read_database_page
 from refuge.archiver.links import outlinks
 from refuge.archiver.warcwriter import RollingWarcWriter, SealedWarc, warcinfo_fields
 from refuge.config.settings import Settings
 from refuge.formats.urls import resolve
-from refuge.storage import catalog, index
+from refuge.storage import catalog
+from refuge.storage.catalog import index
 
 ROBOTS_REDIRECTS = 5  # RFC 9309: follow at least five
 ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309: parse at least the first 500 KiB

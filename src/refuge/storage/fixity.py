@@ -23,10 +23,18 @@ from sqlalchemy import Engine
 
 from refuge.config.errors import Failure
 from refuge.config.settings import Settings
-from refuge.storage import replicas
-from refuge.storage.cid import CidBuilder, same_cid
+from refuge.storage.catalog import replicas
+from refuge.storage.stores.cid import CidBuilder, same_cid
 from refuge.storage.replicate import finished_captures, queue_capture
-from refuge.storage.stores import FileRef, Missing, Store, StoreError, StoreUnavailable, configured_store_names, open_store
+from refuge.storage.stores.interface import (
+    FileRef,
+    Missing,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    configured_store_names,
+    open_store,
+)
 
 log = logging.getLogger(__name__)
 

@@ -24,10 +24,11 @@ from sqlalchemy.exc import IntegrityError
 from refuge import __version__
 from refuge.config.errors import Failure
 from refuge.config.settings import Settings
-from refuge.storage import catalog, replicas
-from refuge.storage.cid import CidBuilder, bytes_cid
-from refuge.storage.schema import files
-from refuge.storage.stores import READ_CHUNK, FileRef, configured_store_names, open_store
+from refuge.storage import catalog
+from refuge.storage.catalog import replicas
+from refuge.storage.stores.cid import CidBuilder, bytes_cid
+from refuge.storage.catalog.schema import files
+from refuge.storage.stores.interface import READ_CHUNK, FileRef, configured_store_names, open_store
 
 FORMAT = "refuge-capture-manifest/1"
 MANIFEST_KINDS = ("manifest", "sums")

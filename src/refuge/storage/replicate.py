@@ -19,10 +19,16 @@ from sqlalchemy import Engine, select
 
 from refuge.config.errors import Failure
 from refuge.config.settings import Settings
-from refuge.storage import replicas
+from refuge.storage.catalog import replicas
 from refuge.storage.manifest import ensure_manifest
-from refuge.storage.schema import captures
-from refuge.storage.stores import FileRef, StoreError, StoreUnavailable, configured_store_names, open_store
+from refuge.storage.catalog.schema import captures
+from refuge.storage.stores.interface import (
+    FileRef,
+    StoreError,
+    StoreUnavailable,
+    configured_store_names,
+    open_store,
+)
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,321 @@
+"""The `refuge` command line. Exit status: 0 success, 1 failure, 2 bad input."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+from typing import Any, Sequence
+
+from refuge import __version__
+from refuge.cli import database as cli_database, mirrors as cli_mirrors, replicas as cli_replicas
+from refuge.cli.output import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, print_json, print_table, size
+from refuge.config.addresses import check_host_allowed
+from refuge.config.errors import BadInput, Failure
+from refuge.config.settings import Settings, load_settings
+from refuge.config.dbspec import load_spec_file, spec_as_dict
+from refuge.config.targets import KINDS, SCOPES, make_target
+from refuge.storage import catalog
+from refuge.storage.catalog import mirrors, replicas, snapshots
+from refuge.storage.replicate import push
+from refuge.storage.stores.interface import configured_store_names
+
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.command in ("run", "serve", "demo") or args.verbose
+                        else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(args.config, overrides={"data": args.data, **_flag_overrides(args)})
+        return int(args.handler(args, settings) or 0)
+    except BadInput as exc:
+        print(f"refuge: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Failure as exc:
+        print(f"refuge: failed: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {"host": getattr(args, "host", None), "port": getattr(args, "port", None)}
+
+
+# -- commands -----------------------------------------------------------------------------
+
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    database = None
+    if args.spec is not None:
+        database = spec_as_dict(load_spec_file(Path(args.spec)))
+    spec = make_target(args.url, name=args.name, every=args.every, cron=args.cron, scope=args.scope,
+                       max_pages=args.max_pages, max_depth=args.max_depth, include=args.include or [],
+                       exclude=args.exclude or [], robots=args.robots, kind=args.kind, database=database)
+    host = urlsplit(spec.url).hostname or ""
+    addresses = check_host_allowed(host, settings.allow_private_networks)
+    if not addresses and not settings.allow_private_networks:
+        print(f"refuge: warning: {host} does not resolve now; it is checked again on every connection",
+              file=sys.stderr)
+    engine = catalog.connect(settings.catalog_url)
+    target, created = catalog.save_target(engine, spec)
+    if args.json:
+        print_json(_target_json(target, None))
+    else:
+        print(f"{'added' if created else 'updated'} target {target.name}: {spec.url} ({spec.scope}, {spec.schedule})")
+    return EXIT_OK
+
+
+def cmd_targets(args: argparse.Namespace, settings: Settings) -> int:
+    engine = catalog.connect(settings.catalog_url)
+    latest = catalog.latest_captures(engine)
+    fixity = replicas.fixity_by_target(engine)
+    listed = catalog.list_targets(engine)
+    snaps = snapshots.latest_by_target(engine, [t.id for t in listed if t.spec.kind == "database"])
+    published = mirrors.counts_by_target(engine)
+    rows = [{**_target_json(t, latest.get(t.id)), "fixity": fixity.get(t.id), "snapshot": _snapshot_json(snaps.get(t.id)),
+             "mirrors": published.get(t.id)} for t in listed]
+    if args.json:
+        print_json(rows)
+        return EXIT_OK
+    if not rows:
+        print("no targets yet: add one with `refuge add URL`")
+        return EXIT_OK
+    print_table(rows, [("NAME", "name"), ("SCHEDULE", "schedule"), ("SCOPE", "scope"), ("STATUS", _status_cell),
+                        ("LAST CAPTURE", lambda r: (r["last_capture"] or {}).get("started") or "-"),
+                        ("FIXITY", _fixity_cell), ("MIRRORS", _mirrors_cell), ("URL", "url")])
+    return EXIT_OK
+
+
+def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
+    engine = catalog.connect(settings.catalog_url)
+    target = catalog.remove_target(engine, args.name)
+    print(f"removed target {target.name}; its captures stay readable")
+    if mirrors.counts_by_target(engine).get(target.id):
+        from refuge.mirror.publish.publisher import update_list
+
+        update_list(settings, engine)  # the signed list stops naming its mirrors now
+        print("  its mirrors are no longer in the mirror list (their content stays where it was published)")
+    return EXIT_OK
+
+
+def cmd_capture(args: argparse.Namespace, settings: Settings) -> int:
+    from refuge.archiver.capture import run_capture  # the crawl's stack, for this command only
+
+    engine = catalog.connect(settings.catalog_url)
+    try:
+        summary = run_capture(settings, engine, args.name)
+    except catalog.AlreadyRunning as exc:
+        raise Failure(str(exc)) from None
+    if summary["status"] != "running" and len(configured_store_names(settings)) > 1:
+        # The capture is safe on disk whatever happens here; a store that is down gets
+        # the files later, from `refuge push` or the scheduler.
+        report = push(settings, engine, [summary["id"]], ignore_backoff=True)
+        summary["replication"] = report.as_dict()
+    if summary["status"] == "complete" and settings.publish_after_capture and (settings.s3 or settings.ipfs):
+        from refuge.mirror.publish.publisher import publish
+
+        try:
+            summary["publish"] = publish(settings, engine, args.name, summary["id"]).as_dict()
+        except Failure as exc:  # the capture itself is done and safe
+            summary["publish"] = {"ok": False, "error": str(exc), "channels": []}
+    if args.json:
+        print_json(summary)
+    else:
+        _print_capture(summary)
+        if "replication" in summary:
+            cli_replicas.print_push_report(report)
+        if "publish" in summary:
+            cli_mirrors.print_publish_summary(summary["publish"])
+    if summary["status"] == "failed":
+        print(f"refuge: failed: {summary['error']}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def cmd_captures(args: argparse.Namespace, settings: Settings) -> int:
+    engine = catalog.connect(settings.catalog_url)
+    rows = catalog.list_captures(engine, args.name)
+    if args.json:
+        print_json(rows)
+        return EXIT_OK
+    if not rows:
+        print("no captures yet")
+        return EXIT_OK
+    print_table(rows, [("ID", "id"), ("TARGET", "target"), ("STATUS", "status"), ("STARTED", "started"),
+                        ("PAGES", "pages"), ("FAILED", "failed"), ("BYTES", lambda r: size(r["bytes"])),
+                        ("FILES", "files")])
+    return EXIT_OK
+
+
+# The server, scheduler and demo pull in their own stacks; commands that don't need
+# them stay quick to start.
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from refuge.mirror.replay.app import make_app
+    from refuge.mirror.replay.server import serve
+    engine = catalog.connect(settings.catalog_url)
+    serve(make_app(settings, engine), settings.host, settings.port)
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from refuge.cli.service import run_service
+
+    run_service(settings)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from refuge.cli.demo import run_demo
+
+    return run_demo(settings)
+
+
+# -- output helpers -------------------------------------------------------------------------
+
+def _target_json(target: Any, last: dict[str, Any] | None) -> dict[str, Any]:
+    spec = target.spec
+    return {**spec.as_dict(), "schedule": spec.schedule, "created": target.created_at,
+            "last_capture": last, "status": last["status"] if last else "never captured"}
+
+
+def _snapshot_json(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {"capture": row["capture_id"], "complete": bool(row["complete"]), "records": row["records"],
+            "expected": row["expected"], "attachments_failed": row["attachments_failed"]}
+
+
+def _status_cell(row: dict[str, Any]) -> str:
+    snap = row.get("snapshot")
+    if not snap:
+        return row["status"]
+    of = f"/{snap['expected']}" if snap["expected"] is not None else ""
+    return f"{row['status']}, {snap['records']}{of} records" + ("" if snap["complete"] else " INCOMPLETE")
+
+
+def _fixity_cell(row: dict[str, Any]) -> str:
+    doc = row.get("fixity")
+    if not doc:
+        return "never checked"
+    if doc["status"] == "ok":
+        return f"ok {doc['checked_at']}"
+    return f"{doc['bad'] + doc['missing']} BAD {doc['checked_at']}"
+
+
+def _mirrors_cell(row: dict[str, Any]) -> str:
+    doc = row.get("mirrors")
+    if not doc:
+        return "-"
+    parts = [f"{doc[k]} {k.upper() if k == 'down' else k}" for k in ("up", "down", "unknown") if doc[k]]
+    return ", ".join(parts)
+
+
+def _print_capture(s: dict[str, Any]) -> None:
+    print(f"capture {s['id']} of {s['target']}: {s['status']}")
+    print(f"  {s['pages']} pages, {s['requisites']} requisites, {s['revisits']} unchanged (revisits), "
+          f"{s['failed']} failed; {size(s['bytes'])} in {s['files']} WARC file(s), {s['seconds']:.1f} s")
+    for f in s.get("failures", [])[:20]:
+        print(f"  failed: {f['url']} - {f['reason']}")
+    if len(s.get("failures", [])) > 20:
+        print(f"  ... and {len(s['failures']) - 20} more (see --json)")
+    for path in s.get("warcs", []):
+        print(f"  {path}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes get the same one-line error and exit status 2 as any bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"refuge: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="refuge", description="Capture blocked sites into WARC files and replay them.")
+    p.add_argument("--version", action="version", version=f"refuge {__version__}")
+    p.add_argument("--config", type=Path, metavar="FILE", help="settings file (default: DATA/refuge.toml if present)")
+    p.add_argument("--data", metavar="DIR", help="data directory (default: $REFUGE_DATA or ./data)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    add = sub.add_parser("add", help="add or update a target")
+    add.add_argument("url")
+    add.add_argument("--name")
+    when = add.add_mutually_exclusive_group()
+    when.add_argument("--every", metavar="DURATION", help="capture interval: 30m, 6h, 1d (default 1d)")
+    when.add_argument("--cron", metavar="EXPR", help='five-field cron expression in UTC, e.g. "0 */6 * * *"')
+    add.add_argument("--scope", choices=SCOPES, default="prefix")
+    add.add_argument("--max-pages", type=_positive_int, metavar="N")
+    add.add_argument("--max-depth", type=_positive_int, metavar="N")
+    add.add_argument("--include", action="append", metavar="REGEX", help="only URLs matching one of these")
+    add.add_argument("--exclude", action="append", metavar="REGEX", help="never URLs matching one of these")
+    add.add_argument("--robots", choices=("obey", "ignore"), default="obey")
+    add.add_argument("--kind", choices=KINDS, default="site", help="site (crawl it) or database (enumerate its records)")
+    add.add_argument("--spec", metavar="FILE", help="a database target's spec (TOML: [listing] or [api], [record])")
+    add.add_argument("--json", action="store_true")
+    add.set_defaults(handler=cmd_add)
+
+    targets = sub.add_parser("targets", help="list targets with schedule, last capture and status")
+    targets.add_argument("--json", action="store_true")
+    targets.set_defaults(handler=cmd_targets)
+
+    remove = sub.add_parser("remove", help="stop capturing a target (its captures are kept)")
+    remove.add_argument("name")
+    remove.set_defaults(handler=cmd_remove)
+
+    capture = sub.add_parser("capture", help="capture a target now")
+    capture.add_argument("name")
+    capture.add_argument("--json", action="store_true")
+    capture.set_defaults(handler=cmd_capture)
+
+    captures = sub.add_parser("captures", help="list captures, newest first")
+    captures.add_argument("name", nargs="?")
+    captures.add_argument("--json", action="store_true")
+    captures.set_defaults(handler=cmd_captures)
+
+    serve = sub.add_parser("serve", help="run the replay server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(handler=cmd_serve)
+
+    run = sub.add_parser("run", help="scheduler and replay server in one process, until stopped")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.set_defaults(handler=cmd_run)
+
+    demo = sub.add_parser("demo", help="capture a bundled sample site on loopback and replay it (no internet needed)")
+    demo.add_argument("--host")
+    demo.add_argument("--port", type=int)
+    demo.set_defaults(handler=cmd_demo)
+
+    cli_replicas.add_parsers(sub)
+    cli_database.add_parsers(sub)
+    cli_mirrors.add_parsers(sub)
+    return p
+
+
+def entry() -> None:
+    """The `refuge` console script."""
+    code = main()
+    # The process is about to end: spare the interpreter a last full collection over
+    # everything still alive (a tenth of a second after a big capture).
+    gc.freeze()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    entry()

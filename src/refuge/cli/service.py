@@ -1,0 +1,49 @@
+"""`refuge run`: the scheduler and the replay server in one process, until stopped."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from refuge.cli.scheduler import CaptureScheduler
+from refuge.config.settings import Settings, bundled_targets_file
+from refuge.config.targets import load_targets_file
+from refuge.mirror.replay.app import make_app
+from refuge.mirror.replay.server import serve
+from refuge.storage import catalog
+from refuge.storage.warc import sealed as warcfiles
+
+log = logging.getLogger(__name__)
+
+
+def run_service(settings: Settings) -> None:
+    settings.data.mkdir(parents=True, exist_ok=True)
+    engine = catalog.connect(settings.catalog_url)
+    targets_file = Path(settings.targets_file) if settings.targets_file else bundled_targets_file()
+    added = catalog.seed_targets(engine, load_targets_file(targets_file))
+    if added:
+        log.info("added targets from %s: %s", targets_file, ", ".join(added))
+    reaped = catalog.reap_stale_captures(engine, settings.stale_capture_seconds)
+    if reaped:
+        log.warning("marked interrupted captures left running by a stopped process: %s", ", ".join(reaped))
+    warcfiles.recover(engine, settings.data, settings.archive_dir)
+    stop = threading.Event()
+    scheduler = CaptureScheduler(settings, engine, stop)
+    scheduler.start()
+    install_stop_signals()
+    try:
+        log.info("replay server on http://%s:%s/", settings.host, settings.port)
+        serve(make_app(settings, engine), settings.host, settings.port)
+    finally:
+        log.info("stopping: running captures seal what they have written")
+        scheduler.shutdown()
+
+
+def install_stop_signals() -> None:
+    """SIGTERM (docker stop, systemd) stops like Ctrl-C: captures seal their files first."""
+    def _stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, _stop)

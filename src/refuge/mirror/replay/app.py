@@ -1,0 +1,230 @@
+"""The replay server's WSGI application: Wayback-style routes over the catalog.
+
+    /                       front page: every target and its newest capture
+    /web/<ts><mod>/<url>    the capture of URL closest to TS (mod: "", id_, im_, js_, cs_, if_, fr_, oe_, mp_)
+    /web/<url>              302 to the newest capture
+    /web/*/<url>            every capture of URL
+    /data/<name>/           a database target's newest snapshot: table, search, changes (data_pages.py)
+    /mirrors                every published mirror URL, working ones first (Khmer and English)
+    /mirrors.json           the same list, signed: /mirrors.json.minisig, public key /refuge.pub
+    /healthz                200 "ok"
+
+The URL part is taken from the raw request URI (waitress REQUEST_URI, gunicorn
+RAW_URI), so query strings, '%2F' and percent-encoded Khmer paths arrive as sent; a
+scheme whose '//' a proxy collapsed ('https:/x') is repaired. The app holds no state
+but the settings and the catalog engine, so any number can run side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any, Callable, Iterable
+from urllib.parse import quote
+
+from sqlalchemy import Engine
+from werkzeug.wrappers import Response
+
+from refuge.config.settings import Settings
+from refuge.formats.urls import join
+from refuge.storage import catalog
+from refuge.storage.catalog import index, replicas
+from refuge.mirror.replay import data_pages
+from refuge.mirror.publish import mirror_list
+from refuge.mirror.pages import reader as pages
+from refuge.mirror.replay.policy import MODS, archive_url, quote_url
+from refuge.mirror.replay.serve_record import location_of, serve_hit
+
+log = logging.getLogger(__name__)
+
+_WEB = re.compile(r"(\d{1,14})(" + "|".join(m for m in MODS if m) + r")?/(.*)", re.S)
+_SCHEME = re.compile(r"(https?):/*", re.I)
+_HAS_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_ORIGIN_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*")
+_NOT_URL_SAFE = re.compile(rb"[^\x21-\x7e]")
+
+LIST_ROUTES = {"/mirrors": "mirrors.html", "/mirrors.html": "mirrors.html", "/mirrors.json": "mirrors.json",
+               "/mirrors.json.minisig": "mirrors.json.minisig", "/refuge.pub": "refuge.pub"}
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def request_target(environ: dict[str, Any]) -> str:
+    """The path and query as the client sent them, ASCII (raw non-ASCII bytes percent-encoded)."""
+    uri = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    if uri:
+        if not uri.startswith("/"):
+            m = _ORIGIN_FORM.match(uri)  # absolute-form request line (through a proxy)
+            uri = uri[m.end():] if m else "/" + uri
+            uri = uri if uri.startswith("/") else "/" + uri
+        script = environ.get("SCRIPT_NAME") or ""
+        if script and uri.startswith(script):
+            uri = uri[len(script):] or "/"
+    else:
+        path = (environ.get("SCRIPT_NAME") or "") + (environ.get("PATH_INFO") or "/")
+        uri = quote(path.encode("latin-1", "replace"), safe="/:@!$&'()*+,;=~%")
+        if environ.get("QUERY_STRING"):
+            uri += "?" + environ["QUERY_STRING"]
+    if not uri.isascii() or " " in uri:
+        raw = uri.encode("latin-1", "replace")
+        uri = _NOT_URL_SAFE.sub(lambda m: b"%%%02X" % m.group()[0], raw).decode("ascii")
+    return uri
+
+
+def normalise_url(url: str) -> str | None:
+    """The archived URL a request names: 'https:/x' -> 'https://x', 'example.org/a' ->
+    'http://example.org/a' (SURT keys ignore the scheme). None if there is none."""
+    url = url.strip()
+    if not url:
+        return None
+    m = _SCHEME.match(url)
+    if m:
+        url = m.group(1).lower() + "://" + url[m.end():]
+    elif not _HAS_SCHEME.match(url):
+        url = "http://" + url.lstrip("/")
+    host = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
+    if not host:
+        return None
+    return url
+
+
+class ReplayApp:
+    """``make_app(settings, engine)``: the WSGI callable."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.data: Path = settings.data
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        try:
+            response = self.dispatch(environ)
+        except Exception:  # noqa: BLE001 - one bad record must not take the server down
+            log.exception("replay failed for %r", environ.get("REQUEST_URI") or environ.get("PATH_INFO"))
+            response = self.message(500, "មានបញ្ហានៅលើម៉ាស៊ីនមេ។", "Something went wrong on the server.")
+        return response(environ, start_response)
+
+    # -- routing --------------------------------------------------------------------------
+
+    def dispatch(self, environ: dict[str, Any]) -> Response:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method not in ("GET", "HEAD"):
+            resp = self.message(405, "អាចតែអានប៉ុណ្ណោះ។", "This archive is read-only.")
+            resp.headers["Allow"] = "GET, HEAD"
+            return resp
+        target = request_target(environ)
+        if target == "/" or target.startswith("/?"):
+            return self.front_page()
+        if target == "/healthz":
+            return Response("ok\n", content_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-store"})
+        if target in LIST_ROUTES:
+            return self.mirror_list(LIST_ROUTES[target])
+        if target.startswith("/data/"):
+            found = data_pages.handle(self.engine, target)
+            if found is not None:
+                return reader(found[1], found[0])
+        if not target.startswith("/web/"):
+            if target in ("/web", "/web?"):
+                return redirect("/")
+            return self.not_found(None)
+        rest = target[len("/web/"):]
+        if rest.startswith("*/"):
+            url = normalise_url(rest[2:])
+            return self.capture_list(url) if url else redirect("/")
+        m = _WEB.fullmatch(rest)
+        if m is None:
+            url = normalise_url(rest)
+            return self.newest(url) if url else redirect("/")
+        ts, mod, url = m.group(1), m.group(2) or "", normalise_url(m.group(3))
+        if url is None:
+            return redirect("/")
+        return self.replay(ts, mod, url)
+
+    # -- replay ---------------------------------------------------------------------------
+
+    def replay(self, ts: str, mod: str, url: str) -> Response:
+        hit = index.closest(self.engine, url, ts)
+        if hit is None:
+            return self.not_found(url)
+        hit = self.past_self_redirect(hit, url, ts)
+        if mod == "" and hit.timestamp != ts:
+            return redirect(archive_url(hit.timestamp, "", url))
+        return serve_hit(self.data, self.engine, hit, mod, url)
+
+    def past_self_redirect(self, hit: index.Hit, url: str, ts: str | None) -> index.Hit:
+        """A redirect to a URL with the same SURT key (http -> https, www. -> bare host)
+        would send the reader back here forever: take the closest capture that is not a
+        redirect instead, if there is one."""
+        if hit.status is None or not 300 <= hit.status < 400:
+            return hit
+        location = location_of(self.data, hit)
+        target = join(hit.url, location) if location else None
+        if target is None or index.url_key(target) != hit.urlkey:
+            return hit
+        return index.closest(self.engine, url, ts, skip_redirects=True) or hit
+
+    def newest(self, url: str) -> Response:
+        hit = index.closest(self.engine, url, None)
+        if hit is None:
+            return self.not_found(url)
+        hit = self.past_self_redirect(hit, url, None)
+        return redirect(archive_url(hit.timestamp, "", url))
+
+    # -- reader pages ---------------------------------------------------------------------
+
+    def front_page(self) -> Response:
+        latest = catalog.latest_captures(self.engine)
+        fixity = replicas.fixity_by_target(self.engine)
+        entries = []
+        for target in catalog.list_targets(self.engine):
+            seed = target.spec.url
+            hit = index.closest(self.engine, seed, None) if target.id in latest else None
+            entries.append({"name": target.name, "url": seed, "ts": hit.timestamp if hit else None,
+                            "fixity": fixity.get(target.id), "kind": target.spec.kind})
+        return reader(pages.front_page(entries))
+
+    def mirror_list(self, name: str) -> Response:
+        files = mirror_list.stored(self.settings)
+        if files is None:
+            return self.message(404, "មិនទាន់មានកញ្ចក់ដែលបានផ្សព្វផ្សាយទេ។",
+                                "No mirror published yet (`refuge publish NAME` makes the list).")
+        body = files[name]
+        if name == "mirrors.html":
+            return reader(body)
+        return Response(body, content_type=mirror_list.CONTENT_TYPES[name],
+                        headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*",
+                                 "X-Content-Type-Options": "nosniff"})
+
+    def capture_list(self, url: str) -> Response:
+        hits = index.captures_of(self.engine, url)
+        return reader(pages.captures_page(url, hits), 200 if hits else 404)
+
+    def not_found(self, url: str | None) -> Response:
+        others: list[index.Hit] = []
+        nearby: list[index.Hit] = []
+        if url:
+            others = index.captures_of(self.engine, url, limit=50)
+            prefix = index.host_prefix(url) if not others else None
+            if prefix:
+                nearby = index.urls_under(self.engine, prefix, limit=20)
+        return reader(pages.not_found_page(url, others, nearby), 404)
+
+    def message(self, status: int, km: str, en: str) -> Response:
+        return reader(pages.message_page(km, en), status)
+
+
+def reader(body: bytes, status: int = 200) -> Response:
+    return Response(body, status=status, headers=pages.READER_HEADERS, content_type="text/html; charset=utf-8")
+
+
+def redirect(location: str) -> Response:
+    """A 302 with a relative Location (works behind any proxy or path)."""
+    resp = Response(b"", status=302, headers={"Location": quote_url(location), "Cache-Control": "no-cache"})
+    resp.headers.pop("Content-Type", None)
+    return resp
+
+
+def make_app(settings: Settings, engine: Engine) -> WSGIApp:
+    """The replay server's WSGI callable; ENGINE from storage.catalog.connect(settings.catalog_url)."""
+    return ReplayApp(settings, engine)

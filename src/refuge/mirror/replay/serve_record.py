@@ -1,0 +1,291 @@
+"""Building the HTTP response for one indexed record: status, headers and a streamed body.
+
+- ``id_``: the stored payload bytes untouched, Content-Encoding and all.
+- HTML and CSS (any other modifier): payload decoded (Content-Encoding gzip, deflate,
+  br if the brotli module is present), links rewritten, re-encoded in the document's
+  own charset; HTML is streamed through the rewriter chunk by chunk.
+- Everything else: the stored payload bytes, with their Content-Encoding header (the
+  browser decodes).
+
+A revisit is served with its own status and headers and the payload of the record it
+revisits. Archived headers that could reach or control anything beyond the archive
+are dropped (kept for reference as ``X-Archive-Orig-<Name>``); every response gets
+the replay security headers. Memory does not grow with the record's size.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlalchemy import Engine
+from werkzeug.wrappers import Response
+
+from refuge.config.errors import Failure
+from refuge.formats import charset as charsets
+from refuge.formats.charset import rewrite_chunks
+from refuge.formats.css import rewrite_css
+from refuge.formats.html.rewriter import HtmlRewriter
+from refuge.storage.catalog.index import Hit, original_of
+from refuge.storage.warc.records import content_encoding, decoded_stream, open_record
+from refuge.mirror.pages.reader import READER_HEADERS, banner, http_date, not_found_page
+from refuge.mirror.replay.policy import UrlPolicy, quote_url, rewrite_refresh
+
+log = logging.getLogger(__name__)
+
+CHUNK = 64 * 1024
+CSS_LIMIT = 8 * 1024 * 1024  # a bigger stylesheet is passed through unrewritten
+# A rewritten document up to this size is sent whole, with a Content-Length, so the
+# connection stays open (waitress closes it after every chunked response); a bigger
+# one streams.
+WHOLE_LIMIT = 2 * 1024 * 1024
+
+REPLAY_CSP = (
+    "default-src 'self' data: blob:; script-src 'self' 'unsafe-inline' 'unsafe-eval' data: blob:; "
+    "style-src 'self' 'unsafe-inline' data: blob:; img-src 'self' data: blob:; font-src 'self' data:; "
+    "media-src 'self' data: blob:; connect-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'self'; "
+    "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"
+)
+
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+CSS_TYPES = frozenset({"text/css"})
+
+# Never forwarded: they describe the origin's connection, not the resource.
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
+    "trailer", "trailers", "transfer-encoding", "upgrade",
+})
+# Forwarded only as X-Archive-Orig-<Name>: they would set state, reach the origin or a
+# third party, weaken the replay policy, or describe bytes other than those we send.
+RENAMED = frozenset({
+    "content-length", "set-cookie", "set-cookie2", "content-security-policy",
+    "content-security-policy-report-only", "x-content-security-policy", "x-webkit-csp",
+    "strict-transport-security", "public-key-pins", "public-key-pins-report-only", "expect-ct", "alt-svc",
+    "report-to", "reporting-endpoints", "nel", "clear-site-data", "refresh", "link", "location",
+    "x-frame-options", "cross-origin-opener-policy", "cross-origin-embedder-policy",
+    "cross-origin-resource-policy", "access-control-allow-origin", "access-control-allow-credentials",
+    "access-control-allow-headers", "access-control-allow-methods", "access-control-expose-headers",
+    "access-control-max-age", "referrer-policy", "x-content-type-options", "memento-datetime",
+    "content-location", "sourcemap", "x-sourcemap", "service-worker-allowed", "origin-agent-cluster",
+    "permissions-policy", "feature-policy", "accept-ranges", "content-range", "date", "server",
+    "x-dns-prefetch-control", "content-encoding",
+})
+
+
+class _Response(Response):
+    default_mimetype = None  # an archived response without Content-Type stays without one
+    automatically_set_content_length = False
+
+
+class _Body:
+    """The response iterable: FIRST (chunks already made), then the rest of IT; closes the
+    generator and the WARC files when the server is done."""
+
+    __slots__ = ("_first", "_it", "_stack")
+
+    def __init__(self, it: Iterator[bytes], stack: ExitStack, first: list[bytes] | None = None) -> None:
+        self._first = first
+        self._it = it
+        self._stack = stack
+
+    def __iter__(self) -> Iterator[bytes]:
+        if not self._first:
+            return self._it
+        return self._chain()
+
+    def _chain(self) -> Iterator[bytes]:
+        first, self._first = self._first or [], None
+        yield from first
+        yield from self._it
+
+    def close(self) -> None:
+        try:
+            self._it.close()  # type: ignore[attr-defined]
+        finally:
+            self._stack.close()
+
+
+def latin1(value: str) -> str:
+    """A header value as WSGI wants it: the bytes as received, one character per byte
+    (warcio decodes header lines as UTF-8 when they are valid UTF-8)."""
+    try:
+        value.encode("latin-1")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def replay_headers(ts: str, url: str) -> list[tuple[str, str]]:
+    return [
+        ("Content-Security-Policy", REPLAY_CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Access-Control-Allow-Origin", "*"),
+        ("Memento-Datetime", http_date(ts)),
+        ("Link", f'<{quote_url(url)}>; rel="original"'),
+    ]
+
+
+def serve_hit(data_dir: Path, engine: Engine, hit: Hit, mod: str, url: str) -> Response:
+    """The response for HIT requested as /web/<ts><mod>/<url>."""
+    stack = ExitStack()
+    try:
+        head = _open(stack, data_dir / hit.path, hit.offset)
+        body = head
+        if head.rec_type == "revisit":
+            original = original_of(engine, hit.target_id, hit.digest, not_after=hit.timestamp)
+            if original is None:
+                stack.close()
+                return missing_original(url, hit)
+            body = _open(stack, data_dir / original.path, original.offset)
+            if head.http_headers is None:
+                head = body
+        response = _build(head, body, hit, mod, stack)
+    except Failure as exc:
+        stack.close()
+        log.error("replay of %s at %s: %s", hit.url, hit.timestamp, exc)
+        return missing_original(url, hit, str(exc))
+    except BaseException:
+        stack.close()
+        raise
+    return response
+
+
+def _open(stack: ExitStack, path: Path, offset: int) -> Any:
+    return stack.enter_context(open_record(path, offset))
+
+
+def missing_original(url: str, hit: Hit, detail: str | None = None) -> Response:
+    en = ("This capture cannot be shown: the stored copy it refers to is missing"
+          + (f" ({detail})" if detail else "") + ".")
+    page = not_found_page(url, [], [], problem=("មិនអាចបង្ហាញច្បាប់ចម្លងនេះបានទេ ព្រោះឯកសារដែលវាយោងទៅបាត់។", en))
+    return Response(page, status=404, headers=READER_HEADERS, content_type="text/html; charset=utf-8")
+
+
+def location_of(data_dir: Path, hit: Hit) -> str | None:
+    """The Location header of a redirect capture (its own, for a revisit)."""
+    try:
+        with open_record(data_dir / hit.path, hit.offset) as record:
+            return record.http_headers.get_header("Location") if record.http_headers else None
+    except Failure:
+        return None
+
+
+def _build(head: Any, body: Any, hit: Hit, mod: str, stack: ExitStack) -> Response:
+    http = head.http_headers
+    try:
+        status = int(http.get_statuscode())
+        if not 100 <= status <= 999:
+            raise ValueError(status)
+    except (TypeError, ValueError):
+        status = hit.status or 200
+    ctype = http.get_header("Content-Type")
+    mtype = media_type(ctype) or hit.mime
+    encoding = content_encoding(body)
+
+    policy = UrlPolicy(hit.timestamp, hit.url)
+    # A redirect keeps the modifier it was requested with: an image that moved is still an image.
+    header_policy = UrlPolicy(hit.timestamp, hit.url, page_mod="" if mod == "mp_" else mod)
+    if mod == "id_":
+        kind = "raw"
+    elif mtype in HTML_TYPES:
+        kind = "html"
+    elif mtype in CSS_TYPES:
+        kind = "css"
+    else:
+        kind = "raw"
+    stream = body.raw_stream
+    if kind != "raw":
+        stream = decoded_stream(body, encoding)
+        if stream is None:
+            kind, stream = "raw", body.raw_stream
+
+    hop = HOP_BY_HOP
+    connection = http.get_header("Connection")
+    if connection:  # headers the origin named as hop-by-hop go too
+        hop = hop | {t.strip().lower() for t in connection.split(",")}
+    headers: list[tuple[str, str]] = []
+    for name, value in http.headers:
+        lower = name.lower()
+        if lower in hop:
+            continue
+        if lower == "content-encoding" and kind == "raw":
+            headers.append((name, latin1(value)))
+            continue
+        if lower in RENAMED or lower.startswith("x-archive-"):
+            headers.append(("X-Archive-Orig-" + name, latin1(value)))
+            if lower == "location":
+                new = header_policy(value, "page")
+                if new is not None:
+                    headers.append(("Location", new))
+            elif lower == "refresh":
+                new = rewrite_refresh(value, header_policy)
+                if new is not None:
+                    headers.append(("Refresh", latin1(new)))
+            continue
+        headers.append((name, latin1(value)))
+    if head is not body and kind == "raw":
+        # The bytes are the original's: send the original's coding, whatever the revisit said.
+        headers = [(n, v) for n, v in headers if n.lower() != "content-encoding"]
+        if encoding:
+            headers.append(("Content-Encoding", latin1(body.http_headers.get_header("Content-Encoding"))))
+    headers.extend(replay_headers(hit.timestamp, hit.url))
+
+    if kind == "raw":
+        length = getattr(body.raw_stream, "limit", None)
+        if isinstance(length, int) and length >= 0:
+            headers.append(("Content-Length", str(length)))
+        return _Response(_Body(_raw(stream), stack), status=status, headers=headers, direct_passthrough=True)
+    if kind == "html":
+        it = _html(stream, ctype, policy, banner(hit.url, hit.timestamp) if mod == "" else None)
+    else:
+        it = _css(stream, ctype, policy)
+    first: list[bytes] = []
+    size = 0
+    for chunk in it:
+        first.append(chunk)
+        size += len(chunk)
+        if size > WHOLE_LIMIT:
+            return _Response(_Body(it, stack, first), status=status, headers=headers, direct_passthrough=True)
+    stack.close()
+    whole = first[0] if len(first) == 1 else b"".join(first)
+    headers.append(("Content-Length", str(len(whole))))
+    return _Response([whole], status=status, headers=headers, direct_passthrough=True)
+
+
+def _raw(stream: Any) -> Iterator[bytes]:
+    read = stream.read
+    while True:
+        chunk = read(CHUNK)
+        if not chunk:
+            return
+        yield chunk
+
+
+def _html(stream: Any, content_type: str | None, policy: UrlPolicy, banner_html: str | None) -> Iterator[bytes]:
+    read = stream.read
+    chunk = read(CHUNK)
+    codec = charsets.html_charset(content_type, chunk[:4096])
+    dec = charsets.decoder(codec)
+    enc = charsets.encoder(codec)
+    rewriter = HtmlRewriter(policy, banner=banner_html)
+    policy.document = rewriter
+    yield from rewrite_chunks(read, chunk, dec, enc, rewriter, CHUNK)
+
+
+def _css(stream: Any, content_type: str | None, policy: UrlPolicy) -> Iterator[bytes]:
+    data = stream.read(CSS_LIMIT + 1)
+    if len(data) > CSS_LIMIT:
+        yield data
+        yield from _raw(stream)
+        return
+    codec = charsets.css_charset(content_type, data[:4096])
+    text = charsets.decoder(codec).decode(data, True)
+    yield charsets.encoder(codec).encode(rewrite_css(text, policy), True)
+

@@ -1,0 +1,171 @@
+"""Captures in the catalog: starting and finishing one, its failures, its sealed files."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable
+
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from refuge.config.errors import BadInput
+from refuge.storage.catalog.db import iso, now_iso, utcnow
+from refuge.storage.catalog.schema import captures, cdx, failures, files, targets
+from refuge.storage.catalog.targets import Target, get_target
+
+
+class AlreadyRunning(Exception):
+    """Another live process is capturing this target."""
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def new_capture_id(started: datetime) -> str:
+    """'20261127235853-123a9f2': the start second, then milliseconds and random hex, so ids
+    sort in start order even within one second and two processes never collide."""
+    return f"{started:%Y%m%d%H%M%S}-{started.microsecond // 1000:03d}{os.urandom(2).hex()}"
+
+
+def start_capture(engine: Engine, target: Target, stale_seconds: float) -> str:
+    """Claim the target for a new capture and return its id.
+
+    A capture of the same target that stopped sending heartbeats is marked
+    interrupted first; a live one makes this raise :class:`AlreadyRunning`.
+    """
+    reap_stale_captures(engine, stale_seconds, target_id=target.id)
+    started = datetime.now(timezone.utc)
+    capture_id = new_capture_id(started)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(captures).values(
+                id=capture_id, target_id=target.id, status="running", started_at=iso(started),
+                heartbeat_at=iso(started), worker=worker_id(),
+            ))
+    except IntegrityError:
+        raise AlreadyRunning(f"target {target.name!r}: a capture is already running") from None
+    return capture_id
+
+
+def heartbeat(engine: Engine, capture_id: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(captures).where(captures.c.id == capture_id).values(heartbeat_at=now_iso()))
+
+
+def reap_stale_captures(engine: Engine, stale_seconds: float, *, target_id: int | None = None) -> list[str]:
+    """Mark 'running' captures whose process died as interrupted.
+
+    Dead means: no heartbeat for stale_seconds, or (on this host) its process is gone,
+    so a capture killed a moment ago does not block the next run for long.
+    """
+    cutoff = iso(utcnow() - timedelta(seconds=stale_seconds))
+    cond = captures.c.status == "running"
+    if target_id is not None:
+        cond = cond & (captures.c.target_id == target_id)
+    with engine.begin() as conn:
+        rows = conn.execute(select(captures.c.id, captures.c.heartbeat_at, captures.c.worker).where(cond)).all()
+        ids = [r.id for r in rows if r.heartbeat_at < cutoff or not _worker_alive(r.worker)]
+        if ids:
+            conn.execute(update(captures).where(captures.c.id.in_(ids)).values(
+                status="interrupted", finished_at=now_iso(),
+                error="the capturing process stopped without finishing"))
+    return ids
+
+
+def _worker_alive(worker: str) -> bool:
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's worker: only its heartbeat can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def finish_capture(engine: Engine, capture_id: str, status: str, stats: dict[str, int],
+                   error: str | None = None) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(captures).where(captures.c.id == capture_id).values(
+            status=status, finished_at=now_iso(), error=error, **stats))
+
+
+def add_failures(engine: Engine, capture_id: str, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        with engine.begin() as conn:
+            conn.execute(insert(failures), [dict(r, capture_id=capture_id) for r in rows])
+
+
+_CAPTURE_COLUMNS = [captures.c.id, targets.c.name.label("target"), captures.c.status,
+                    captures.c.started_at.label("started"), captures.c.finished_at.label("finished"),
+                    captures.c.pages, captures.c.requisites, captures.c.failed, captures.c.revisits,
+                    captures.c.bytes, captures.c.files, captures.c.error]
+
+
+def list_captures(engine: Engine, target_name: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Captures, newest first, as plain dicts (what `refuge captures --json` prints)."""
+    query = select(*_CAPTURE_COLUMNS).join(targets, targets.c.id == captures.c.target_id)
+    if target_name is not None:
+        query = query.where(targets.c.id == get_target(engine, target_name, include_removed=True).id)
+    query = query.order_by(captures.c.id.desc())
+    if limit:
+        query = query.limit(limit)
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def get_capture(engine: Engine, capture_id: str) -> dict[str, Any]:
+    with engine.connect() as conn:
+        row = conn.execute(select(*_CAPTURE_COLUMNS).join(targets, targets.c.id == captures.c.target_id)
+                           .where(captures.c.id == capture_id)).first()
+    if row is None:
+        raise BadInput(f"capture {capture_id!r}: no such capture (see `refuge captures`)")
+    return dict(row._mapping)
+
+
+def latest_captures(engine: Engine) -> dict[int, dict[str, Any]]:
+    """The newest capture of each target, keyed by target id."""
+    # Capture ids sort in start order (see new_capture_id), so the newest is the max id.
+    newest = select(func.max(captures.c.id).label("id")).group_by(captures.c.target_id).subquery()
+    query = (select(captures.c.target_id, *_CAPTURE_COLUMNS)
+             .join(targets, targets.c.id == captures.c.target_id)
+             .join(newest, newest.c.id == captures.c.id))
+    with engine.connect() as conn:
+        return {r.target_id: {k: v for k, v in r._mapping.items() if k != "target_id"} for r in conn.execute(query)}
+
+
+# -- sealed files and their index -------------------------------------------------------
+
+def record_sealed_warc(engine: Engine, capture_id: str, target_id: int, warc: dict[str, Any],
+                       cdxj: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Register a sealed WARC, its CDXJ file and its index rows in one transaction,
+    so a reader sees all of a file's records or none."""
+    sealed_at = now_iso()
+    with engine.begin() as conn:
+        warc_id = conn.execute(insert(files).values(capture_id=capture_id, kind="warc", sealed_at=sealed_at, **warc)
+                               .returning(files.c.id)).scalar_one()
+        conn.execute(insert(files).values(capture_id=capture_id, kind="cdxj", sealed_at=sealed_at, **cdxj))
+        if rows:
+            conn.execute(insert(cdx), [dict(r, file_id=warc_id, capture_id=capture_id, target_id=target_id)
+                                       for r in rows])
+
+
+def capture_files(engine: Engine, capture_id: str) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(files.c.name, files.c.kind, files.c.path, files.c.sha256, files.c.size,
+                                   files.c.records).where(files.c.capture_id == capture_id).order_by(files.c.id))
+        return [dict(r._mapping) for r in rows]
+
+
+def known_file_names(engine: Engine, capture_ids: Iterable[str] | None = None) -> set[str]:
+    """Names of the files the catalog holds (of these captures only, if given)."""
+    query = select(files.c.name)
+    if capture_ids is not None:
+        query = query.where(files.c.capture_id.in_(list(capture_ids)))
+    with engine.connect() as conn:
+        return set(conn.execute(query).scalars())

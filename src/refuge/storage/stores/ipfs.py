@@ -1,0 +1,184 @@
+"""The IPFS store: a node's RPC API (Kubo, or any node with the same API).
+
+Files are added as CIDv1 with raw leaves (the CID :mod:`refuge.storage.cid` computes
+locally), pinned, and linked into the node's MFS at `<mfs_root>/<target>/<capture>/<file>`
+so an operator can browse them. This is the only module that talks to ipfshttpclient:
+it builds `ipfshttpclient.Client` directly, because `ipfshttpclient.connect()` refuses
+every daemon newer than 0.8 (current Kubo included) although the API calls used here
+have not changed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from refuge.config.store_settings import IpfsSettings
+from refuge.storage.stores.cid import as_cidv1, same_cid
+from refuge.storage.stores.interface import FileRef, Missing, StoreError, StoreUnavailable
+
+
+class IpfsStore:
+    name = "ipfs"
+
+    def __init__(self, settings: IpfsSettings) -> None:
+        self.settings = settings
+        self._client: Any = None
+
+    # -- the Store interface ------------------------------------------------------------
+
+    def location(self, f: FileRef) -> str:
+        if not f.cid:
+            raise StoreError(f"ipfs: {f.name} has no CID yet (its capture's manifest is not written)")
+        return f.cid
+
+    def mfs_path(self, f: FileRef) -> str:
+        return f"{self.settings.mfs_root.rstrip('/')}/{f.relative}"
+
+    def capture_dir(self, target: str, capture: str) -> str:
+        return f"{self.settings.mfs_root.rstrip('/')}/{target}/{capture}"
+
+    def has(self, f: FileRef) -> bool:
+        cid = self.location(f)
+        if not self._pinned(cid):
+            return False
+        linked = self._mfs_hash(self.mfs_path(f))
+        return linked is not None and same_cid(linked, cid)
+
+    def put(self, f: FileRef, source: Path) -> str:
+        expected = self.location(f)
+        added = self._call(self.client.add, str(source), cid_version=1, raw_leaves=True, pin=True,
+                           opts={"cid-base": "base32"})
+        got = str(added["Hash"])
+        if not same_cid(got, expected):
+            raise StoreError(f"ipfs: the node gave {f.name} the CID {got}, not {expected}: "
+                             f"it does not add files as CIDv1 with raw leaves and 256 KiB chunks")
+        self._link(self.mfs_path(f), expected)
+        return expected
+
+    def read(self, f: FileRef) -> Iterator[bytes]:
+        cid = self.location(f)
+        if not self._pinned(cid):
+            raise Missing(f"ipfs: {cid} is not pinned on the node (it may be garbage-collected)")
+        mfs = self._mfs_hash(self.mfs_path(f))
+        if mfs is None or not same_cid(mfs, cid):
+            raise Missing(f"ipfs: MFS {self.mfs_path(f)} does not hold {cid}")
+        return self._stream(cid)
+
+    def status(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"store": "ipfs", "where": self.settings.api, "reachable": False,
+                               "version": None, "free_bytes": None, "error": None}
+        try:
+            version = self._call(self.client.version)
+            repo = self._call(self.client.repo.stat)
+        except StoreError as exc:
+            doc["error"] = str(exc)
+            return doc
+        used, limit = int(repo.get("RepoSize", 0)), int(repo.get("StorageMax", 0))
+        # A node with no storage limit reports a huge one (js-ipfs: 2^53 - 1): "unlimited".
+        free = max(limit - used, 0) if 0 < limit < 2 ** 50 else None
+        doc.update(reachable=True, version=f"{version.get('Version')}", free_bytes=free, used_bytes=used)
+        return doc
+
+    def describe(self, f: FileRef) -> dict[str, Any]:
+        doc: dict[str, Any] = {"mfs_path": self.mfs_path(f)}
+        if f.cid:
+            doc["cid"] = f.cid
+            doc["gateways"] = [f"{g.rstrip('/')}/ipfs/{f.cid}?filename={f.name}" for g in self.settings.gateways]
+        return doc
+
+    def directory_cid(self, target: str, capture: str) -> str | None:
+        """The CID of the capture's MFS folder: one CID that reaches every file of it
+        (as CIDv1: some nodes make MFS folders CIDv0)."""
+        found = self._mfs_hash(self.capture_dir(target, capture))
+        return as_cidv1(found) if found else None
+
+    # -- the node -----------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import ipfshttpclient
+
+            # ipfshttpclient 0.7 passes urllib3 an argument it has deprecated: noise, not news.
+            warnings.filterwarnings("ignore", message="The 'strict' parameter", category=FutureWarning)
+            try:
+                self._client = ipfshttpclient.Client(_multiaddr(self.settings.api), timeout=self.settings.timeout)
+            except ipfshttpclient.exceptions.Error as exc:
+                raise StoreUnavailable(f"ipfs: setting ipfs.api = {self.settings.api!r} is not usable: "
+                                       f"{_first_line(exc)}") from None
+        return self._client
+
+    def _pinned(self, cid: str) -> bool:
+        import ipfshttpclient
+
+        try:
+            found = self.client.pin.ls(cid, type="recursive", timeout=self.settings.timeout)
+        except ipfshttpclient.exceptions.ErrorResponse:
+            return False  # "not pinned"
+        except ipfshttpclient.exceptions.Error as exc:
+            raise self._error(exc) from None
+        return any(same_cid(k, cid) for k in (found.get("Keys") or {}))
+
+    def _mfs_hash(self, path: str) -> str | None:
+        import ipfshttpclient
+
+        try:
+            return str(self.client.files.stat(path, timeout=self.settings.timeout)["Hash"])
+        except ipfshttpclient.exceptions.ErrorResponse:
+            return None  # "file does not exist"
+        except ipfshttpclient.exceptions.Error as exc:
+            raise self._error(exc) from None
+
+    def _link(self, path: str, cid: str) -> None:
+        """Point MFS PATH at CID, replacing whatever else is there."""
+        current = self._mfs_hash(path)
+        if current is not None and same_cid(current, cid):
+            return
+        if current is not None:
+            self._call(self.client.files.rm, path)
+        self._call(self.client.files.mkdir, path.rsplit("/", 1)[0], parents=True)
+        self._call(self.client.files.cp, f"/ipfs/{cid}", path)
+
+    def _stream(self, cid: str) -> Iterator[bytes]:
+        import ipfshttpclient
+
+        try:
+            stream = self.client.cat(cid, stream=True, timeout=self.settings.timeout)
+            with stream:
+                yield from stream
+        except ipfshttpclient.exceptions.Error as exc:
+            raise self._error(exc) from None
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        import ipfshttpclient
+
+        kwargs.setdefault("timeout", self.settings.timeout)
+        try:
+            return fn(*args, **kwargs)
+        except ipfshttpclient.exceptions.Error as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: Exception) -> StoreError:
+        import ipfshttpclient
+
+        if isinstance(exc, (ipfshttpclient.exceptions.ConnectionError, ipfshttpclient.exceptions.TimeoutError)):
+            return StoreUnavailable(f"ipfs: cannot reach ipfs.api = {self.settings.api}: {_first_line(exc)}")
+        return StoreError(f"ipfs: {_first_line(exc)}")
+
+
+def _multiaddr(api: str) -> str:
+    """The API as ipfshttpclient wants it: a multiaddr, also when given as an http URL."""
+    if api.startswith("/"):
+        return api
+    parts = urlsplit(api)
+    host, port = parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
+    proto = "ip6" if ":" in host else ("ip4" if host.replace(".", "").isdigit() else "dns")
+    return f"/{proto}/{host}/tcp/{port}/{parts.scheme}"
+
+
+def _first_line(exc: object) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,281 @@
+"""The S3 store, through boto3, for AWS or any S3-compatible endpoint.
+
+Keys are `PREFIX<target>/<capture>/<file>`. Every object carries its SHA-256 as
+metadata (`x-amz-meta-sha256`, always) and as an S3 checksum where the service
+takes one. Uploads go up in parts with bounded memory (part_size x concurrency).
+Credentials come only from boto3's own chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from refuge.config.store_settings import S3Settings
+from refuge.storage.stores.interface import (
+    READ_CHUNK,
+    FileRef,
+    Missing,
+    StoreError,
+    StoreUnavailable,
+    file_digest,
+)
+
+log = logging.getLogger(__name__)
+
+SHA256_META = "sha256"  # object metadata key; S3 sends it as x-amz-meta-sha256
+
+
+class S3Store:
+    name = "s3"
+
+    def __init__(self, settings: S3Settings) -> None:
+        self.settings = settings
+        self._client: Any = None
+        self._checksums = True  # until the service shows it does not keep them
+        self._checksums_probed = False
+
+    # -- the Store interface ------------------------------------------------------------
+
+    def location(self, f: FileRef) -> str:
+        return f"{self.settings.prefix}{f.relative}"
+
+    def has(self, f: FileRef) -> bool:
+        head = self._head(self.location(f))
+        return (head is not None and head["ContentLength"] == f.size
+                and head.get("Metadata", {}).get(SHA256_META) == f.sha256)
+
+    def put(self, f: FileRef, source: Path) -> str:
+        from boto3.s3.transfer import TransferConfig
+
+        key = self.location(f)
+        if f.size > self.settings.part_size:  # a smaller file goes up in one PUT: no parts to leave behind
+            self._abort_unfinished(key)
+        extra: dict[str, Any] = {"ContentType": f.content_type, "Metadata": {SHA256_META: f.sha256}}
+        config = TransferConfig(multipart_threshold=self.settings.part_size,
+                                multipart_chunksize=self.settings.part_size,
+                                max_concurrency=self.settings.concurrency, use_threads=True)
+        if self._checksums:
+            extra["ChecksumAlgorithm"] = "SHA256"
+        # The file is hashed again while it goes up (a second read, from the page cache):
+        # a file damaged since it was sealed must not reach the bucket under its good hash.
+        with ThreadPoolExecutor(1) as pool:
+            rehash = pool.submit(file_digest, source)
+            self._upload(source, key, extra, config)
+            now = rehash.result()[0]
+        if now != f.sha256:
+            self._call(self.client.delete_object, Bucket=self.settings.bucket, Key=key)
+            raise StoreError(f"s3: not uploaded: {source} no longer has the SHA-256 it was sealed with "
+                             f"(now {now}); run `refuge verify {f.capture} --repair`")
+        self._probe_checksums(key)
+        return key
+
+    def _upload(self, source: Path, key: str, extra: dict[str, Any], config: Any) -> None:
+        try:
+            self._call(self.client.upload_file, str(source), self.settings.bucket, key,
+                       ExtraArgs=extra, Config=config)
+        except StoreError as exc:
+            if not self._checksums or not _refuses_checksums(exc):
+                raise
+            # An older S3-compatible service (Swift's s3api before 2.33, say): the
+            # SHA-256 still travels as metadata, which every service keeps.
+            log.info("s3: the service takes no S3 checksums; keeping the SHA-256 in metadata only")
+            self._checksums = False
+            extra.pop("ChecksumAlgorithm")
+            self._call(self.client.upload_file, str(source), self.settings.bucket, key,
+                       ExtraArgs=extra, Config=config)
+
+    def _probe_checksums(self, key: str) -> None:
+        """After the first upload: does the service keep S3 checksums? Swift's s3api before
+        2.33 takes the header and drops it; computing SHA-256 per part for it costs about
+        0.6 s of CPU per GiB for nothing (the metadata copy of the hash stays)."""
+        if not self._checksums or self._checksums_probed:
+            return
+        self._checksums_probed = True
+        head = self._call(self.client.head_object, Bucket=self.settings.bucket, Key=key, ChecksumMode="ENABLED")
+        if not any(k.startswith("Checksum") for k in head):
+            log.info("s3: the service keeps no S3 checksums; the SHA-256 travels as metadata only")
+            self._checksums = False
+
+    def read(self, f: FileRef) -> Iterator[bytes]:
+        key = self.location(f)
+        try:
+            response = self._call(self.client.get_object, Bucket=self.settings.bucket, Key=key)
+        except StoreError as exc:
+            if _code(exc) in ("NoSuchKey", "404"):
+                raise Missing(f"s3: no object s3://{self.settings.bucket}/{key}") from None
+            raise
+        return _chunks(response["Body"])
+
+    def status(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"store": "s3", "where": self._where(), "reachable": False,
+                               "version": None, "free_bytes": None, "error": None}
+        try:
+            response = self._call(self.client.head_bucket, Bucket=self.settings.bucket)
+        except StoreError as exc:
+            doc["error"] = str(exc)
+            return doc
+        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        # S3 reports no free space: buckets have no size limit to report.
+        doc.update(reachable=True, version=headers.get("server") or "unknown")
+        return doc
+
+    def describe(self, f: FileRef) -> dict[str, Any]:
+        doc = {"bucket": self.settings.bucket, "key": self.location(f),
+               "uri": f"s3://{self.settings.bucket}/{self.location(f)}"}
+        if self.settings.endpoint_url:
+            doc["endpoint"] = self.settings.endpoint_url
+        return doc
+
+    # -- boto3 --------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            config = Config(
+                region_name=self.settings.region,
+                s3={"addressing_style": self.settings.addressing_style},
+                connect_timeout=min(self.settings.timeout, 10.0), read_timeout=self.settings.timeout,
+                retries={"max_attempts": 3, "mode": "standard"},
+                # One connection per upload running at once (botocore keeps 10 by default).
+                max_pool_connections=max(10, self.settings.concurrency),
+                # Checksums are asked for explicitly in put(); botocore's default CRC32 on
+                # every request is refused by some S3-compatible services.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            )
+            self._client = boto3.session.Session().client(
+                "s3", endpoint_url=self.settings.endpoint_url or None, config=config)
+            # DeleteObjects requires Content-MD5 on several services; botocore stopped sending it.
+            self._client.meta.events.register("before-call.s3.DeleteObjects", _add_content_md5)
+        return self._client
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        try:
+            return self._call(self.client.head_object, Bucket=self.settings.bucket, Key=key)
+        except StoreError as exc:
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def _abort_unfinished(self, key: str) -> None:
+        """Parts left by an upload that was killed midway are invisible but billed: drop them
+        before starting again, so one key never has two half-uploads."""
+        try:
+            listing = self._call(self.client.list_multipart_uploads, Bucket=self.settings.bucket, Prefix=key)
+        except StoreError as exc:
+            if isinstance(exc, StoreUnavailable):
+                raise
+            return  # listing uploads is optional; some services refuse it
+        for upload in listing.get("Uploads", []):
+            if upload.get("Key") == key:
+                try:
+                    self._call(self.client.abort_multipart_upload, Bucket=self.settings.bucket, Key=key,
+                               UploadId=upload["UploadId"])
+                except StoreError as exc:
+                    log.warning("s3: could not abort an unfinished upload of %s: %s", key, exc)
+
+    def _where(self) -> str:
+        return f"s3://{self.settings.bucket}/{self.settings.prefix} at {self.settings.endpoint_url or 'AWS'}"
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call boto3, turning its errors into one-line messages that name the setting to fix."""
+        from boto3.exceptions import S3UploadFailedError
+        from botocore import exceptions as bx
+
+        endpoint = self.settings.endpoint_url or "AWS"
+        try:
+            return fn(*args, **kwargs)
+        except bx.NoCredentialsError:
+            raise StoreUnavailable(
+                "s3: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) "
+                "in the environment; refuge.toml never holds secrets") from None
+        except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError,
+                bx.ConnectionClosedError) as exc:
+            raise StoreUnavailable(f"s3: cannot reach s3.endpoint_url = {endpoint}: {_first_line(exc)}") from None
+        except bx.ClientError as exc:
+            raise _client_error(exc, self.settings.bucket, endpoint) from None
+        except S3UploadFailedError as exc:
+            raise _upload_error(exc, self.settings.bucket, endpoint) from None
+        except (bx.BotoCoreError, ValueError) as exc:
+            raise StoreError(f"s3: {_first_line(exc)}") from None
+
+
+_REFUSED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "InvalidToken",
+            "ExpiredToken"}
+
+
+def _client_error(exc: Any, bucket: str, endpoint: str) -> StoreError:
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    message = exc.response.get("Error", {}).get("Message") or code
+    if code in ("NoSuchBucket",) or (code == "404" and exc.operation_name == "HeadBucket"):
+        err: StoreError = StoreUnavailable(f"s3: bucket {bucket!r} does not exist at {endpoint} (setting s3.bucket)")
+    elif code in _REFUSED:
+        shown = f"HTTP {code}" if code.isdigit() else code
+        err = StoreUnavailable(f"s3: {endpoint} refused the credentials ({shown}): check AWS_ACCESS_KEY_ID "
+                               f"and AWS_SECRET_ACCESS_KEY, and access to bucket {bucket!r}")
+    elif code == "PermanentRedirect" or code == "AuthorizationHeaderMalformed":
+        err = StoreUnavailable(f"s3: bucket {bucket!r} is in another region ({message}); set s3.region")
+    else:
+        err = StoreError(f"s3: {exc.operation_name} failed: {code}: {_first_line(message)}")
+    err.code = code  # type: ignore[attr-defined]
+    return err
+
+
+def _upload_error(exc: Exception, bucket: str, endpoint: str) -> StoreError:
+    # upload_file wraps the real ClientError in text; recover the interesting part.
+    text = _first_line(exc)
+    for code in sorted(_REFUSED):
+        if code in text:
+            err: StoreError = StoreUnavailable(
+                f"s3: {endpoint} refused the credentials ({code}): check AWS_ACCESS_KEY_ID and "
+                f"AWS_SECRET_ACCESS_KEY, and access to bucket {bucket!r}")
+            err.code = code  # type: ignore[attr-defined]
+            return err
+    if "NoSuchBucket" in text:
+        return StoreUnavailable(f"s3: bucket {bucket!r} does not exist at {endpoint} (setting s3.bucket)")
+    err = StoreError(f"s3: upload failed: {text}")
+    err.code = "upload"  # type: ignore[attr-defined]
+    return err
+
+
+def _code(exc: Exception) -> str:
+    return getattr(exc, "code", "")
+
+
+def _refuses_checksums(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return _code(exc) in ("NotImplemented", "InvalidRequest", "InvalidArgument", "upload") and (
+        "checksum" in text or "not implemented" in text or "notimplemented" in text)
+
+
+def _first_line(exc: object) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _add_content_md5(params: dict[str, Any], **_: Any) -> None:
+    import base64
+
+    body = params.get("body", b"")
+    if isinstance(body, bytes) and "Content-MD5" not in params["headers"]:
+        params["headers"]["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()
+
+
+def _chunks(body: Any) -> Iterator[bytes]:
+    from botocore.exceptions import BotoCoreError
+    from urllib3.exceptions import HTTPError
+
+    try:
+        yield from body.iter_chunks(READ_CHUNK)
+    except (BotoCoreError, HTTPError, OSError) as exc:
+        # The connection broke mid-object: that says nothing about the copy's bytes.
+        raise StoreUnavailable(f"s3: reading stopped midway: {_first_line(exc)}") from None
+    finally:
+        body.close()
