@@ -48,8 +48,9 @@ TARGET_NAME = "bench-media"
 SEED_URL = "https://media.example/"
 MIB = 1024 * 1024
 # Whatever changes the bytes, the catalog or the manifest invalidates the cached files.
-STAMPED_SOURCES = ["archiver/warcwriter.py", "storage/warcfiles.py", "storage/catalog.py", "storage/schema.py",
-                   "storage/manifest.py", "storage/cid.py", "storage/replicas.py"]
+STAMPED_SOURCES = ["archiver/warcwriter.py", "storage/warc/sealed.py", "storage/catalog/db.py",
+                   "storage/catalog/captures.py", "storage/catalog/schema.py", "storage/manifest.py",
+                   "storage/stores/cid.py", "storage/catalog/replicas.py"]
 
 # The AWS CLI's way: one client, boto3's defaults (TransferConfig(): 8 MiB parts above 8 MiB,
 # 10 threads; botocore's default checksums), path-style addressing for a non-AWS endpoint.
