@@ -19,7 +19,7 @@ PIP         := PIP_DISABLE_PIP_VERSION_CHECK=1 $(BIN)/python -m pip
 
 # Bytecode for the editable install, which pip does not compile: where PYTHONDONTWRITEBYTECODE
 # is set (these machines set it), every `refuge` command would otherwise compile its modules
-# again (~0.05 s of each start). Up-to-date files are skipped, so it runs before every target.
+# again at each start. Up-to-date files are skipped, so it runs before every target.
 COMPILE     := $(BIN)/python -m compileall -q src
 
 PYTEST_ARGS ?=

@@ -1,5 +1,6 @@
-"""Sequential replay timing: the same pages, one keep-alive session per server, every
-answer checked (status 200 and the page's own title in the body)."""
+"""Sequential replay timing: the same pages from each server, every answer checked (status 200
+and the page's own title in the body), either over one keep-alive session or with a new
+connection for every request (what a reader opening a mirror link does first)."""
 
 from __future__ import annotations
 
@@ -82,8 +83,11 @@ def _expected(title: str) -> list[bytes]:
 
 
 def run(name: str, url_for: Callable[[Pick], str], picks: list[Pick], warmup: list[Pick],
-        timeout: float = 30.0) -> ReplayResult:
+        timeout: float = 30.0, new_connections: bool = False) -> ReplayResult:
+    """NEW_CONNECTIONS: every request on a connection of its own ("Connection: close")."""
     with requests.Session() as s:
+        if new_connections:
+            s.headers["Connection"] = "close"
         for p in warmup:
             try:
                 s.get(url_for(p), timeout=timeout, allow_redirects=False).content  # noqa: B018

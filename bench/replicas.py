@@ -122,17 +122,17 @@ def generate(data: Path, total_bytes: int, file_bytes: int, seed: int) -> str:
     from refuge.config.settings import Settings
     from refuge.config.targets import make_target
     from refuge.storage import catalog
-    from refuge.storage.warc import sealed as warcfiles
+    from refuge.storage.warc import sealed
 
     settings = Settings(data=data, warc_max_bytes=file_bytes)
     engine = catalog.connect(settings.catalog_url)
     target, _ = catalog.save_target(engine, make_target(SEED_URL, name=TARGET_NAME, scope="host"))
     capture_id = catalog.start_capture(engine, target, stale_seconds=600)
-    sealed: list = []
+    warcs: list = []
 
     def on_seal(w: Any) -> None:
-        warcfiles.register_sealed(engine, data, capture_id, target.id, w.path, w.sha256, w.size, w.records, w.rows)
-        sealed.append(w)
+        sealed.register_sealed(engine, data, capture_id, target.id, w.path, w.sha256, w.size, w.records, w.rows)
+        warcs.append(w)
 
     writer = RollingWarcWriter(settings.archive_dir / TARGET_NAME / capture_id, capture_id, file_bytes,
                                {"software": "Refuge benchmark (bench/replicas.py)"}, on_seal, gzip_level=GZIP_LEVEL)
@@ -150,12 +150,12 @@ def generate(data: Path, total_bytes: int, file_bytes: int, seed: int) -> str:
                       body=BytesIO(body), length=len(body),
                       payload_digest="sha256:" + hashlib.sha256(body).hexdigest(), ip="203.0.113.7")
         row = writer.write_response(ex)
-        in_open = 0 if sealed and sealed[-1].path == row["path"] else row["offset"] + row["length"]
-        done = sum(w.size for w in sealed) + in_open
+        in_open = 0 if warcs and warcs[-1].path == row["path"] else row["offset"] + row["length"]
+        done = sum(w.size for w in warcs) + in_open
         i += 1
     writer.close()
     catalog.finish_capture(engine, capture_id, "complete",
-                           {"pages": i, "files": len(sealed), "bytes": sum(w.size for w in sealed)})
+                           {"pages": i, "files": len(warcs), "bytes": sum(w.size for w in warcs)})
     engine.dispose()
     return capture_id
 

@@ -25,7 +25,7 @@ from refuge.archiver.warcwriter import RollingWarcWriter, SealedWarc
 from refuge.config.settings import Settings
 from refuge.config.targets import make_target
 from refuge.storage import catalog
-from refuge.storage.warc import sealed as warcfiles
+from refuge.storage.warc import sealed
 
 Headers = Iterable[tuple[str, str]]
 REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 304: "Not Modified", 404: "Not Found",
@@ -81,7 +81,7 @@ class ArchiveWriter:
                                          settings.warc_max_bytes, {"software": "replay tests"}, self._on_seal)
 
     def _on_seal(self, warc: SealedWarc) -> None:
-        warcfiles.register_sealed(self.engine, self.settings.data, self.capture_id, self.target.id, warc.path,
+        sealed.register_sealed(self.engine, self.settings.data, self.capture_id, self.target.id, warc.path,
                                   warc.sha256, warc.size, warc.records, warc.rows)
         self.sealed.append(warc)
 

@@ -138,3 +138,33 @@ def test_capture_killed_midway_leaves_consistent_state(tmp_path, fixture_site) -
                                capture_output=True, text=True)
         assert check.returncode == 0, check.stdout
         assert path.with_name(path.name.replace(".warc.gz", ".cdxj")).exists()
+
+
+def test_capture_pushes_and_publishes_and_names_a_store_that_is_down(tmp_path, fixture_site) -> None:
+    """With [ipfs] set and its node down, the capture succeeds and says what could not be copied."""
+    data = tmp_path / "data"
+    dead = f"http://127.0.0.1:{free_port()}"
+    env = {**PRIVATE_OK, "REFUGE_MAX_PAGES": "3", "REFUGE_RETRIES": "1", "REFUGE_IPFS_API": dead,
+           "REFUGE_IPFS_GATEWAYS": dead}
+    assert refuge(data, "add", fixture_site.url, "--name", "news", "--scope", "host", env=env).returncode == 0
+    text = refuge(data, "capture", "news", env=env)
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0].endswith(" of news: complete")
+    pushed = next(i for i, ln in enumerate(lines) if ln.startswith("pushed 0 file(s), 0 B; 0 already there"))
+    assert lines[pushed + 1].startswith(f"  ipfs: cannot reach ipfs.api = {dead}")
+    assert lines[pushed + 2].endswith("copy(ies) still pending; `refuge push` or the scheduler retries them")
+    assert lines[pushed + 3].startswith(f"  published to ipfs: ipfs: cannot reach ipfs.api = {dead}")
+
+    doc = json.loads(refuge(data, "capture", "news", "--json", env=env).stdout)
+    assert doc["status"] == "complete" and list(doc)[-2:] == ["replication", "publish"]
+    assert doc["replication"]["ok"] is False and "ipfs" in doc["replication"]["store_errors"]
+    assert doc["publish"]["ok"] is False and doc["publish"]["capture"] == doc["id"]
+
+    # A capture that fails is pushed (what it sealed) but never published.
+    port = free_port()
+    assert refuge(data, "add", f"http://127.0.0.1:{port}/", "--name", "gone", env=env).returncode == 0
+    failed = refuge(data, "capture", "gone", "--json", env=env)
+    assert failed.returncode == 1 and failed.stderr.splitlines()[-1].startswith("refuge: failed: ")
+    doc = json.loads(failed.stdout)
+    assert doc["status"] == "failed" and "replication" in doc and "publish" not in doc

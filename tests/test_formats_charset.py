@@ -8,6 +8,7 @@ import random
 import pytest
 
 from refuge.formats.charset import css_charset, decoder, encoder, html_charset
+from refuge.formats.html.policy import LinkFunction
 from refuge.formats.html.rewriter import HtmlRewriter
 
 KHMER = "ព័ត៌មានពីកម្ពុជា — សេរីភាពសារព័ត៌មាន"
@@ -109,7 +110,7 @@ def test_pages_round_trip_byte_exactly_in_small_chunks(content_type: str | None,
     rnd = random.Random(len(data))
     for _ in range(5):
         dec, enc = decoder(codec), encoder(codec)
-        rewriter = HtmlRewriter(lambda u, k: None)
+        rewriter = HtmlRewriter(LinkFunction(lambda u, k: None))
         out = bytearray()
         pos = 0
         while pos < len(data):
@@ -130,7 +131,7 @@ def test_wrong_charset_still_round_trips() -> None:
 def test_banner_that_the_page_charset_cannot_hold_becomes_character_references() -> None:
     data = b"<html><body><p>caf\xe9</p></body></html>"
     text = decoder("windows-1252").decode(data, final=True)
-    rewriter = HtmlRewriter(lambda u, k: None, banner="<div>ព័ត៌មាន</div>")
+    rewriter = HtmlRewriter(LinkFunction(lambda u, k: None, banner="<div>ព័ត៌មាន</div>"))
     out = encoder("windows-1252").encode(rewriter.feed(text) + rewriter.close(), final=True)
     expected_banner = "".join(f"&#{ord(c)};" for c in "ព័ត៌មាន").encode()
     assert out == b"<html><body><div>" + expected_banner + b"</div><p>caf\xe9</p></body></html>"

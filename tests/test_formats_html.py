@@ -7,6 +7,7 @@ import signal
 
 import pytest
 
+from refuge.formats.html.policy import LinkFunction
 from refuge.formats.html.rewriter import HtmlRewriter, rewrite_html
 from refuge.formats.html.extract import Link, html_links
 
@@ -20,7 +21,7 @@ def mark(url: str, kind: str) -> str:
 
 
 def rewrite_in_chunks(doc: str, cuts: list[int], rewrite=mark, banner: str | None = None) -> str:
-    r = HtmlRewriter(rewrite, banner)
+    r = HtmlRewriter(LinkFunction(rewrite, banner))
     out, prev = [], 0
     for cut in cuts + [len(doc)]:
         out.append(r.feed(doc[prev:cut]))
@@ -151,7 +152,7 @@ def test_rewriter_exposes_base_before_rewriting_it_and_later_links() -> None:
         seen.append((url, kind, rewriter.base))
         return "/m/" + url
 
-    rewriter = HtmlRewriter(rewrite)
+    rewriter = HtmlRewriter(LinkFunction(rewrite))
     out = rewriter.feed('<link rel=icon href=i.ico><base href="https://ex.org/a/"><a href="b.html">')
     out += rewriter.close()
     assert seen == [("i.ico", "other", None), ("https://ex.org/a/", "base", "https://ex.org/a/"),
@@ -332,7 +333,7 @@ def test_feed_returns_output_as_soon_as_it_is_safe() -> None:
     # an unfinished tag (or a few characters of text) may be held back.
     article = '<p><a href="/km/a.html" title="ព័ត៌មានពីកម្ពុជា">សេរីភាព &amp; ព័ត៌មាន</a> <img src="i.png"></p>\n'
     doc = article * 500
-    r = HtmlRewriter(lambda u, k: None)
+    r = HtmlRewriter(LinkFunction(lambda u, k: None))
     emitted = 0
     for start in range(0, len(doc), 7):
         emitted += len(r.feed(doc[start:start + 7]))
@@ -341,7 +342,7 @@ def test_feed_returns_output_as_soon_as_it_is_safe() -> None:
 
 
 def test_open_style_element_is_held_until_its_end_tag() -> None:
-    r = HtmlRewriter(lambda u, k: "/m/" + u)
+    r = HtmlRewriter(LinkFunction(lambda u, k: "/m/" + u))
     first = r.feed("<p>a</p><style>b{background:url(x.png)}")
     assert first == "<p>a</p><style>"
     assert r.feed("</style><p>") == "b{background:url(/m/x.png)}</style><p>"
@@ -432,7 +433,7 @@ def test_a_page_of_unclosed_markup_is_rewritten_in_linear_time(unit: str) -> Non
 def _feed_in_chunks(doc: str, size: int) -> tuple[str, int]:
     """The output of rewriting doc fed SIZE characters at a time (links marked), and how much
     of it came out before close()."""
-    r = HtmlRewriter(lambda u, k: "/M/" + u)
+    r = HtmlRewriter(LinkFunction(lambda u, k: "/M/" + u))
     out = []
     for i in range(0, len(doc), size):
         out.append(r.feed(doc[i:i + size]))

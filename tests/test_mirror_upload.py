@@ -12,23 +12,18 @@ import pytest
 import requests
 
 from refuge.config.store_settings import IpfsSettings, S3Settings
-from refuge.mirror.publish import upload as mu
-from refuge.storage.stores.cid import as_cidv1, same_cid
-from refuge.mirror.publish.upload import (
+from refuge.mirror.publish import upload_s3
+from refuge.mirror.publish.tree import (
     LONG_CACHE,
     SHORT_CACHE,
     TreeFile,
-    add_tree_to_ipfs,
     cache_control_for,
     content_type_for,
-    ipfs_mirror_urls,
-    ipfs_pinned,
-    public_read_problem,
-    s3_index_url,
-    s3_mirror_url,
-    sync_to_s3,
     tree_files,
 )
+from refuge.mirror.publish.upload_ipfs import add_tree_to_ipfs, ipfs_mirror_urls, ipfs_pinned
+from refuge.mirror.publish.upload_s3 import public_read_problem, s3_index_url, s3_mirror_url, sync_to_s3
+from refuge.storage.stores.cid import as_cidv1, same_cid
 from refuge.storage.stores.interface import StoreError, StoreUnavailable
 from replica_helpers import iter_keys, use_credentials
 
@@ -84,9 +79,18 @@ def test_sync_puts_every_file_with_its_headers_then_uploads_only_what_changed(
     for key in ("archive/mirrors/site-2/index.html", "archive/news/c1/a.warc.gz", "other/x"):
         client.put_object(Bucket=s3_bucket, Key=key, Body=b"keep")
 
-    order: list[str] = []
-    real_put = mu._put
-    monkeypatch.setattr(mu, "_put", lambda store, f, key: (order.append(f.path), real_put(store, f, key))[1])
+    order: list[str] = []  # paths, in the order their uploads began
+
+    class Recording(upload_s3.S3Store):
+        def put_bytes(self, key: str, data: bytes, extra: dict[str, Any]) -> None:
+            order.append(key.removeprefix(PREFIX))
+            super().put_bytes(key, data, extra)
+
+        def put_file(self, key: str, source: Path, extra: dict[str, Any], **kwargs: Any) -> None:
+            order.append(key.removeprefix(PREFIX))
+            super().put_file(key, source, extra, **kwargs)
+
+    monkeypatch.setattr(upload_s3, "S3Store", Recording)
     first = sync_to_s3(s3, files, PREFIX)
     assert first.uploaded == sorted(f.path for f in files) and first.unchanged == [] and first.deleted == []
     assert first.bytes_uploaded == sum(f.size for f in files)
@@ -178,7 +182,7 @@ def test_a_bucket_refusing_public_acls_is_named_and_left_clean(s3, s3_server, s3
     with Block Public Access on, AccessDenied (which wrong credentials give too)."""
     from botocore.exceptions import ClientError
 
-    class NoAcls(mu.S3Store):
+    class NoAcls(upload_s3.S3Store):
         @property
         def client(self) -> Any:
             real = super().client
@@ -193,7 +197,7 @@ def test_a_bucket_refusing_public_acls_is_named_and_left_clean(s3, s3_server, s3
                     return real.put_object(**kwargs)
             return Proxy()
 
-    monkeypatch.setattr(mu, "S3Store", NoAcls)
+    monkeypatch.setattr(upload_s3, "S3Store", NoAcls)
     with pytest.raises(StoreError) as err:
         sync_to_s3(_with(s3, public_read=True, concurrency=1), tree_files(_tree(tmp_path / "tree")), PREFIX)
     assert message in str(err.value) and "s3.public_read = false" in str(err.value) and "\n" not in str(err.value)

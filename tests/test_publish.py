@@ -27,7 +27,7 @@ from refuge.mirror.replay.app import make_app
 from refuge.mirror.publish.check import check_mirrors
 from refuge.mirror.publish.publisher import publish
 from refuge.mirror.replay.server import running_server
-from refuge.storage import catalog
+from refuge.storage import catalog, mirror_files
 from refuge.storage.catalog import mirrors
 from replica_helpers import AWS_ENV
 from servers import free_port, read_lines_until, stop_process, unavailable
@@ -188,7 +188,7 @@ def test_check_marks_a_stopped_gateway_down_and_keeps_the_others_up(published) -
         assert [r["status"] for r in listed] == ["up", "down"]
         targets = {t["name"]: t for t in _run_json(published, "targets")}
         assert targets["fixture"]["mirrors"] == {"up": 1, "down": 1, "unknown": 0}
-        signed = json.loads(mirror_list.stored(settings)["mirrors.json"])
+        signed = json.loads(mirror_files.stored(settings)["mirrors.json"])
         assert {m["channel"]: m["status"] for m in signed["targets"][0]["mirrors"]} == {"s3": "up", "ipfs": "down"}
     results = check_mirrors(settings, engine)
     assert all(r["status"] == "up" for r in results), results
@@ -269,7 +269,7 @@ def test_scheduler_publishes_after_a_capture_and_checks_every_hour(tmp_settings,
     engine = catalog.connect(settings.catalog_url)
     catalog.save_target(engine, make_target(fixture_site.url, name="news", scope="host", every="1d"))
     scheduler = CaptureScheduler(settings, engine, threading.Event())
-    scheduler._capture("news")
+    scheduler.capture("news")
     capture = catalog.list_captures(engine, "news")[0]
     rows = mirrors.active(engine, "news")
     assert [(r["channel"], r["capture_id"]) for r in rows] == [("ipfs", capture["id"])]
@@ -281,12 +281,12 @@ def test_scheduler_publishes_after_a_capture_and_checks_every_hour(tmp_settings,
         assert job is not None and job.trigger.interval.total_seconds() == 3600
     finally:
         scheduler.shutdown()
-    listed = json.loads(mirror_list.stored(settings)["mirrors.json"])
+    listed = json.loads(mirror_files.stored(settings)["mirrors.json"])
     assert [t["name"] for t in listed["targets"]] == ["news"]
     removed = subprocess.run([REFUGE, "--data", str(settings.data), "remove", "news"], capture_output=True,
                              text=True, timeout=60)
     assert removed.returncode == 0, removed.stderr
-    assert json.loads(mirror_list.stored(settings)["mirrors.json"])["targets"] == []
+    assert json.loads(mirror_files.stored(settings)["mirrors.json"])["targets"] == []
 
 
 def test_make_demo_publishes_to_local_s3_and_ipfs_and_prints_every_mirror_url(tmp_path) -> None:

@@ -10,17 +10,16 @@ from __future__ import annotations
 import hashlib
 import http.client
 import http.server
-import select
 import socket
 import socketserver
-import struct
 import threading
 import time
 from functools import partial
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import pytest
+from proxy_servers import ForwardProxy, socks5
 from servers import free_port
 
 from refuge.mirror.publish.reach import GRACE, Probe, Vantage, check, sample_paths
@@ -217,7 +216,7 @@ def test_a_public_mirror_cannot_send_the_check_to_a_private_address(tmp_path, si
         followed = len(inside.seen)  # type: ignore[attr-defined]
         assert followed == 4
         # Now 127.0.0.1 plays a public address (a gateway on the internet), 127.0.0.2 stays private.
-        monkeypatch.setattr("refuge.net.reach_session.is_public", lambda address: address != "127.0.0.2")
+        monkeypatch.setattr("refuge.mirror.publish.reach_watch.is_public", lambda address: address != "127.0.0.2")
         [r] = check([away], timeout=TIMEOUT)
         assert (r.status, r.detail) == ("down", "index.html: sent to 127.0.0.2, a loopback, private, link-local "
                                                 "or reserved address, from a mirror on a public one: not followed")
@@ -302,51 +301,6 @@ def test_a_pair_stuck_where_no_socket_is_watched_is_abandoned(monkeypatch) -> No
 
 
 # -- vantages through proxies ----------------------------------------------------------------------
-
-class ForwardProxy(http.server.BaseHTTPRequestHandler):
-    """A plain HTTP forward proxy (absolute-form GET) that records what it relayed."""
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self.server.relayed.append((self.path, self.headers["User-Agent"]))  # type: ignore[attr-defined]
-        target = urlsplit(self.path)
-        upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=5)
-        upstream.request("GET", target.path, headers={"User-Agent": self.headers["User-Agent"]})
-        resp = upstream.getresponse()
-        body = resp.read()
-        self.send_response(resp.status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-        upstream.close()
-
-
-def socks5(conn, stop, seen) -> None:
-    """A minimal SOCKS5 server: no auth, CONNECT to an IPv4 address or a name."""
-    try:
-        conn.recv(262)
-        conn.sendall(b"\x05\x00")
-        _ver, _cmd, _rsv, atyp = conn.recv(4)
-        if atyp == 3:
-            host = conn.recv(conn.recv(1)[0]).decode()
-        else:
-            host = socket.inet_ntoa(conn.recv(4))
-        port = struct.unpack("!H", conn.recv(2))[0]
-        seen.append((host, port))
-        upstream = socket.create_connection((host, port), timeout=5)
-        conn.sendall(b"\x05\x00\x00\x01" + socket.inet_aton("127.0.0.1") + struct.pack("!H", port))
-        while not stop.is_set():
-            ready, _, _ = select.select([conn, upstream], [], [], 0.2)
-            for src in ready:
-                data = src.recv(65536)
-                if not data:
-                    return
-                (upstream if src is conn else conn).sendall(data)
-    except OSError:
-        return
-
 
 def test_an_http_proxy_vantage_goes_through_the_proxy(site, static) -> None:
     proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ForwardProxy)

@@ -87,3 +87,41 @@ def test_restart_waits_for_the_interval_since_the_last_capture(tmp_settings) -> 
         assert 23.9 * 3600 < next_run.timestamp() - time.time() <= 24 * 3600
     finally:
         scheduler.shutdown()
+
+
+def test_a_scheduled_capture_logs_its_push_and_publish_and_survives_a_broken_push(
+        tmp_settings, fixture_site, monkeypatch, caplog) -> None:
+    from refuge.cli import pipeline
+    from refuge.config.store_settings import IpfsSettings
+
+    dead = f"http://127.0.0.1:{free_port()}"  # an IPFS node that is down: every copy and upload fails
+    settings = tmp_settings.replace(max_pages=3, ipfs=IpfsSettings(api=dead, gateways=(dead,), subdomain_gateways=(),
+                                                                   timeout=5.0))
+    engine = catalog.connect(settings.catalog_url)
+    catalog.save_target(engine, make_target(fixture_site.url, name="news", scope="host"))
+    scheduler = CaptureScheduler(settings, engine, threading.Event())
+
+    def said() -> list[tuple[str, str]]:
+        return [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "refuge.cli.scheduler"]
+
+    caplog.set_level("INFO")
+    scheduler.capture("news")
+    lines = said()
+    assert lines[0] == ("INFO", "capture of news starting")
+    assert lines[1][0] == "INFO" and lines[1][1].startswith("replication: 0 uploaded, 0 already there, 0 failed, ")
+    assert "; ipfs: ipfs: cannot reach ipfs.api" in lines[1][1]
+    assert lines[2][0] == "ERROR" and lines[2][1].startswith("publish news to ipfs failed: ipfs: cannot reach")
+    assert lines[3][0] == "INFO" and " of news complete: 3 pages" in lines[3][1] and len(lines) == 4
+
+    def broken_push(*args, **kwargs):
+        raise RuntimeError("the catalog went away")
+
+    monkeypatch.setattr(pipeline, "push", broken_push)
+    caplog.clear()
+    scheduler.capture("news")  # raises nothing: logged, and the capture is still published
+    lines = said()
+    assert lines[1] == ("ERROR", "replication failed")
+    assert "RuntimeError: the catalog went away" in caplog.records[
+        [r.getMessage() for r in caplog.records].index("replication failed")].exc_text
+    assert lines[2][1].startswith("publish news to ipfs failed") and " of news complete" in lines[3][1]
+    assert len(catalog.list_captures(engine, "news")) == 2

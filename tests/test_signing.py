@@ -18,11 +18,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from servers import INSTALL_HINT, unavailable
 
 from refuge.config.errors import BadInput, Failure
 from refuge.mirror.publish import signing
-from refuge.mirror.publish.signing import BadSignature, SigningKey, load_or_create_key, verify
-from servers import INSTALL_HINT, unavailable
+from refuge.mirror.publish.signing import BadSignature, SigningKey, verify
+from refuge.mirror.publish.signing_key import load_or_create_key
 
 MIRRORS = b'{"mirrors": [{"url": "https://mirror.example/", "kind": "https"}]}\n'
 COMMENT = "timestamp:1700000000\tfile:mirrors.json\thashed"
@@ -240,7 +241,7 @@ def test_signing_is_deterministic_and_repr_hides_the_seed() -> None:
     key = SigningKey.generate()
     assert key.sign(MIRRORS, COMMENT) == key.sign(MIRRORS, COMMENT)
     assert key.sign(MIRRORS, COMMENT) != key.sign(MIRRORS + b" ", COMMENT)
-    assert key.seed.hex() not in repr(key) and signing._b64(key.seed) not in repr(key)
+    assert key.seed.hex() not in repr(key) and signing.b64(key.seed) not in repr(key)
     assert SigningKey(key.key_id, key.seed) == key
 
 
@@ -255,7 +256,7 @@ def test_key_created_owner_only_and_reused(tmp_path) -> None:
     assert (keys / "mirrors.pub").read_text() == key.public_key_file()
     assert sorted(p.name for p in keys.iterdir()) == ["mirrors.key", "mirrors.pub"]  # no temp files left
     text = (keys / "mirrors.key").read_text()
-    assert "Not a minisign secret key file" in text and signing._b64(key.seed) in text
+    assert "Not a minisign secret key file" in text and signing.b64(key.seed) in text
     assert load_or_create_key(data) == key
     # A missing or altered public key file is rewritten from the key.
     (keys / "mirrors.pub").unlink()
@@ -295,7 +296,7 @@ def test_corrupt_or_unreadable_key_is_refused(tmp_path, damage) -> None:
     if damage == "truncate":
         key_file.write_text(text[: len(text) // 2])
     elif damage == "seed":
-        key_file.write_text(text.replace(signing._b64(key.seed), signing._b64(bytes(32))))
+        key_file.write_text(text.replace(signing.b64(key.seed), signing.b64(bytes(32))))
     elif damage == "garbage":
         key_file.write_text("hello\n")
     elif damage == "binary":

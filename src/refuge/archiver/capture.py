@@ -25,7 +25,7 @@ from refuge.config.dbspec import spec_from_dict
 from refuge.config.settings import Settings
 from refuge.config.targets import TargetSpec
 from refuge.storage import catalog
-from refuge.storage.warc import sealed as warcfiles
+from refuge.storage.warc import sealed
 from refuge.storage.replicate import queue_capture
 
 log = logging.getLogger(__name__)
@@ -41,14 +41,14 @@ def run_capture(settings: Settings, engine: Engine, name: str,
     """
     target = catalog.get_target(engine, name)
     capture_id = catalog.start_capture(engine, target, settings.stale_capture_seconds)
-    warcfiles.recover(engine, settings.data, settings.archive_dir, target.name)
+    sealed.recover(engine, settings.data, settings.archive_dir, target.name)
     began = time.monotonic()
-    sealed: list[SealedWarc] = []
+    warcs: list[SealedWarc] = []
 
     def on_sealed(warc: SealedWarc) -> None:
-        warcfiles.register_sealed(engine, settings.data, capture_id, target.id, warc.path, warc.sha256,
+        sealed.register_sealed(engine, settings.data, capture_id, target.id, warc.path, warc.sha256,
                                   warc.size, warc.records, warc.rows)
-        sealed.append(warc)
+        warcs.append(warc)
 
     database = database_spec(target.spec)
     config = WorkerConfig(settings=settings, target_id=target.id, target_name=target.name,
@@ -61,7 +61,7 @@ def run_capture(settings: Settings, engine: Engine, name: str,
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         catalog.add_failures(engine, capture_id, crawl.result.failures)
-        catalog.finish_capture(engine, capture_id, status, _stats(sealed, crawl.result),
+        catalog.finish_capture(engine, capture_id, status, _stats(warcs, crawl.result),
                                f"{type(exc).__name__}: {exc}"[:1000])
         raise
     error: str | None = None
@@ -72,7 +72,7 @@ def run_capture(settings: Settings, engine: Engine, name: str,
     else:
         status = "complete"
     catalog.add_failures(engine, capture_id, result.failures)
-    catalog.finish_capture(engine, capture_id, status, _stats(sealed, result), error)
+    catalog.finish_capture(engine, capture_id, status, _stats(warcs, result), error)
     snapshot_summary = None
     if isinstance(crawl, DatabaseCrawl) and status != "failed":
         # Read the records from what was just sealed; a crawl that stopped early still
@@ -90,7 +90,7 @@ def run_capture(settings: Settings, engine: Engine, name: str,
         log.error("capture %s: writing its manifest failed (`refuge push` retries): %s", capture_id, exc)
     summary = catalog.get_capture(engine, capture_id)
     summary["seconds"] = round(time.monotonic() - began, 3)
-    summary["warcs"] = sorted(str(w.path) for w in sealed)
+    summary["warcs"] = sorted(str(w.path) for w in warcs)
     summary["failures"] = result.failures
     if snapshot_summary is not None:
         summary["snapshot"] = snapshot_summary

@@ -2,7 +2,9 @@
 
 A fetch never follows redirects (the crawler records each hop), streams the body to
 a spool file while hashing it, stops at the size limit, and retries connection
-errors, 5xx and 429 with backoff, honouring Retry-After.
+errors, 5xx and 429 with backoff, honouring Retry-After. crawler_session() is the
+session it is made with: net's guarded session, refusing non-public addresses unless
+the operator allowed private networks.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
-from refuge.net.guard import PrivateAddressRefused
+from refuge.config.addresses import PrivateAddressRefused
+from refuge.net.session import guarded_session, refuse_private
 
 CHUNK = 64 * 1024
 SPOOL_IN_MEMORY = 1024 * 1024
@@ -73,6 +76,17 @@ class Exchange:
 
     def close(self) -> None:
         self.body.close()
+
+
+def crawler_session(user_agent: str, allow_private: bool) -> requests.Session:
+    """A session for one crawl worker thread."""
+    return guarded_session(None if allow_private else refuse_private, headers={
+        "User-Agent": user_agent,
+        # Only encodings we can decode to find links; the bytes are stored as received.
+        "Accept-Encoding": "gzip, deflate",
+        "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        "Accept-Language": "km,en;q=0.8,*;q=0.5",
+    })
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,8 @@ from typing import Any, Callable
 
 import requests
 
-from refuge.archiver.fetch import Exchange, FetchError, FetchPolicy, fetch
-from refuge.net.guard import make_session
 from refuge.archiver.dbpages import DATABASE_ROLES, read_database_page
+from refuge.archiver.fetch import Exchange, FetchError, FetchPolicy, crawler_session, fetch
 from refuge.archiver.links import outlinks
 from refuge.archiver.warcwriter import RollingWarcWriter, SealedWarc, warcinfo_fields
 from refuge.config.settings import Settings
@@ -169,7 +168,7 @@ class Worker:
     def _fetch(self, url: str) -> Exchange:
         session = getattr(self._local, "session", None)
         if session is None:
-            session = make_session(self.settings.user_agent, self.settings.allow_private_networks)
+            session = crawler_session(self.settings.user_agent, self.settings.allow_private_networks)
             self._local.session = session
             with self._lock:
                 self._sessions.append(session)

@@ -7,22 +7,21 @@ import gc
 import logging
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any, Sequence
+from urllib.parse import urlsplit
 
 from refuge import __version__
-from refuge.cli import database as cli_database, mirrors as cli_mirrors, replicas as cli_replicas
+from refuge.cli import database as cli_database
+from refuge.cli import mirrors as cli_mirrors
+from refuge.cli import replicas as cli_replicas
 from refuge.cli.output import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, print_json, print_table, size
 from refuge.config.addresses import check_host_allowed
+from refuge.config.dbspec import load_spec_file, spec_as_dict
 from refuge.config.errors import BadInput, Failure
 from refuge.config.settings import Settings, load_settings
-from refuge.config.dbspec import load_spec_file, spec_as_dict
 from refuge.config.targets import KINDS, SCOPES, make_target
 from refuge.storage import catalog
 from refuge.storage.catalog import mirrors, replicas, snapshots
-from refuge.storage.replicate import push
-from refuge.storage.stores.interface import configured_store_names
-
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,31 +103,26 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_capture(args: argparse.Namespace, settings: Settings) -> int:
-    from refuge.archiver.capture import run_capture  # the crawl's stack, for this command only
+    from refuge.cli.pipeline import capture_and_follow  # the crawl's stack, for this command only
 
     engine = catalog.connect(settings.catalog_url)
     try:
-        summary = run_capture(settings, engine, args.name)
+        outcome = capture_and_follow(settings, engine, args.name)
     except catalog.AlreadyRunning as exc:
         raise Failure(str(exc)) from None
-    if summary["status"] != "running" and len(configured_store_names(settings)) > 1:
-        # The capture is safe on disk whatever happens here; a store that is down gets
-        # the files later, from `refuge push` or the scheduler.
-        report = push(settings, engine, [summary["id"]], ignore_backoff=True)
-        summary["replication"] = report.as_dict()
-    if summary["status"] == "complete" and settings.publish_after_capture and (settings.s3 or settings.ipfs):
-        from refuge.mirror.publish.publisher import publish
-
-        try:
-            summary["publish"] = publish(settings, engine, args.name, summary["id"]).as_dict()
-        except Failure as exc:  # the capture itself is done and safe
-            summary["publish"] = {"ok": False, "error": str(exc), "channels": []}
+    summary = outcome.summary
+    if outcome.pushed is not None:
+        summary["replication"] = outcome.pushed.as_dict()
+    if outcome.published is not None:
+        summary["publish"] = outcome.published.as_dict()
+    elif outcome.publish_error is not None:
+        summary["publish"] = {"ok": False, "error": str(outcome.publish_error), "channels": []}
     if args.json:
         print_json(summary)
     else:
         _print_capture(summary)
-        if "replication" in summary:
-            cli_replicas.print_push_report(report)
+        if outcome.pushed is not None:
+            cli_replicas.print_push_report(outcome.pushed)
         if "publish" in summary:
             cli_mirrors.print_publish_summary(summary["publish"])
     if summary["status"] == "failed":

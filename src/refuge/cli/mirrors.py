@@ -118,7 +118,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_key(args: argparse.Namespace, settings: Settings) -> int:
-    from refuge.mirror.publish.signing import load_or_create_key
+    from refuge.mirror.publish.signing_key import load_or_create_key
 
     key = load_or_create_key(settings.data)
     if args.json:

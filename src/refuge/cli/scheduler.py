@@ -12,6 +12,7 @@ import logging
 import random
 import threading
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -19,13 +20,15 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
-from refuge.archiver.capture import run_capture
+from refuge.cli.pipeline import capture_and_follow, publishing, replicating
 from refuge.config.errors import BadInput
 from refuge.config.settings import Settings
 from refuge.config.targets import parse_duration
 from refuge.storage import catalog, fixity
-from refuge.storage.replicate import push
-from refuge.storage.stores.interface import configured_store_names
+from refuge.storage.replicate import PushReport, push
+
+if TYPE_CHECKING:  # the publish stack is loaded only when a capture is published
+    from refuge.mirror.publish.publisher import PublishReport
 
 log = logging.getLogger(__name__)
 SYNC_JOB = "sync-targets"
@@ -53,12 +56,12 @@ class CaptureScheduler:
     def start(self) -> None:
         self.sync()
         self.scheduler.add_job(self.sync, IntervalTrigger(seconds=self.settings.sync_seconds), id=SYNC_JOB)
-        if len(configured_store_names(self.settings)) > 1:
+        if replicating(self.settings):
             self.scheduler.add_job(self.replicate, IntervalTrigger(seconds=self.settings.replicate_seconds),
                                    id=REPLICATE_JOB, executor="upkeep", next_run_time=datetime.now(timezone.utc))
         self.scheduler.add_job(self.audit, IntervalTrigger(seconds=parse_duration(self.settings.fixity_every)),
                                id=FIXITY_JOB, executor="upkeep")
-        if self.publishing:
+        if publishing(self.settings):
             self.scheduler.add_job(self.check, IntervalTrigger(seconds=parse_duration(self.settings.check_every)),
                                    id=CHECK_JOB, executor="upkeep")
         self.scheduler.start()
@@ -95,26 +98,23 @@ class CaptureScheduler:
             else:
                 continue
             kwargs = {"next_run_time": next_run} if next_run else {}
-            self.scheduler.add_job(self._capture, trigger, args=[name], id=_job_id(name), name=f"capture {name}",
+            self.scheduler.add_job(self.capture, trigger, args=[name], id=_job_id(name), name=f"capture {name}",
                                    replace_existing=True, **kwargs)
             self._signatures[name] = signature
             log.info("scheduled %s: %s", name, spec.schedule)
 
-    def replicate(self, capture_ids: list[str] | None = None) -> None:
+    def replicate(self) -> None:
         """Copy what is due to every store; a store that is down waits out its backoff."""
         if self.stop.is_set():
             return
         try:
             # One push at a time: the tick and a just-finished capture would race for the same files.
             with self._push_lock:
-                report = push(self.settings, self.engine, capture_ids, ignore_backoff=capture_ids is not None)
+                report = push(self.settings, self.engine, None, ignore_backoff=False)
         except Exception:  # noqa: BLE001 - the catalog keeps the queue; the next tick retries
             log.exception("replication failed")
             return
-        if report.uploaded or report.failed or report.store_errors:
-            log.info("replication: %d uploaded, %d already there, %d failed, %d pending%s",
-                     len(report.uploaded), len(report.already_there), len(report.failed), report.pending,
-                     "".join(f"; {name}: {err}" for name, err in report.store_errors.items()))
+        _log_push(report)
 
     def audit(self) -> None:
         """Re-read every copy in every store and record what was found (`refuge verify --all`)."""
@@ -132,26 +132,6 @@ class CaptureScheduler:
                         len(bad), len(checks), bad[0].store, bad[0].capture, bad[0].file, bad[0].reason)
         else:
             log.info("fixity audit: all %d copies ok", len(checks))
-
-    @property
-    def publishing(self) -> bool:
-        return self.settings.s3 is not None or self.settings.ipfs is not None
-
-    def publish(self, name: str, capture_id: str) -> None:
-        """Export the capture just made and upload it to S3 and IPFS (`refuge publish`)."""
-        from refuge.mirror.publish.publisher import publish
-
-        try:
-            report = publish(self.settings, self.engine, name, capture_id)
-        except Exception:  # noqa: BLE001 - the capture is safe; the next capture publishes again
-            log.exception("publishing %s failed", name)
-            return
-        for ch in report.channels:
-            if ch.error:
-                log.error("publish %s to %s failed: %s", name, ch.channel, ch.error)
-            else:
-                log.info("published %s to %s: %d uploaded, %d unchanged; %s", name, ch.channel, ch.uploaded,
-                         ch.unchanged, ", ".join(ch.urls) or ch.note or "")
 
     def check(self) -> None:
         """Fetch every mirror URL from every vantage point (`refuge check`)."""
@@ -181,12 +161,15 @@ class CaptureScheduler:
         due = started + timedelta(seconds=every)
         return max(due, now + timedelta(seconds=random.uniform(0, self.settings.startup_spread)))
 
-    def _capture(self, name: str) -> None:
+    def capture(self, name: str) -> None:
+        """Capture NAME now and do what follows it (the pipeline), logging each step; a
+        failure is logged and the next run tries again."""
         if self.stop.is_set():
             return
         log.info("capture of %s starting", name)
         try:
-            summary = run_capture(self.settings, self.engine, name, stop=self.stop)
+            outcome = capture_and_follow(self.settings, self.engine, name, stop=self.stop,
+                                         push_lock=self._push_lock, isolate=True)
         except catalog.AlreadyRunning as exc:
             log.warning("%s; skipping this run", exc)
             return
@@ -196,11 +179,15 @@ class CaptureScheduler:
         except Exception:  # noqa: BLE001 - recorded as failed by run_capture; retried next run
             log.exception("capture of %s failed", name)
             return
-        if summary["status"] != "running" and len(configured_store_names(self.settings)) > 1:
-            self.replicate([summary["id"]])
-        if summary["status"] == "complete" and self.publishing and self.settings.publish_after_capture \
-                and not self.stop.is_set():
-            self.publish(name, summary["id"])
+        if outcome.push_error is not None:  # the catalog keeps the queue; the next tick retries
+            log.error("replication failed", exc_info=outcome.push_error)
+        elif outcome.pushed is not None:
+            _log_push(outcome.pushed)
+        if outcome.publish_error is not None:  # the capture is safe; the next capture publishes again
+            log.error("publishing %s failed", name, exc_info=outcome.publish_error)
+        elif outcome.published is not None:
+            _log_publish(name, outcome.published)
+        summary = outcome.summary
         log.info("capture %s of %s %s: %s pages, %s requisites, %s failed, %s bytes in %.1fs%s",
                  summary["id"], name, summary["status"], summary["pages"], summary["requisites"],
                  summary["failed"], summary["bytes"], summary["seconds"],
@@ -209,3 +196,19 @@ class CaptureScheduler:
 
 def _job_id(name: str) -> str:
     return f"capture:{name}"
+
+
+def _log_push(report: PushReport) -> None:
+    if report.uploaded or report.failed or report.store_errors:
+        log.info("replication: %d uploaded, %d already there, %d failed, %d pending%s",
+                 len(report.uploaded), len(report.already_there), len(report.failed), report.pending,
+                 "".join(f"; {name}: {err}" for name, err in report.store_errors.items()))
+
+
+def _log_publish(name: str, report: PublishReport) -> None:
+    for ch in report.channels:
+        if ch.error:
+            log.error("publish %s to %s failed: %s", name, ch.channel, ch.error)
+        else:
+            log.info("published %s to %s: %d uploaded, %d unchanged; %s", name, ch.channel, ch.uploaded,
+                     ch.unchanged, ", ".join(ch.urls) or ch.note or "")

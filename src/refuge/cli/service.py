@@ -13,7 +13,7 @@ from refuge.config.targets import load_targets_file
 from refuge.mirror.replay.app import make_app
 from refuge.mirror.replay.server import serve
 from refuge.storage import catalog
-from refuge.storage.warc import sealed as warcfiles
+from refuge.storage.warc import sealed
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def run_service(settings: Settings) -> None:
     reaped = catalog.reap_stale_captures(engine, settings.stale_capture_seconds)
     if reaped:
         log.warning("marked interrupted captures left running by a stopped process: %s", ", ".join(reaped))
-    warcfiles.recover(engine, settings.data, settings.archive_dir)
+    sealed.recover(engine, settings.data, settings.archive_dir)
     stop = threading.Event()
     scheduler = CaptureScheduler(settings, engine, stop)
     scheduler.start()

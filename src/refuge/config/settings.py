@@ -59,8 +59,8 @@ class Settings:
     max_response_bytes: int = 100 * 1024 * 1024
     max_redirects: int = 10
     warc_max_bytes: int = 1024 * 1024 * 1024
-    # zlib-ng level for each record's gzip member. On 56 MB of real HTML, CSS and JS, 5 gave
-    # files 1.2% larger than 6 for 31% less compression CPU; 9 saves another 0.3% for 3x.
+    # zlib-ng level for each record's gzip member: a little larger files than 6 for much less
+    # compression CPU (bench/README.md has the measurement).
     warc_gzip_level: int = 5
 
     # Scheduler

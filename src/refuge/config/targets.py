@@ -182,7 +182,7 @@ def validate_cron(expr: str) -> None:
     if len(expr.split()) != 5:
         raise BadInput(f"--cron {expr!r}: needs five fields (minute hour day month weekday)")
     try:
-        from apscheduler.triggers.cron import CronTrigger  # only when a cron is given: 40 ms of import
+        from apscheduler.triggers.cron import CronTrigger  # only when a cron is given: a slow import
 
         CronTrigger.from_crontab(expr, timezone="UTC")
     except ValueError as exc:

@@ -1,1 +1,3 @@
-"""Web formats: URLs and SURT keys, links in HTML and CSS, charsets. Imports nothing else of Refuge's."""
+"""Reading the web's formats, with no I/O: URLs and SURT keys (urls), charsets (charset), CSS
+links (css), database listings and records (dbextract), and HTML (html/: the tokenizer, the
+links a crawler follows, the one rewriter). Imports nothing of Refuge's but config."""

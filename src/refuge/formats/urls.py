@@ -121,7 +121,7 @@ def _normalise_escapes(text: str) -> str:
 
 def surt_key(url: str) -> str:
     """The SURT sort key used in CDXJ indexes, as pywb and the Wayback Machine compute it."""
-    import surt  # imported when first needed: it brings tldextract and requests (~0.1 s)
+    import surt  # imported when first needed: it brings tldextract and requests
 
     return surt.surt(url)
 
@@ -155,3 +155,16 @@ def display_url(url: str) -> str:
         return unquote(url, errors="strict")
     except UnicodeDecodeError:
         return url
+
+
+# Left as they are in a URL: reserved characters and existing percent-escapes.
+_SAFE = "!#$%&'()*+,/:;=?@[]~"
+_NEEDS_QUOTING = re.compile(r"[^A-Za-z0-9\-._~!#$%&'()*+,/:;=?@\[\]]")
+
+
+def quote_url(url: str) -> str:
+    """URL as ASCII: unsafe and non-ASCII characters percent-encoded (UTF-8; bytes that
+    were undecodable in the page, held as surrogate escapes, come back as themselves)."""
+    if not _NEEDS_QUOTING.search(url):
+        return url
+    return quote(url, safe=_SAFE, errors="surrogateescape")

@@ -1,1 +1,12 @@
-"""Where bytes live and how they are found: the catalog, WARC files, the CDXJ index."""
+"""Where bytes live and how they are found.
+
+    catalog/    the database (SQLite or PostgreSQL): targets, captures, sealed files, the
+                CDX index of every record, replicas, database snapshots, mirrors
+    warc/       reading records and payloads from WARC files; sealing and indexing files
+    stores/     one interface, three stores (local disk, S3, IPFS), and the CID builder
+    replicate   copying sealed files to every store, with a queue that survives failures
+    fixity      re-reading every copy and recording what was found
+    manifest    a capture's manifest: every file, its SHA-256 and CID
+
+Nothing here fetches from the web or serves readers.
+"""

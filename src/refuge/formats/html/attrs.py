@@ -6,6 +6,8 @@ import re
 from html import unescape
 from html.entities import html5 as _ENTITIES
 
+from refuge.formats.html import grammar
+
 _SKIP = ("#", "javascript:", "data:", "mailto:", "tel:", "about:")
 WS = " \t\n\r\f"
 
@@ -43,13 +45,10 @@ _PRELOAD_KINDS = {"style": "style", "script": "script", "font": "other", "image"
 HEAD_TAGS = frozenset({"html", "head", "title", "meta", "link", "base", "script", "style", "noscript",
                         "template"})
 
-# The tag grammar of the HTML standard (and of recent CPython's html.parser), used to find
-# each attribute's value inside the exact tag text the parser hands over.
-_TAG_NAME = re.compile(r"[a-zA-Z][^\t\n\r\f />]*(?:[\t\n\r\f ]|/(?!>))*")
-_ATTR = re.compile(r"""
-    ((?<=['"\t\n\r\f /])[^\t\n\r\f />][^\t\n\r\f /=>]*)
-    (?:[\t\n\r\f ]*=[\t\n\r\f ]*('[^']*'|"[^"]*"|(?!['"])[^>\t\n\r\f ]*))?
-    (?:[\t\n\r\f ]|/(?!>))*""", re.VERBOSE)
+# One attribute of a start tag's text, after the gap before it (formats.html.grammar's rules):
+# group 1 its name, group 2 its value as written (quotes included), if it has one.
+_ATTR = re.compile(rf"{grammar.GAP_OPT}({grammar.ATTR_NAME})(?:{grammar.SP}*+={grammar.SP}*+({grammar.VALUE}))?")
+_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _CHARREF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
 _UNQUOTED_UNSAFE = re.compile(r"[\t\n\r\f \"'=<>`]")
 _SRCSET_GAP = re.compile(r"[\t\n\r\f ,]*")
@@ -65,9 +64,9 @@ class Attr:
 
     def __init__(self, name: str, m: re.Match[str]) -> None:
         self.name = name
-        self.start = m.start()
+        self.start = m.start(1)
         raw = m.group(2)
-        self.end = m.end(1) if raw is None else m.end(2)  # trailing whitespace excluded
+        self.end = m.end(1) if raw is None else m.end(2)
         if raw is None:
             self.vstart = self.vend = -1
             self.quote = ""
@@ -82,49 +81,37 @@ class Attr:
         self.value = _unescape_attr(raw) if "&" in raw else raw
 
 
+_CACHE: dict[str, list[Attr]] = {}
+_CACHE_SIZE = 4096  # tags
+_CACHE_TAG = 512  # characters: a longer tag (a data: URL) is not remembered
+
+
 def parse_attrs(text: str, every: bool = False) -> list[Attr]:
-    """The attributes of a start tag's text that can matter here (class=, alt=... are
-    skipped unless EVERY)."""
-    m = _TAG_NAME.match(text, 1)
-    pos = m.end() if m else len(text)
-    found = []
-    while pos < len(text):
-        m = _ATTR.match(text, pos)
-        if m is None or m.end() == pos:
-            break
-        name = m.group(1).lower()
-        if every or name in _USEFUL_ATTRS:
-            found.append(Attr(name, m))
-        pos = m.end()
+    """The attributes of a start tag's whole text (as formats.html.tokenizer reports it) that
+    can matter here (class=, alt=... are skipped unless EVERY), names in lowercase. The list
+    may be shared: it must not be changed. (Pages of a site repeat many tags exactly, so the
+    last few thousand short ones are remembered.)"""
+    if every or len(text) > _CACHE_TAG:
+        return _parse(text, every)
+    found = _CACHE.get(text)
+    if found is None:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.clear()
+        found = _CACHE[text] = _parse(text, False)
     return found
 
 
-# The attributes of a tag the scanner found clean (html_grammar.CLEAN_TAG): each is a name after
-# white space, then '=' and a value directly. There parse_attrs' grammar and this one find the
-# same attributes, and finditer, matching each one where the last ended, is faster.
-_CLEAN_ATTR = re.compile(r"""(?<=[\t\n\r\f ])([^\s"'<>/=\x00]+)(?:=("[^"]*"|'[^']*'|[^\s"'=>][^\s>]*))?""")
-_CLEAN_CACHE: dict[str, list[Attr]] = {}
-_CLEAN_CACHE_SIZE = 4096  # tags
-_CLEAN_CACHE_TAG = 512  # characters: a longer tag (a data: URL) is not remembered
-
-
-def parse_clean_attrs(text: str) -> list[Attr]:
-    """parse_attrs(text) for a clean tag. The list may be shared: it must not be changed.
-
-    Pages of a site repeat many tags exactly (navigation, header and footer links, stylesheet
-    and script tags), so the last few thousand short ones are remembered.
-    """
-    found = _CLEAN_CACHE.get(text)
-    if found is None:
-        found = []
-        for m in _CLEAN_ATTR.finditer(text):
-            name = m.group(1).lower()
-            if name in _USEFUL_ATTRS:
-                found.append(Attr(name, m))
-        if len(text) <= _CLEAN_CACHE_TAG:
-            if len(_CLEAN_CACHE) >= _CLEAN_CACHE_SIZE:
-                _CLEAN_CACHE.clear()
-            _CLEAN_CACHE[text] = found
+def _parse(text: str, every: bool) -> list[Attr]:
+    m = grammar.TAG_NAME.match(text, 1)
+    pos = m.end() if m else len(text)
+    found = []
+    for m in _ATTR.finditer(text, pos):
+        if m.start() != pos:
+            break
+        pos = m.end()
+        name = m.group(1).translate(_LOWER)
+        if every or name in _USEFUL_ATTRS:
+            found.append(Attr(name, m))
     return found
 
 

@@ -1,9 +1,11 @@
 """The URLs an HTML page references, for the crawler.
 
 Parsed with Lexbor (through selectolax), a C implementation of the HTML standard's
-parser: it reads a page the way a browser does, and about seven times faster than the
-position-keeping html.parser scanner that replay needs for exact rewriting. Which
-attributes hold which kind of URL is decided by the same table (html_attrs) for both.
+parser: it reads a page the way a browser does, and builds the tree the crawler walks much
+faster than the rewriter's tokenizer, which keeps positions for exact edits, could. Which
+attributes hold which kind of URL is decided by the same table (formats.html.attrs) for
+both, and both read markup as the standard does, so what the crawler fetches is what the
+rewriter rewrites.
 """
 
 from __future__ import annotations

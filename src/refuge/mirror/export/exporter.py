@@ -1,7 +1,7 @@
 """`refuge export`: one capture of a target as a self-contained static site.
 
 Every captured page and file is written once, at a path derived from its URL
-(mirror.export_paths), with every link between them relative (mirror.export_rewrite),
+(export.paths, export.plan), with every link between them relative (export.policy),
 so the same tree works from a static server under any prefix, an S3 bucket, an IPFS
 gateway, file:// and a USB stick. A redirect that was captured is not a file: links
 to it go straight to where it led. At the root: ``index.html`` (opens the seed page),
@@ -43,14 +43,20 @@ from refuge.formats.html import utf8_view
 from refuge.formats.charset import rewrite_chunks
 from refuge.mirror.export.data import write_data_index
 from refuge.mirror.export.banner import banner, charset_label, head_meta
-from refuge.mirror.export.paths import Plan, media_type, rel_href, served_type, type_of_extra
-from refuge.mirror.export.rewrite import ExportRewriter, Site, rewrite_stylesheet
+from refuge.mirror.export.paths import media_type, rel_href, served_type, type_of_extra
+from refuge.mirror.export.plan import Plan
+from refuge.formats.html.rewriter import HtmlRewriter
+from refuge.formats.html.rewriter import prepare as prepare_rewriter
+from refuge.mirror.export.policy import ExportPolicy, folder_of, rewrite_stylesheet
+from refuge.mirror.export.site import Site
 from refuge.mirror.export.root import contents_page, index_page, mirrors_placeholder
 from refuge.mirror.export.tree import ExportedFile, Hashed, Tree, swap_in
 from refuge.storage import catalog
 from refuge.storage.catalog import snapshots
-from refuge.storage.catalog.index import Hit, capture_hits
-from refuge.storage.warc.records import content_encoding, decoded_stream, open_record
+from refuge.storage.capture_records import read_capture_records
+from refuge.storage.catalog.index import Hit
+from refuge.storage.warc.payloads import open_payload
+from refuge.storage.warc.records import content_encoding, decoded_stream
 from refuge.storage.catalog.schema import cdx
 
 log = logging.getLogger(__name__)
@@ -89,7 +95,7 @@ def export_capture(settings: Settings, engine: Engine, target_name: str, out: Pa
     extra = _check_extra(extra_files or {})
     out = Path(out).absolute()
     _check_out(out)
-    plan = Plan(settings.data, engine, capture_hits(engine, capture_id), ROOT_NAMES | set(extra))
+    plan = Plan(read_capture_records(engine, settings.data, capture_id), ROOT_NAMES | set(extra))
     if not plan.paths:
         raise BadInput(f"capture {capture_id} of {target_name!r}: nothing to export (no successful response)")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -98,7 +104,7 @@ def export_capture(settings: Settings, engine: Engine, target_name: str, out: Pa
     try:
         tree = Tree(tmp)
         site = Site(target.spec.url)
-        titles = _write_all(settings.data, plan, tree, site)
+        titles = _write_all(settings.data, plan, tree, Pages(site, {}))
         pages = sorted(titles)
         seed_path = plan.lookup(target.spec.url) or (pages[0] if pages else min(plan.paths.values()))
         has_data = target.spec.kind == "database" and snapshots.snapshot(engine, capture_id) is not None
@@ -182,7 +188,16 @@ def _single_threaded() -> bool:
     return threading.active_count() == 1
 
 
-def _write_all(data: Path, plan: Plan, tree: Tree, site: Site) -> dict[str, str]:
+@dataclass
+class Pages:
+    """What the pages of one export share: the site (whose scripts run), and the rewriter's
+    memos, one for each folder of pages (export.policy.folder_of) and way of reading them."""
+
+    site: Site
+    memos: dict[tuple[str, str, bool], dict[str, str]]
+
+
+def _write_all(data: Path, plan: Plan, tree: Tree, pages: Pages) -> dict[str, str]:
     """Write every captured file; {path: title} of the pages. The HTML parser is pure Python,
     so many pages are shared out to forked worker processes (where forking is safe: Linux,
     a process with no other thread), each writing its own files."""
@@ -190,8 +205,8 @@ def _write_all(data: Path, plan: Plan, tree: Tree, site: Site) -> dict[str, str]
     jobs = sorted(plan.paths.items(), key=lambda kv: kv[1])
     workers = min(os.cpu_count() or 1, MAX_WORKERS)
     if len(plan.pages) >= PARALLEL_PAGES and workers > 1 and sys.platform == "linux" and _single_threaded():
-        _JOB = (data, plan, tree, site)
-        ExportRewriter.prepare()
+        _JOB = (data, plan, tree, pages)
+        prepare_rewriter()  # compiled once, inherited by every worker
         try:
             with multiprocessing.get_context("fork").Pool(workers) as pool:
                 results = [r for part in pool.map(_write_part, _shares(jobs, plan, workers), chunksize=1)
@@ -199,7 +214,7 @@ def _write_all(data: Path, plan: Plan, tree: Tree, site: Site) -> dict[str, str]
         finally:
             _JOB = None
     else:
-        results = [_write_entry(data, plan, tree, site, key, path) for key, path in jobs]
+        results = [_write_entry(data, plan, tree, pages, key, path) for key, path in jobs]
     titles = {}
     for file, title in results:
         tree.files.append(file)
@@ -208,13 +223,13 @@ def _write_all(data: Path, plan: Plan, tree: Tree, site: Site) -> dict[str, str]
     return titles
 
 
-_JOB: tuple[Path, Plan, Tree, Site] | None = None  # what forked workers inherit
+_JOB: tuple[Path, Plan, Tree, Pages] | None = None  # what forked workers inherit
 
 
 def _shares(jobs: list[tuple[str, str]], plan: Plan, workers: int) -> list[list[tuple[str, str]]]:
     """JOBS (in path order) cut into WORKERS runs of about equal work. Each worker takes one
     run, so the pages of a folder mostly go to one worker, and what the site's pages share
-    (their navigation, rewritten once per folder: Site) is worked out once."""
+    (their navigation, rewritten once per folder: Pages.memos) is worked out once."""
     def cost(key: str) -> int:  # a page is parsed and rewritten; anything else is copied
         return 4096 + plan.hits[key].length * (6 if key in plan.pages else 1)
 
@@ -232,25 +247,19 @@ def _shares(jobs: list[tuple[str, str]], plan: Plan, workers: int) -> list[list[
 
 def _write_part(jobs: list[tuple[str, str]]) -> list[tuple[ExportedFile, str | None]]:
     assert _JOB is not None
-    data, plan, tree, site = _JOB
-    return [_write_entry(data, plan, tree, site, key, path) for key, path in jobs]
+    data, plan, tree, pages = _JOB
+    return [_write_entry(data, plan, tree, pages, key, path) for key, path in jobs]
 
 
-def _write_entry(data: Path, plan: Plan, tree: Tree, site: Site, key: str,
+def _write_entry(data: Path, plan: Plan, tree: Tree, pages: Pages, key: str,
                  path: str) -> tuple[ExportedFile, str | None]:
     """Write the captured file of KEY (a canonical URL in the plan) at PATH; its entry and, for
     a page, its title (possibly "")."""
     hit = plan.hits[key]
-    source = plan.sources.get(key, hit)
     page = key in plan.pages
     with ExitStack() as stack:
         try:
-            head = stack.enter_context(open_record(f"{data}/{hit.path}", hit.offset, hit.length))
-            body = head
-            if source is not hit:
-                body = stack.enter_context(open_record(f"{data}/{source.path}", source.offset, source.length))
-                if head.http_headers is None:
-                    head = body
+            head, body = stack.enter_context(open_payload(data, hit, plan.sources.get(key)))
             ctype = head.http_headers.get_header("Content-Type") if head.http_headers else None
             stream = decoded_stream(body, content_encoding(body))
             if stream is None:  # an encoding this Python cannot undo: the bytes as stored
@@ -259,7 +268,7 @@ def _write_entry(data: Path, plan: Plan, tree: Tree, site: Site, key: str,
             out = Hashed(stack.enter_context(tree.open(path)))
             title = None
             if page:
-                title, label = _write_html(stream, ctype, hit, path, plan.lookup, site, out)
+                title, label = _write_html(stream, ctype, hit, path, plan.lookup, pages, out)
                 content_type = f"text/html; charset={label}"
             elif mime == "text/css":
                 content_type = _write_css(stream, ctype, hit, path, plan.lookup, out)
@@ -291,7 +300,7 @@ def _capture_time(timestamp: str) -> float | None:
 
 
 def _write_html(stream: Any, ctype: str | None, hit: Hit, path: str, lookup: Callable[[str], str | None],
-                site: Site, out: Hashed) -> tuple[str, str]:
+                pages: Pages, out: Hashed) -> tuple[str, str]:
     read = stream.read
     chunk = read(CHUNK)
     codec = charsets.html_charset(ctype, chunk[:4096])
@@ -301,8 +310,9 @@ def _write_html(stream: Any, ctype: str | None, hit: Hit, path: str, lookup: Cal
         dec, enc = utf8_view.decoder(), utf8_view.encoder()
     else:
         dec, enc = charsets.decoder(codec), charsets.encoder(codec)
-    rewriter = ExportRewriter(hit.url, path, lookup, site, head_meta(label), banner(hit.url, hit.timestamp, path),
-                              view)
+    policy = ExportPolicy(hit.url, path, lookup, pages.site, head_meta(label), banner(hit.url, hit.timestamp, path))
+    memo = pages.memos.setdefault((*folder_of(hit.url, path), view), {})
+    rewriter = HtmlRewriter(policy, view=view, memo=memo)
     for data in rewrite_chunks(read, chunk, dec, enc, rewriter, CHUNK):
         out.write(data)
     return unescape(rewriter.title), label

@@ -9,35 +9,18 @@ gateway and file:// all serve it with the right type. A query string becomes a
 ``_q-<hash>`` suffix. Two URLs that would share a path (also on a case-insensitive
 file system: a USB stick), or a file that would stand where another URL needs a
 folder, are told apart deterministically. Every path is relative, normalised and
-stays inside the export.
-
-``Plan`` says which records of a capture become files (2xx responses, and revisits
-through the record holding their payload; a captured 3xx is no file, links to it go
-where the redirect chain ends) and where any URL lives in the export.
+stays inside the export. (Which records become files: export.plan.)
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import posixpath
 import re
 import unicodedata
-from collections.abc import Set as AbstractSet
 from functools import lru_cache
-from pathlib import Path
 from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
 
-from sqlalchemy import Engine
-
-from refuge.config.errors import Failure
-from refuge.formats.urls import canonical, join
-from refuge.storage.catalog.index import Hit, original_of, url_key
-from refuge.storage.warc.payloads import redirect_target
-
-log = logging.getLogger(__name__)
-
-MAX_REDIRECTS = 20
 PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 MAX_NAME = 120  # bytes of UTF-8 per path segment: far below every file system's 255
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -280,90 +263,3 @@ def _rel(src_dir: str, dst: str) -> str:
     while i < len(s) and i < len(d) - 1 and s[i] == d[i]:
         i += 1
     return "/".join([".."] * (len(s) - i) + [_quoted(p) for p in d[i:]])
-
-
-# -- which records become which files ----------------------------------------------------
-
-def canon(url: str) -> str:
-    try:
-        return canonical(url)
-    except ValueError:
-        return url
-
-
-class Plan:
-    """Which records become which files, and where any captured URL (or a redirect to
-    one) lives in the export."""
-
-    def __init__(self, data: Path, engine: Engine, hits: list[Hit], reserved: AbstractSet[str]) -> None:
-        files: dict[str, Hit] = {}
-        redirects: dict[str, Hit] = {}
-        self.sources: dict[str, Hit] = {}  # revisit key -> the record holding its payload
-        originals: dict[tuple[int, str], Hit | None] = {}
-        for hit in hits:
-            if hit.rectype not in ("response", "revisit") or hit.status is None:
-                continue
-            key = canon(hit.url)
-            if 200 <= hit.status < 300 and hit.status != 206 and key not in files:
-                if hit.rectype == "revisit":
-                    ref = (hit.target_id, hit.digest)
-                    if ref not in originals:
-                        originals[ref] = original_of(engine, hit.target_id, hit.digest, not_after=hit.timestamp)
-                    if originals[ref] is None:
-                        log.warning("export: %s is a revisit whose original is not in the archive", hit.url)
-                        continue
-                    self.sources[key] = originals[ref]  # type: ignore[assignment]
-                files[key] = hit
-            elif 300 <= hit.status < 400 and key not in redirects:
-                redirects[key] = hit
-        self.hits = files
-        self.urls = {key: hit.url for key, hit in files.items()}
-        # A revisit indexed elsewhere may say only "warc/revisit": its original knows the type.
-        mimes = {key: self.sources[key].mime if hit.mime in ("warc/revisit", "unk", "") and key in self.sources
-                 else hit.mime for key, hit in files.items()}
-        self.pages = {key for key, mime in mimes.items() if is_page(mime)}
-        self.paths = assign_paths([(key, desired_path(hit.url, mimes[key], key in self.pages))
-                                   for key, hit in files.items()], frozenset(reserved))
-        leads: dict[str, str] = {}
-        for key, hit in redirects.items():
-            if key in files:
-                continue
-            try:
-                location = redirect_target(data, hit)
-            except Failure as exc:
-                log.warning("export: redirect %s unreadable: %s", hit.url, exc)
-                continue
-            target = join(hit.url, location) if location else None
-            if target:
-                leads[key] = canon(target.split("#", 1)[0])
-        self.aliases: dict[str, str] = {}
-        for key in leads:
-            step, seen = key, set()
-            while step in leads and step not in seen and len(seen) < MAX_REDIRECTS:
-                seen.add(step)
-                step = leads[step]
-                if step in self.paths:
-                    self.aliases[key] = self.paths[step]
-                    break
-        self.by_surt: dict[str, str] = {}
-        for key, path in sorted(self.paths.items(), key=lambda kv: kv[1]):
-            self.by_surt.setdefault(files[key].urlkey or key, path)  # the index's SURT of its URL
-        for key, path in sorted(self.aliases.items()):
-            self.by_surt.setdefault(url_key(key) or key, path)
-        # Links mostly name a captured URL exactly as it was captured.
-        self._cache: dict[str, str | None] = {hit.url: self.paths[key] for key, hit in files.items()}
-
-    def lookup(self, url: str) -> str | None:
-        """The export path of an absolute URL (no fragment), following captured redirects;
-        None if it was not captured."""
-        found = self._cache.get(url, False)
-        if found is not False:
-            return found  # type: ignore[return-value]
-        key = canon(url)
-        path = self.paths.get(key) or self.aliases.get(key)
-        if path is None:
-            surt = url_key(url)
-            path = self.by_surt.get(surt) if surt else None
-        if len(self._cache) < 200_000:
-            self._cache[url] = path
-        return path

@@ -6,7 +6,8 @@ from __future__ import annotations
 from html import escape
 
 from refuge.formats.urls import display_url
-from refuge.mirror.export.paths import Plan, rel_href
+from refuge.mirror.export.paths import rel_href
+from refuge.mirror.export.plan import Plan
 from refuge.mirror.pages.reader import bilingual as _t
 from refuge.mirror.pages.reader import reader_page, ts_text
 

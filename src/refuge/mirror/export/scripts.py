@@ -1,6 +1,6 @@
 """Which scripts an export keeps: a page must stay readable with JavaScript off and open
 nothing outside the mirror with it on, so inline scripts that track, or that name another
-host when they run, are dropped (mirror.export_rewrite drops other sites' script files)."""
+host when they run, are dropped (export.policy drops other sites' script files)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """`refuge check`: fetch every current mirror URL from every vantage point, compare what
 comes back with what was published, keep the results, and update the mirror list.
 
-The fetching itself is :mod:`refuge.mirror.reach`; this module wires it to the catalog.
+The fetching itself is :mod:`refuge.mirror.publish.reach`; this module wires it to the catalog.
 """
 
 from __future__ import annotations

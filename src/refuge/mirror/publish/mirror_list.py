@@ -5,11 +5,12 @@
     mirrors.html          the same list for readers, Khmer first, no script, relative links
     refuge.pub            the public key, as a minisign .pub file
 
-The four files are served by the replay server at its root, uploaded with every
-publish (into each mirror and beside them), and written into every export, so each
-mirror leads to all the others. The same catalog state gives the same bytes: the
-list's time is the newest publish or check in it, never the time it was written, and
-Ed25519 signatures are deterministic.
+The four files are stored under DATA/mirrors/list/ (:mod:`refuge.storage.mirror_files`
+names them and reads them back) and served from there by the replay server at its
+root, uploaded with every publish (into each mirror and beside them), and written into
+every export, so each mirror leads to all the others. The same catalog state gives the
+same bytes: the list's time is the newest publish or check in it, never the time it
+was written, and Ed25519 signatures are deterministic.
 """
 
 from __future__ import annotations
@@ -29,18 +30,12 @@ from refuge.config.settings import Settings
 from refuge.formats.urls import display_url
 from refuge.mirror.pages.reader import bilingual as _t
 from refuge.mirror.pages.reader import reader_page
-from refuge.mirror.publish.signing import load_or_create_key
+from refuge.mirror.publish.signing_key import load_or_create_key
 from refuge.storage import catalog
 from refuge.storage.catalog import mirrors
+from refuge.storage.mirror_files import list_dir
 
 FORMAT = "refuge-mirrors/1"
-LIST_FILES = ("mirrors.json", "mirrors.json.minisig", "mirrors.html", "refuge.pub")
-CONTENT_TYPES = {
-    "mirrors.json": "application/json",
-    "mirrors.json.minisig": "text/plain; charset=utf-8",
-    "mirrors.html": "text/html; charset=utf-8",
-    "refuge.pub": "text/plain; charset=utf-8",
-}
 _STATUS = {"up": ("ដំណើរការ", "working"), "down": ("មិនដំណើរការ", "not working"),
            "unknown": ("មិនទាន់ពិនិត្យ", "not checked yet")}
 
@@ -129,10 +124,6 @@ def build_files(settings: Settings, engine: Engine, doc: dict[str, Any] | None =
     }
 
 
-def list_dir(settings: Settings) -> Path:
-    return settings.data / "mirrors" / "list"
-
-
 def refresh(settings: Settings, engine: Engine, doc: dict[str, Any] | None = None) -> dict[str, bytes]:
     """Rebuild the list files and store them under DATA/mirrors/list/ (what the replay
     server serves). Each file is replaced atomically; the signature goes last."""
@@ -142,16 +133,6 @@ def refresh(settings: Settings, engine: Engine, doc: dict[str, Any] | None = Non
     for name in ("mirrors.html", "refuge.pub", "mirrors.json", "mirrors.json.minisig"):
         _write_atomic(folder / name, files[name])
     return files
-
-
-def stored(settings: Settings) -> dict[str, bytes] | None:
-    """The list files as the replay server serves them; None before the first publish
-    or check built them (the replay server never writes, nor makes keys)."""
-    folder = list_dir(settings)
-    try:
-        return {name: (folder / name).read_bytes() for name in LIST_FILES}
-    except FileNotFoundError:
-        return None
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -28,9 +28,9 @@ from sqlalchemy import Engine
 
 from refuge.config.errors import BadInput
 from refuge.config.settings import Settings
-from refuge.mirror.publish import mirror_list
 from refuge.mirror.export.exporter import Export, export_capture
-from refuge.storage import catalog
+from refuge.mirror.publish import mirror_list
+from refuge.storage import catalog, mirror_files
 from refuge.storage.catalog import mirrors
 from refuge.storage.catalog.mirrors import Published
 from refuge.storage.stores.interface import StoreError
@@ -133,7 +133,7 @@ def sample(exp: Export) -> dict[str, str]:
 
 def _to_s3(settings: Settings, engine: Engine, target_id: int, exp: Export, expected: dict[str, str],
            ch: ChannelReport) -> None:
-    from refuge.mirror.publish.upload import public_read_problem, s3_index_url, sync_to_s3
+    from refuge.mirror.publish.upload_s3 import public_read_problem, s3_index_url, sync_to_s3
 
     assert settings.s3 is not None
     prefix = f"{mirrors_prefix(settings)}{exp.target}/"
@@ -158,7 +158,7 @@ def _to_s3(settings: Settings, engine: Engine, target_id: int, exp: Export, expe
 
 def _to_ipfs(settings: Settings, engine: Engine, target_id: int, exp: Export, expected: dict[str, str],
              ch: ChannelReport) -> None:
-    from refuge.mirror.publish.upload import add_tree_to_ipfs, ipfs_mirror_urls, ipfs_pinned, ipfs_unpin
+    from refuge.mirror.publish.upload_ipfs import add_tree_to_ipfs, ipfs_mirror_urls, ipfs_pinned, ipfs_unpin
 
     ipfs = settings.ipfs
     assert ipfs is not None
@@ -184,7 +184,7 @@ def _to_ipfs(settings: Settings, engine: Engine, target_id: int, exp: Export, ex
 
 
 def tree_files(exp: Export) -> list[Any]:
-    from refuge.mirror.publish.upload import TreeFile, cache_control_for
+    from refuge.mirror.publish.tree import TreeFile, cache_control_for
 
     return [TreeFile(f.path, exp.root / f.path, f.sha256, f.size, f.content_type, cache_control_for(f.path))
             for f in exp.files]
@@ -197,17 +197,17 @@ def update_list(settings: Settings, engine: Engine) -> dict[str, bytes]:
     Under one lock, so two updates (a publish and a check, two processes) never leave
     one's mirrors.json beside the other's signature; the signature goes up after its
     list, so a failed upload leaves the old pair, not a mismatched one."""
-    with file_lock(mirror_list.list_dir(settings) / ".lock"):
+    with file_lock(mirror_files.list_dir(settings) / ".lock"):
         doc = mirror_list.document(settings, engine)
         files = mirror_list.refresh(settings, engine, doc)
         if settings.s3 is None:
             return files
-        from refuge.mirror.publish.upload import upload_files
+        from refuge.mirror.publish.upload_s3 import upload_files
 
         export_files = mirror_list.build_files(settings, engine, doc)
         root = mirrors_prefix(settings)
         # Beside the mirrors, index.html is the list too, so its Home link leads somewhere.
-        types = {**mirror_list.CONTENT_TYPES, "index.html": mirror_list.CONTENT_TYPES["mirrors.html"]}
+        types = {**mirror_files.CONTENT_TYPES, "index.html": mirror_files.CONTENT_TYPES["mirrors.html"]}
         places = [(root, {**export_files, "index.html": export_files["mirrors.html"]})]
         places += [(f"{root}{t}/", export_files)
                    for t in sorted({r["target"] for r in mirrors.active(engine) if r["channel"] == "s3"})]

@@ -10,7 +10,7 @@ resets them with every byte), so every socket a pair opens is registered with th
 watch, and at the deadline check() shuts those sockets down, which wakes the blocked read
 at once. A pair not finished GRACE seconds after its deadline (stuck in DNS, which no
 socket covers) is reported as a timeout and left to end on its own. A mirror on a
-public address cannot send a check to a private one (reach_session).
+public address cannot send a check to a private one (reach_watch).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import urllib3.exceptions
 
 from refuge.config.addresses import PrivateAddressRefused
 from refuge.config.settings import DIRECT, Vantage
-from refuge.net.reach_session import Watch, local, session_for
+from refuge.mirror.publish.reach_watch import Watch, session_for
 
 try:
     import socks  # PySocks: what requests uses for socks5h:// proxies
@@ -127,8 +127,7 @@ def sample_paths(expected: Mapping[str, str], sample: int) -> list[str]:
 
 def _check_pair(probe: Probe, vantage: Vantage, paths: list[str], timeout: float, max_bytes: int,
                 watch: Watch) -> Result:
-    local.watch = watch
-    session = session_for(vantage)
+    session = session_for(vantage, watch)
     try:
         for path in paths:
             watch.path = path
@@ -146,7 +145,6 @@ def _check_pair(probe: Probe, vantage: Vantage, paths: list[str], timeout: float
         detail = "timeout" if watch.expired else f"unexpected error ({type(exc).__name__}: {exc})"
         return _result(probe, vantage, watch, "down", f"{watch.path}: {detail}")
     finally:
-        local.watch = None
         session.close()
         watch.close()
 

@@ -1,1 +1,14 @@
-"""TODO"""
+"""The replay server: the full history of every target, Wayback-style, from the catalog.
+
+    app           the WSGI app and its routes (/, /web/..., /data/..., /mirrors)
+    serve_record  the response for one indexed record, rewritten as it streams
+    policy        where replayed links point: /web/<ts><mod>/<url>
+    pages         the pages only the server shows (front page, capture list, errors) and
+                  the replayed page's banner
+    data_pages    /data/NAME/: a database target's newest snapshot as a searchable table
+    server        running the app under waitress
+
+Archived pages are untrusted: they are served under a sandboxing Content-Security-Policy,
+on an origin that holds no admin cookies. The app holds no state but the settings and the
+catalog engine. It never imports mirror.export.
+"""

@@ -28,11 +28,9 @@ from werkzeug.wrappers import Response
 
 from refuge.config.settings import Settings
 from refuge.formats.urls import join
-from refuge.storage import catalog
+from refuge.storage import catalog, mirror_files
 from refuge.storage.catalog import index, replicas
-from refuge.mirror.replay import data_pages
-from refuge.mirror.publish import mirror_list
-from refuge.mirror.pages import reader as pages
+from refuge.mirror.replay import data_pages, pages
 from refuge.mirror.replay.policy import MODS, archive_url, quote_url
 from refuge.mirror.replay.serve_record import location_of, serve_hit
 
@@ -185,14 +183,14 @@ class ReplayApp:
         return reader(pages.front_page(entries))
 
     def mirror_list(self, name: str) -> Response:
-        files = mirror_list.stored(self.settings)
+        files = mirror_files.stored(self.settings)
         if files is None:
             return self.message(404, "មិនទាន់មានកញ្ចក់ដែលបានផ្សព្វផ្សាយទេ។",
                                 "No mirror published yet (`refuge publish NAME` makes the list).")
         body = files[name]
         if name == "mirrors.html":
             return reader(body)
-        return Response(body, content_type=mirror_list.CONTENT_TYPES[name],
+        return Response(body, content_type=mirror_files.CONTENT_TYPES[name],
                         headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*",
                                  "X-Content-Type-Options": "nosniff"})
 

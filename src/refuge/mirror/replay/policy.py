@@ -1,8 +1,8 @@
 """The URL-rewriting policy of replay: every http(s) link of an archived page is made
 to point back into the archive, as ``/web/<ts><mod>/<absolute url>``.
 
-The HTML and CSS rewriters (refuge.formats) find the links; this module decides what
-each one becomes. A URL is resolved against the document base (the page's
+The HTML and CSS rewriters (refuge.formats) find the links; this module's ReplayPolicy
+decides what each one becomes. A URL is resolved against the document base (the page's
 ``<base href>`` if it has a usable one, else the page's own URL), and the archive URL
 uses the page's own capture timestamp, with a modifier chosen by what the link loads.
 Non-http(s) URLs (javascript:, data:, mailto:, fragments) are left alone. The result
@@ -13,9 +13,9 @@ bytes kept as they were), so it can be written back into a page of any charset.
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
 
-from refuge.formats.urls import join
+from refuge.formats.html.policy import Policy
+from refuge.formats.urls import join, quote_url
 
 PREFIX = "/web/"
 
@@ -34,55 +34,32 @@ KIND_MODS = {
     "base": "",
 }
 
-# Left as they are in a URL: reserved characters and existing percent-escapes.
-_SAFE = "!#$%&'()*+,/:;=?@[]~"
-_NEEDS_QUOTING = re.compile(r"[^A-Za-z0-9\-._~!#$%&'()*+,/:;=?@\[\]]")
-def quote_url(url: str) -> str:
-    """URL as ASCII: unsafe and non-ASCII characters percent-encoded (UTF-8; bytes that
-    were undecodable in the page, held as surrogate escapes, come back as themselves)."""
-    if not _NEEDS_QUOTING.search(url):
-        return url
-    return quote(url, safe=_SAFE, errors="surrogateescape")
-
-
 def archive_url(ts: str, mod: str, url: str) -> str:
     """'/web/<ts><mod>/<url>' for an absolute URL."""
     return f"{PREFIX}{ts}{mod}/{quote_url(url)}"
 
 
-class UrlPolicy:
-    """``rewrite(url_as_written, kind) -> new URL or None`` for one served document.
-
-    ``document`` is the object whose ``base`` attribute holds the ``<base href>`` as
-    written once the HTML rewriter has seen one (formats.html.HtmlRewriter); it may be
-    set after construction. ``page_mod`` overrides the modifier of kind "page" (a
-    redirect met while loading an image stays an image).
+class ReplayPolicy(Policy):
+    """Replay's policy for one served document (formats.html.policy.Policy), and as a plain
+    function ``policy(url_as_written, kind) -> new URL or None`` for its stylesheets and
+    headers. ``page_mod`` overrides the modifier of kind "page" (a redirect met while loading
+    an image stays an image); ``banner`` goes at the start of the body.
     """
 
-    __slots__ = ("ts", "url", "document", "page_mod", "_base_written", "_base")
-
-    def __init__(self, ts: str, url: str, document: object | None = None, page_mod: str = "") -> None:
+    def __init__(self, ts: str, url: str, page_mod: str = "", banner: str | None = None) -> None:
         self.ts = ts
         self.url = url
-        self.document = document
         self.page_mod = page_mod
-        self._base_written: str | None = None
-        self._base = url
+        self.banner = banner
+        self.base = url  # what relative links resolve against
 
-    @property
-    def base(self) -> str:
-        """The URL relative links resolve against."""
-        written = getattr(self.document, "base", None) if self.document is not None else None
-        if written != self._base_written:
-            self._base_written = written
-            resolved = join(self.url, written) if written else None
-            self._base = resolved or self.url
-        return self._base
+    def set_base(self, href: str) -> None:
+        self.base = join(self.url, href) or self.url
 
     def __call__(self, url: str, kind: str) -> str | None:
         if kind == "base":
-            # Resolved against the page itself; an unusable base (javascript:, data:)
-            # is replaced by the page's own archive URL so it can do nothing.
+            # Resolved against the page itself; an unusable base is replaced by the page's
+            # own archive URL, so it can do nothing.
             target = join(self.url, url) or self.url
             return archive_url(self.ts, "", target)
         target = join(self.base, url)
@@ -91,11 +68,17 @@ class UrlPolicy:
         mod = self.page_mod if kind == "page" else KIND_MODS.get(kind, "oe_")
         return archive_url(self.ts, mod, target)
 
+    def link(self, url: str, kind: str, tag: str, attr: str) -> str | None:
+        return self(url, kind)
+
+    def css_link(self, url: str, kind: str) -> str | None:
+        return self(url, kind)
+
 
 _REFRESH = re.compile(r"^(\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?)(['\"]?)(.*?)\2\s*$", re.I | re.S)
 
 
-def rewrite_refresh(value: str, policy: UrlPolicy) -> str | None:
+def rewrite_refresh(value: str, policy: ReplayPolicy) -> str | None:
     """A Refresh header value ('5; url=/next') with its URL rewritten; None to drop it."""
     m = _REFRESH.match(value)
     if not m:

@@ -27,11 +27,13 @@ from refuge.config.errors import Failure
 from refuge.formats import charset as charsets
 from refuge.formats.charset import rewrite_chunks
 from refuge.formats.css import rewrite_css
+from refuge.formats.html import utf8_view
 from refuge.formats.html.rewriter import HtmlRewriter
 from refuge.storage.catalog.index import Hit, original_of
-from refuge.storage.warc.records import content_encoding, decoded_stream, open_record
-from refuge.mirror.pages.reader import READER_HEADERS, banner, http_date, not_found_page
-from refuge.mirror.replay.policy import UrlPolicy, quote_url, rewrite_refresh
+from refuge.storage.warc.payloads import open_payload, redirect_target
+from refuge.storage.warc.records import content_encoding, decoded_stream
+from refuge.mirror.replay.pages import READER_HEADERS, banner, http_date, not_found_page
+from refuge.mirror.replay.policy import ReplayPolicy, quote_url, rewrite_refresh
 
 log = logging.getLogger(__name__)
 
@@ -134,18 +136,14 @@ def replay_headers(ts: str, url: str) -> list[tuple[str, str]]:
 
 def serve_hit(data_dir: Path, engine: Engine, hit: Hit, mod: str, url: str) -> Response:
     """The response for HIT requested as /web/<ts><mod>/<url>."""
+    original = None
+    if hit.rectype == "revisit":
+        original = original_of(engine, hit.target_id, hit.digest, not_after=hit.timestamp)
+        if original is None:
+            return missing_original(url, hit)
     stack = ExitStack()
     try:
-        head = _open(stack, data_dir / hit.path, hit.offset)
-        body = head
-        if head.rec_type == "revisit":
-            original = original_of(engine, hit.target_id, hit.digest, not_after=hit.timestamp)
-            if original is None:
-                stack.close()
-                return missing_original(url, hit)
-            body = _open(stack, data_dir / original.path, original.offset)
-            if head.http_headers is None:
-                head = body
+        head, body = stack.enter_context(open_payload(data_dir, hit, original, stream=True))
         response = _build(head, body, hit, mod, stack)
     except Failure as exc:
         stack.close()
@@ -155,10 +153,6 @@ def serve_hit(data_dir: Path, engine: Engine, hit: Hit, mod: str, url: str) -> R
         stack.close()
         raise
     return response
-
-
-def _open(stack: ExitStack, path: Path, offset: int) -> Any:
-    return stack.enter_context(open_record(path, offset))
 
 
 def missing_original(url: str, hit: Hit, detail: str | None = None) -> Response:
@@ -171,8 +165,7 @@ def missing_original(url: str, hit: Hit, detail: str | None = None) -> Response:
 def location_of(data_dir: Path, hit: Hit) -> str | None:
     """The Location header of a redirect capture (its own, for a revisit)."""
     try:
-        with open_record(data_dir / hit.path, hit.offset) as record:
-            return record.http_headers.get_header("Location") if record.http_headers else None
+        return redirect_target(data_dir, hit)
     except Failure:
         return None
 
@@ -189,9 +182,8 @@ def _build(head: Any, body: Any, hit: Hit, mod: str, stack: ExitStack) -> Respon
     mtype = media_type(ctype) or hit.mime
     encoding = content_encoding(body)
 
-    policy = UrlPolicy(hit.timestamp, hit.url)
     # A redirect keeps the modifier it was requested with: an image that moved is still an image.
-    header_policy = UrlPolicy(hit.timestamp, hit.url, page_mod="" if mod == "mp_" else mod)
+    header_policy = ReplayPolicy(hit.timestamp, hit.url, page_mod="" if mod == "mp_" else mod)
     if mod == "id_":
         kind = "raw"
     elif mtype in HTML_TYPES:
@@ -243,9 +235,10 @@ def _build(head: Any, body: Any, hit: Hit, mod: str, stack: ExitStack) -> Respon
             headers.append(("Content-Length", str(length)))
         return _Response(_Body(_raw(stream), stack), status=status, headers=headers, direct_passthrough=True)
     if kind == "html":
-        it = _html(stream, ctype, policy, banner(hit.url, hit.timestamp) if mod == "" else None)
+        it = _html(stream, ctype, ReplayPolicy(hit.timestamp, hit.url,
+                                               banner=banner(hit.url, hit.timestamp) if mod == "" else None))
     else:
-        it = _css(stream, ctype, policy)
+        it = _css(stream, ctype, ReplayPolicy(hit.timestamp, hit.url))
     first: list[bytes] = []
     size = 0
     for chunk in it:
@@ -268,18 +261,19 @@ def _raw(stream: Any) -> Iterator[bytes]:
         yield chunk
 
 
-def _html(stream: Any, content_type: str | None, policy: UrlPolicy, banner_html: str | None) -> Iterator[bytes]:
+def _html(stream: Any, content_type: str | None, policy: ReplayPolicy) -> Iterator[bytes]:
     read = stream.read
     chunk = read(CHUNK)
     codec = charsets.html_charset(content_type, chunk[:4096])
-    dec = charsets.decoder(codec)
-    enc = charsets.encoder(codec)
-    rewriter = HtmlRewriter(policy, banner=banner_html)
-    policy.document = rewriter
-    yield from rewrite_chunks(read, chunk, dec, enc, rewriter, CHUNK)
+    view = utf8_view.usable(codec)
+    if view:
+        dec, enc = utf8_view.decoder(), utf8_view.encoder()
+    else:
+        dec, enc = charsets.decoder(codec), charsets.encoder(codec)
+    yield from rewrite_chunks(read, chunk, dec, enc, HtmlRewriter(policy, view=view), CHUNK)
 
 
-def _css(stream: Any, content_type: str | None, policy: UrlPolicy) -> Iterator[bytes]:
+def _css(stream: Any, content_type: str | None, policy: ReplayPolicy) -> Iterator[bytes]:
     data = stream.read(CSS_LIMIT + 1)
     if len(data) > CSS_LIMIT:
         yield data

@@ -1,11 +1,12 @@
 """The IPFS store: a node's RPC API (Kubo, or any node with the same API).
 
-Files are added as CIDv1 with raw leaves (the CID :mod:`refuge.storage.cid` computes
+Files are added as CIDv1 with raw leaves (the CID :mod:`refuge.storage.stores.cid` computes
 locally), pinned, and linked into the node's MFS at `<mfs_root>/<target>/<capture>/<file>`
 so an operator can browse them. This is the only module that talks to ipfshttpclient:
 it builds `ipfshttpclient.Client` directly, because `ipfshttpclient.connect()` refuses
 every daemon newer than 0.8 (current Kubo included) although the API calls used here
-have not changed.
+have not changed. Besides the Store interface, a few operations on whole folders, MFS
+paths and pins serve publishing static mirrors.
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ class IpfsStore:
 
     def has(self, f: FileRef) -> bool:
         cid = self.location(f)
-        if not self._pinned(cid):
+        if not self.pinned(cid):
             return False
-        linked = self._mfs_hash(self.mfs_path(f))
+        linked = self.mfs_hash(self.mfs_path(f))
         return linked is not None and same_cid(linked, cid)
 
     def put(self, f: FileRef, source: Path) -> str:
@@ -56,14 +57,14 @@ class IpfsStore:
         if not same_cid(got, expected):
             raise StoreError(f"ipfs: the node gave {f.name} the CID {got}, not {expected}: "
                              f"it does not add files as CIDv1 with raw leaves and 256 KiB chunks")
-        self._link(self.mfs_path(f), expected)
+        self.link(self.mfs_path(f), expected)
         return expected
 
     def read(self, f: FileRef) -> Iterator[bytes]:
         cid = self.location(f)
-        if not self._pinned(cid):
+        if not self.pinned(cid):
             raise Missing(f"ipfs: {cid} is not pinned on the node (it may be garbage-collected)")
-        mfs = self._mfs_hash(self.mfs_path(f))
+        mfs = self.mfs_hash(self.mfs_path(f))
         if mfs is None or not same_cid(mfs, cid):
             raise Missing(f"ipfs: MFS {self.mfs_path(f)} does not hold {cid}")
         return self._stream(cid)
@@ -93,7 +94,7 @@ class IpfsStore:
     def directory_cid(self, target: str, capture: str) -> str | None:
         """The CID of the capture's MFS folder: one CID that reaches every file of it
         (as CIDv1: some nodes make MFS folders CIDv0)."""
-        found = self._mfs_hash(self.capture_dir(target, capture))
+        found = self.mfs_hash(self.capture_dir(target, capture))
         return as_cidv1(found) if found else None
 
     # -- the node -----------------------------------------------------------------------
@@ -112,7 +113,30 @@ class IpfsStore:
                                        f"{_first_line(exc)}") from None
         return self._client
 
-    def _pinned(self, cid: str) -> bool:
+    # -- folders, MFS and pins (what publishing a mirror needs) ----------------------------
+    # Each call turns ipfshttpclient's errors into one-line StoreErrors (see _error).
+
+    def add_tree(self, root: Path) -> str:
+        """Add the folder ROOT as one directory (CIDv1, raw leaves, base32), pinned
+        recursively; its CID. Dot-files are added too; symbolic links are not."""
+        # period_special=False: dot-files (.well-known/...) are part of the tree too.
+        added = self._call(self.client.add, str(root), recursive=True, cid_version=1, raw_leaves=True, pin=True,
+                           period_special=False, opts={"cid-base": "base32"})
+        entries = added if isinstance(added, list) else [added]
+        top = [e for e in entries if "/" not in str(e.get("Name", ""))]
+        if len(top) != 1:
+            raise StoreError(f"ipfs: the node's answer to adding {root} names no single top folder")
+        return as_cidv1(str(top[0]["Hash"]))
+
+    def unpin(self, cid: str) -> bool:
+        """Unpin CID when it is pinned (recursively); whether it was."""
+        if not self.pinned(cid):
+            return False
+        self._call(self.client.pin.rm, as_cidv1(cid))
+        return True
+
+    def pinned(self, cid: str) -> bool:
+        """Whether CID is pinned recursively on the node."""
         import ipfshttpclient
 
         try:
@@ -123,7 +147,8 @@ class IpfsStore:
             raise self._error(exc) from None
         return any(same_cid(k, cid) for k in (found.get("Keys") or {}))
 
-    def _mfs_hash(self, path: str) -> str | None:
+    def mfs_hash(self, path: str) -> str | None:
+        """The CID MFS PATH holds (as the node writes it), or None when PATH is empty."""
         import ipfshttpclient
 
         try:
@@ -133,15 +158,21 @@ class IpfsStore:
         except ipfshttpclient.exceptions.Error as exc:
             raise self._error(exc) from None
 
-    def _link(self, path: str, cid: str) -> None:
-        """Point MFS PATH at CID, replacing whatever else is there."""
-        current = self._mfs_hash(path)
+    def link(self, path: str, cid: str) -> str | None:
+        """Point MFS PATH (absolute) at CID, replacing whatever else is there (a file or a
+        folder); returns the CID PATH held before, None when it was empty."""
+        current = self.mfs_hash(path)
         if current is not None and same_cid(current, cid):
-            return
+            return current
         if current is not None:
-            self._call(self.client.files.rm, path)
-        self._call(self.client.files.mkdir, path.rsplit("/", 1)[0], parents=True)
+            self._call(self.client.files.rm, path, recursive=True)
+        parent = path.rsplit("/", 1)[0]
+        if parent:
+            self._call(self.client.files.mkdir, parent, parents=True)
         self._call(self.client.files.cp, f"/ipfs/{cid}", path)
+        return current
+
+    # -- the node's API ---------------------------------------------------------------------
 
     def _stream(self, cid: str) -> Iterator[bytes]:
         import ipfshttpclient

@@ -3,14 +3,16 @@
 Keys are `PREFIX<target>/<capture>/<file>`. Every object carries its SHA-256 as
 metadata (`x-amz-meta-sha256`, always) and as an S3 checksum where the service
 takes one. Uploads go up in parts with bounded memory (part_size x concurrency).
-Credentials come only from boto3's own chain.
+Credentials come only from boto3's own chain. Besides the Store interface, a few
+operations by whole key (list, head, put, delete) serve publishing static mirrors.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from refuge.storage.stores.interface import (
 log = logging.getLogger(__name__)
 
 SHA256_META = "sha256"  # object metadata key; S3 sends it as x-amz-meta-sha256
+DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 
 
 class S3Store:
@@ -45,39 +48,33 @@ class S3Store:
         return f"{self.settings.prefix}{f.relative}"
 
     def has(self, f: FileRef) -> bool:
-        head = self._head(self.location(f))
+        head = self.head(self.location(f))
         return (head is not None and head["ContentLength"] == f.size
                 and head.get("Metadata", {}).get(SHA256_META) == f.sha256)
 
     def put(self, f: FileRef, source: Path) -> str:
-        from boto3.s3.transfer import TransferConfig
-
         key = self.location(f)
         if f.size > self.settings.part_size:  # a smaller file goes up in one PUT: no parts to leave behind
-            self._abort_unfinished(key)
+            self.abort_unfinished(key)
         extra: dict[str, Any] = {"ContentType": f.content_type, "Metadata": {SHA256_META: f.sha256}}
-        config = TransferConfig(multipart_threshold=self.settings.part_size,
-                                multipart_chunksize=self.settings.part_size,
-                                max_concurrency=self.settings.concurrency, use_threads=True)
         if self._checksums:
             extra["ChecksumAlgorithm"] = "SHA256"
         # The file is hashed again while it goes up (a second read, from the page cache):
         # a file damaged since it was sealed must not reach the bucket under its good hash.
         with ThreadPoolExecutor(1) as pool:
             rehash = pool.submit(file_digest, source)
-            self._upload(source, key, extra, config)
+            self._upload(source, key, extra)
             now = rehash.result()[0]
         if now != f.sha256:
-            self._call(self.client.delete_object, Bucket=self.settings.bucket, Key=key)
+            self.delete(key)
             raise StoreError(f"s3: not uploaded: {source} no longer has the SHA-256 it was sealed with "
                              f"(now {now}); run `refuge verify {f.capture} --repair`")
         self._probe_checksums(key)
         return key
 
-    def _upload(self, source: Path, key: str, extra: dict[str, Any], config: Any) -> None:
+    def _upload(self, source: Path, key: str, extra: dict[str, Any]) -> None:
         try:
-            self._call(self.client.upload_file, str(source), self.settings.bucket, key,
-                       ExtraArgs=extra, Config=config)
+            self.put_file(key, source, extra, in_parallel=True)
         except StoreError as exc:
             if not self._checksums or not _refuses_checksums(exc):
                 raise
@@ -86,13 +83,12 @@ class S3Store:
             log.info("s3: the service takes no S3 checksums; keeping the SHA-256 in metadata only")
             self._checksums = False
             extra.pop("ChecksumAlgorithm")
-            self._call(self.client.upload_file, str(source), self.settings.bucket, key,
-                       ExtraArgs=extra, Config=config)
+            self.put_file(key, source, extra, in_parallel=True)
 
     def _probe_checksums(self, key: str) -> None:
         """After the first upload: does the service keep S3 checksums? Swift's s3api before
         2.33 takes the header and drops it; computing SHA-256 per part for it costs about
-        0.6 s of CPU per GiB for nothing (the metadata copy of the hash stays)."""
+        CPU on every part for nothing (the metadata copy of the hash stays)."""
         if not self._checksums or self._checksums_probed:
             return
         self._checksums_probed = True
@@ -131,6 +127,78 @@ class S3Store:
             doc["endpoint"] = self.settings.endpoint_url
         return doc
 
+    # -- objects by key (what publishing a mirror needs) ---------------------------------
+    # Each call turns boto3's errors into one-line StoreErrors (see _call); none of them
+    # adds s3.prefix: KEY is the whole key.
+
+    def list_objects(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Every object whose key starts with PREFIX: key -> its listing entry (Size, ETag,
+        LastModified...)."""
+        bucket = self.settings.bucket
+        pages = self._call(lambda: list(self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix)))
+        return {obj["Key"]: obj for page in pages for obj in page.get("Contents", [])}
+
+    def head(self, key: str) -> dict[str, Any] | None:
+        """KEY's headers (ContentLength, ContentType, CacheControl, Metadata...), or None
+        when there is no such object."""
+        try:
+            return self._call(self.client.head_object, Bucket=self.settings.bucket, Key=key)
+        except StoreError as exc:
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def put_file(self, key: str, source: Path, extra: dict[str, Any], *, in_parallel: bool = False) -> None:
+        """Upload the file SOURCE to KEY: in parts of s3.part_size when it is bigger, then
+        s3.concurrency parts at a time with IN_PARALLEL, else one after another in the
+        calling thread. EXTRA is boto3's ExtraArgs (ContentType, Metadata, ACL...)."""
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(multipart_threshold=self.settings.part_size,
+                                multipart_chunksize=self.settings.part_size,
+                                max_concurrency=self.settings.concurrency, use_threads=in_parallel)
+        self._call(self.client.upload_file, str(source), self.settings.bucket, key, ExtraArgs=extra, Config=config)
+
+    def put_bytes(self, key: str, data: bytes, extra: dict[str, Any]) -> None:
+        """Put DATA at KEY in one request, with its Content-MD5 (the service refuses bytes
+        damaged on the way). EXTRA as for :meth:`put_file`."""
+        md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+        self._call(self.client.put_object, Bucket=self.settings.bucket, Key=key, Body=data, ContentMD5=md5, **extra)
+
+    def delete(self, key: str) -> None:
+        """Delete KEY (no error when there is no such object)."""
+        self._call(self.client.delete_object, Bucket=self.settings.bucket, Key=key)
+
+    def delete_keys(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+        """Delete KEYS, DELETE_BATCH to a request. Returns the objects the service would not
+        delete (each with Key, Code, Message) from the first request that had any, and then
+        sends no more; [] when every key went."""
+        for i in range(0, len(keys), DELETE_BATCH):
+            batch = keys[i:i + DELETE_BATCH]
+            answer = self._call(self.client.delete_objects, Bucket=self.settings.bucket,
+                                Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
+            if errors := answer.get("Errors"):
+                return list(errors)
+        return []
+
+    def abort_unfinished(self, key: str) -> None:
+        """Parts left by an upload that was killed midway are invisible but billed: drop them
+        before starting again, so one key never has two half-uploads."""
+        try:
+            listing = self._call(self.client.list_multipart_uploads, Bucket=self.settings.bucket, Prefix=key)
+        except StoreError as exc:
+            if isinstance(exc, StoreUnavailable):
+                raise
+            return  # listing uploads is optional; some services refuse it
+        for upload in listing.get("Uploads", []):
+            if upload.get("Key") == key:
+                try:
+                    self._call(self.client.abort_multipart_upload, Bucket=self.settings.bucket, Key=key,
+                               UploadId=upload["UploadId"])
+                except StoreError as exc:
+                    log.warning("s3: could not abort an unfinished upload of %s: %s", key, exc)
+
     # -- boto3 --------------------------------------------------------------------------
 
     @property
@@ -156,31 +224,6 @@ class S3Store:
             # DeleteObjects requires Content-MD5 on several services; botocore stopped sending it.
             self._client.meta.events.register("before-call.s3.DeleteObjects", _add_content_md5)
         return self._client
-
-    def _head(self, key: str) -> dict[str, Any] | None:
-        try:
-            return self._call(self.client.head_object, Bucket=self.settings.bucket, Key=key)
-        except StoreError as exc:
-            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
-
-    def _abort_unfinished(self, key: str) -> None:
-        """Parts left by an upload that was killed midway are invisible but billed: drop them
-        before starting again, so one key never has two half-uploads."""
-        try:
-            listing = self._call(self.client.list_multipart_uploads, Bucket=self.settings.bucket, Prefix=key)
-        except StoreError as exc:
-            if isinstance(exc, StoreUnavailable):
-                raise
-            return  # listing uploads is optional; some services refuse it
-        for upload in listing.get("Uploads", []):
-            if upload.get("Key") == key:
-                try:
-                    self._call(self.client.abort_multipart_upload, Bucket=self.settings.bucket, Key=key,
-                               UploadId=upload["UploadId"])
-                except StoreError as exc:
-                    log.warning("s3: could not abort an unfinished upload of %s: %s", key, exc)
 
     def _where(self) -> str:
         return f"s3://{self.settings.bucket}/{self.settings.prefix} at {self.settings.endpoint_url or 'AWS'}"
@@ -261,8 +304,6 @@ def _first_line(exc: object) -> str:
 
 
 def _add_content_md5(params: dict[str, Any], **_: Any) -> None:
-    import base64
-
     body = params.get("body", b"")
     if isinstance(body, bytes) and "Content-MD5" not in params["headers"]:
         params["headers"]["Content-MD5"] = base64.b64encode(hashlib.md5(body).digest()).decode()

@@ -4,7 +4,10 @@ record it stands for), for anything that reads captured bytes rather than fetchi
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -13,6 +16,24 @@ from refuge.storage.catalog.index import Hit, original_of
 from refuge.storage.warc.records import open_record
 
 MAX_READ = 64 * 1024 * 1024
+
+
+@contextmanager
+def open_payload(data: Path, hit: Hit, original: Hit | None, *, stream: bool = False) -> Iterator[tuple[Any, Any]]:
+    """(head, body): the records to answer for HIT with, open inside the block. BODY holds
+    the payload: ORIGINAL's record when HIT is a revisit (ORIGINAL: the record it stands
+    for, None otherwise), else HIT's own. HEAD holds the status and headers: HIT's own
+    record, unless a revisit stored none (then the original's). STREAM: never read a record
+    whole (records.open_record), so memory does not grow with what a record inflates to."""
+    with ExitStack() as stack:
+        def opened(h: Hit) -> Any:
+            return stack.enter_context(open_record(f"{data}/{h.path}", h.offset, None if stream else h.length))
+        head = body = opened(hit)
+        if original is not None:
+            body = opened(original)
+            if head.http_headers is None:
+                head = body
+        yield head, body
 
 
 def _source(engine: Engine, hit: Hit) -> Hit:

@@ -1,0 +1,89 @@
+"""What follows a capture, decided and run in one place: capture -> replicate -> publish.
+
+`capture_and_follow` captures a target, then, unless `stop` is set by then:
+- pushes the capture's files to the other stores when more than the local one is
+  configured, whatever the capture's status (what was sealed is worth a copy);
+- publishes it when it completed, a channel ([s3] or [ipfs]) is configured and
+  `publish_after_capture` is set.
+It prints and logs nothing itself: it returns what happened (`CaptureOutcome`), and the
+CLI and the scheduler each present that their own way.
+
+Errors: the capture's own (an unknown target, catalog.AlreadyRunning, a crash) are
+raised and nothing follows. A publish that raises Failure is recorded in the outcome
+(the capture is done and safe). Any other exception of a later step is raised, unless
+`isolate` is set (the scheduler, which must outlive a bug): then it is recorded too and
+the next step still runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+
+from refuge.archiver.capture import run_capture
+from refuge.config.errors import Failure
+from refuge.config.settings import Settings
+from refuge.storage.replicate import PushReport, push
+from refuge.storage.stores.interface import configured_store_names
+
+if TYPE_CHECKING:  # the publish stack is loaded only when a capture is published
+    from refuge.mirror.publish.publisher import PublishReport
+
+
+@dataclass
+class CaptureOutcome:
+    """What a capture did and what followed it; a step that did not run leaves its fields None."""
+
+    summary: dict[str, Any]  # run_capture's summary, as it returned it
+    pushed: PushReport | None = None  # None: not pushed (only the local store, or stopping)
+    push_error: Exception | None = None  # only with isolate=True
+    published: PublishReport | None = None  # None: not published, or publish_error says why not
+    publish_error: Exception | None = None
+
+
+def replicating(settings: Settings) -> bool:
+    """Whether there is anywhere to copy captures to besides the local store."""
+    return len(configured_store_names(settings)) > 1
+
+
+def publishing(settings: Settings) -> bool:
+    """Whether any publish channel ([s3] or [ipfs]) is configured."""
+    return settings.s3 is not None or settings.ipfs is not None
+
+
+def capture_and_follow(settings: Settings, engine: Engine, name: str, *, stop: threading.Event | None = None,
+                       push_lock: AbstractContextManager[Any] | None = None,
+                       isolate: bool = False) -> CaptureOutcome:
+    """Capture target NAME now, then replicate and publish it as the settings say.
+
+    `push_lock` is held around the push (the scheduler's: one push at a time in the
+    process, its replication tick would race for the same files).
+    """
+    outcome = CaptureOutcome(run_capture(settings, engine, name, stop=stop))
+    summary = outcome.summary
+    unexpected: tuple[type[Exception], ...] = (Exception,) if isolate else ()
+
+    def stopping() -> bool:
+        return stop is not None and stop.is_set()
+
+    if summary["status"] != "running" and replicating(settings) and not stopping():
+        # The capture is safe on disk whatever happens here; a store that is down gets
+        # the files later, from `refuge push` or the scheduler.
+        try:
+            with push_lock if push_lock is not None else nullcontext():
+                outcome.pushed = push(settings, engine, [summary["id"]], ignore_backoff=True)
+        except unexpected as exc:  # the catalog keeps the queue; the next push retries
+            outcome.push_error = exc
+    if summary["status"] == "complete" and publishing(settings) and settings.publish_after_capture \
+            and not stopping():
+        from refuge.mirror.publish.publisher import publish
+
+        try:
+            outcome.published = publish(settings, engine, name, summary["id"])
+        except (Failure, *unexpected) as exc:  # the capture itself is done and safe
+            outcome.publish_error = exc
+    return outcome

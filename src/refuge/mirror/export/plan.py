@@ -1,0 +1,105 @@
+"""Which records of a capture become files of its export, and where any URL lives there.
+
+A 2xx response becomes a file (a revisit too, through the record holding its payload;
+one whose original is not in the archive is left out). A captured 3xx is no file: links
+to it go where its redirect chain ends. Planning reads nothing: everything it needs
+about the records comes in a storage.capture_records.CaptureRecords, read beforehand.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Set as AbstractSet
+
+from refuge.formats.urls import canonical, join
+from refuge.mirror.export.paths import assign_paths, desired_path, is_page
+from refuge.storage.capture_records import CaptureRecords
+from refuge.storage.catalog.index import Hit, url_key
+
+log = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 20
+
+
+def canon(url: str) -> str:
+    """URL's canonical form, or URL itself when it has none."""
+    try:
+        return canonical(url)
+    except ValueError:
+        return url
+
+
+class Plan:
+    """Which records become which files (HITS: canonical URL -> record; SOURCES: revisit's
+    canonical URL -> the record holding its payload; PAGES; PATHS: canonical URL -> export
+    path), and where any captured URL (or a redirect to one) lives in the export (lookup).
+    RESERVED are root names no URL may take."""
+
+    def __init__(self, records: CaptureRecords, reserved: AbstractSet[str]) -> None:
+        files: dict[str, Hit] = {}
+        redirects: dict[str, Hit] = {}
+        self.sources: dict[str, Hit] = {}
+        for hit in records.hits:
+            if hit.rectype not in ("response", "revisit") or hit.status is None:
+                continue
+            key = canon(hit.url)
+            if 200 <= hit.status < 300 and hit.status != 206 and key not in files:
+                if hit.rectype == "revisit":
+                    original = records.originals.get(hit)
+                    if original is None:
+                        log.warning("export: %s is a revisit whose original is not in the archive", hit.url)
+                        continue
+                    self.sources[key] = original
+                files[key] = hit
+            elif 300 <= hit.status < 400 and key not in redirects:
+                redirects[key] = hit
+        self.hits = files
+        self.urls = {key: hit.url for key, hit in files.items()}
+        # A revisit indexed elsewhere may say only "warc/revisit": its original knows the type.
+        mimes = {key: self.sources[key].mime if hit.mime in ("warc/revisit", "unk", "") and key in self.sources
+                 else hit.mime for key, hit in files.items()}
+        self.pages = {key for key, mime in mimes.items() if is_page(mime)}
+        self.paths = assign_paths([(key, desired_path(hit.url, mimes[key], key in self.pages))
+                                   for key, hit in files.items()], frozenset(reserved))
+        leads: dict[str, str] = {}
+        for key, hit in redirects.items():
+            if key in files:
+                continue
+            if hit in records.unreadable:
+                log.warning("export: redirect %s unreadable: %s", hit.url, records.unreadable[hit])
+                continue
+            location = records.locations.get(hit)
+            target = join(hit.url, location) if location else None
+            if target:
+                leads[key] = canon(target.split("#", 1)[0])
+        self.aliases: dict[str, str] = {}
+        for key in leads:
+            step, seen = key, set()
+            while step in leads and step not in seen and len(seen) < MAX_REDIRECTS:
+                seen.add(step)
+                step = leads[step]
+                if step in self.paths:
+                    self.aliases[key] = self.paths[step]
+                    break
+        self.by_surt: dict[str, str] = {}
+        for key, path in sorted(self.paths.items(), key=lambda kv: kv[1]):
+            self.by_surt.setdefault(files[key].urlkey or key, path)  # the index's SURT of its URL
+        for key, path in sorted(self.aliases.items()):
+            self.by_surt.setdefault(url_key(key) or key, path)
+        # Links mostly name a captured URL exactly as it was captured.
+        self._cache: dict[str, str | None] = {hit.url: self.paths[key] for key, hit in files.items()}
+
+    def lookup(self, url: str) -> str | None:
+        """The export path of an absolute URL (no fragment), following captured redirects;
+        None if it was not captured."""
+        found = self._cache.get(url, False)
+        if found is not False:
+            return found  # type: ignore[return-value]
+        key = canon(url)
+        path = self.paths.get(key) or self.aliases.get(key)
+        if path is None:
+            surt = url_key(url)
+            path = self.by_surt.get(surt) if surt else None
+        if len(self._cache) < 200_000:
+            self._cache[url] = path
+        return path
