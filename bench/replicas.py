@@ -2,7 +2,7 @@
 defaults (what the AWS CLI does), and `refuge verify` against `sha256sum`, on the same
 ~1 GiB of WARC files.
 
-The S3 server is OpenStack Swift with s3api on 127.0.0.1 (tests/store_servers.py), started
+The S3 server is OpenStack Swift with s3api on 127.0.0.1 (tests/support/store_servers.py), started
 in bench/.work/s3 and stopped (and its data removed) at the end, whatever happens.
 The WARC files are a finished capture written by Refuge's own WARC writer in a data dir
 of its own, with its manifest, checksum list and CIDs written as a capture does before
@@ -39,7 +39,7 @@ except ImportError:
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 WORK = HERE / ".work"
-sys.path.append(str(REPO / "tests"))  # store_servers.py; appended, so bench's own modules come first
+sys.path.append(str(REPO / "tests" / "support"))  # store_servers.py; appended, so bench's own modules come first
 
 PUSH_TARGET = 1.1  # refuge push time / boto3 upload_file time, at most
 VERIFY_TARGET = 0.8  # sha256sum time / refuge verify time (speed relative to sha256sum), at least

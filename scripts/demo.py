@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # the server launchers the tests use
+sys.path.insert(0, str(REPO / "tests" / "support"))  # the server launchers the tests use
 
 from refuge.cli.demo import run_demo  # noqa: E402
 from refuge.config.settings import load_settings  # noqa: E402

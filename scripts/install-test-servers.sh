@@ -9,7 +9,7 @@
 #   - fonts-khmeros a Khmer font for the browser (2.5 MB)
 #   - swift, swift-proxy, swift-account, swift-container, swift-object
 #                   OpenStack Swift with its S3 layer (s3api): the real S3 server of the
-#                   object-store tests (tests/store_servers.py); 47 MB, starts nothing itself
+#                   object-store tests (tests/support/store_servers.py); 47 MB, starts nothing itself
 #   - nodejs, npm   only when missing, to install js-ipfs below
 # and, from npm, js-ipfs 0.66.1 (a real IPFS node with Kubo's RPC API; Kubo's own
 # installers download a binary from outside and fail) into .test-servers/ipfs, pinned
@@ -50,7 +50,7 @@ if ! command -v wget >/dev/null 2>&1; then
 fi
 
 # The benchmark's other comparison crawler, and the standard tool that checks our
-# minisign-format signatures (tests/test_signing.py).
+# minisign-format signatures (tests/mirror/publish/test_signing.py).
 if ! command -v httrack >/dev/null 2>&1; then
     missing+=(httrack)
 fi

@@ -14,8 +14,11 @@ Fixtures:
     ipfs_node         (session)  store_servers.IpfsNode: js-ipfs with the Kubo RPC API and a gateway
 
 Servers that cannot be had fail the test under CI=true and skip it locally.
-Helpers for tests: ``from servers import free_port`` and ``from fixture_site import ...``
-(this directory is put on sys.path below).
+Tests sit in folders that mirror ``src/refuge/`` (``tests/mirror/replay/`` tests
+``refuge.mirror.replay``); the servers, fixture sites and helpers they share live in
+``tests/support/``, which is put on sys.path below: ``from servers import free_port``,
+``from fixture_site import ...``. Test file names are unique across folders (pytest's
+default import mode needs it).
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ from pathlib import Path
 
 import pytest
 
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
+_SUPPORT = str(Path(__file__).resolve().parent / "support")
+if _SUPPORT not in sys.path:
+    sys.path.insert(0, _SUPPORT)
 
 # The S3 server and IPFS node fixtures live in their own module.
 pytest_plugins = ["store_servers"]

@@ -19,7 +19,7 @@ chunker (``size-262144``) and the default balanced layout (174 links per node):
   UnixFS message: Type=File (2), filesize (the bytes below the node), one unpacked
   blocksizes entry per child (the file bytes below that child) and no Data bytes.
 
-Every detail above was checked against a real node (js-ipfs 0.66.1); see tests/test_cid.py.
+Every detail above was checked against a real node (js-ipfs 0.66.1); see tests/storage/test_cid.py.
 """
 
 from __future__ import annotations

@@ -285,9 +285,16 @@ def test_the_scheduler_replicates_each_capture_and_retries_a_store_that_was_down
                     c for c in catalog.list_captures(engine, "km") if c["status"] == "complete"]:
                 time.sleep(0.1)
             capture_id = catalog.list_captures(engine, "km")[0]["id"]
-            time.sleep(1.0)  # let the post-capture push meet the dead store
-            s3_rows = [c for c in replicas.copies(engine, capture_id) if c["store"] == "s3"]
-            assert s3_rows and all(c["state"] == "pending" and c["last_error"] for c in s3_rows)
+
+            def s3_rows() -> list[dict]:
+                return [c for c in replicas.copies(engine, capture_id) if c["store"] == "s3"]
+
+            # Wait for the post-capture push to meet the dead store and record why.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not (
+                    s3_rows() and all(c["last_error"] for c in s3_rows())):
+                time.sleep(0.1)
+            assert s3_rows() and all(c["state"] == "pending" and c["last_error"] for c in s3_rows())
         except BaseException:
             scheduler.shutdown()
             raise

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]  # tests/support/server_procs.py
 HTTP_TIMEOUT = 10.0
 T = TypeVar("T", bound="Restartable")
 

@@ -30,6 +30,7 @@ from refuge.mirror.replay.server import running_server
 from refuge.storage import catalog, mirror_files
 from refuge.storage.catalog import mirrors
 from replica_helpers import AWS_ENV
+from server_procs import REPO_ROOT
 from servers import free_port, read_lines_until, stop_process, unavailable
 
 REFUGE = str(Path(sys.executable).with_name("refuge"))
@@ -301,7 +302,7 @@ def test_make_demo_publishes_to_local_s3_and_ipfs_and_prints_every_mirror_url(tm
             unavailable(what, missing, "run `make test` or `bash scripts/install-test-servers.sh`")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REFUGE_", "AWS_"))}
     env.update(REFUGE_DATA=str(tmp_path / "data"), REFUGE_PORT=str(free_port()))
-    script = Path(__file__).resolve().parent.parent / "scripts" / "demo.py"
+    script = REPO_ROOT / "scripts" / "demo.py"
     proc = subprocess.Popen([sys.executable, str(script)], env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:

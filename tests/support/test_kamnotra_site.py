@@ -1,4 +1,4 @@
-"""Quick checks of the Kamnotra look-alike fixture itself (tests/kamnotra_site.py)."""
+"""Quick checks of the Kamnotra look-alike fixture itself (tests/support/kamnotra_site.py)."""
 
 from __future__ import annotations
 

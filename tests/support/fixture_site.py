@@ -1,7 +1,7 @@
 """The fixture news site the capture, replay and browser tests crawl.
 
 A threaded HTTP/1.1 server (keep-alive) on 127.0.0.1 that serves the static files
-under ``tests/fixture_site/`` plus the dynamic behaviours a real site shows: redirect
+under ``tests/support/fixture_site/`` plus the dynamic behaviours a real site shows: redirect
 chains, errors that recover, rate limiting, oversized and chunked bodies, gzip,
 crawler traps and robots.txt. A second instance plays "another host" (a CDN).
 
@@ -434,7 +434,7 @@ def serve_with_cdn() -> Iterator[tuple[FixtureSite, FixtureSite]]:
         yield site, cdn
 
 
-if __name__ == "__main__":  # python tests/fixture_site.py: browse it by hand
+if __name__ == "__main__":  # python tests/support/fixture_site.py: browse it by hand
     import time
 
     with serve_with_cdn() as (main_site, cdn_site):
