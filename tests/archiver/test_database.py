@@ -12,6 +12,7 @@ from werkzeug.test import Client
 
 from kamnotra_site import UNIQUE_KM_WORD, UNIQUE_RECORD_ID, KamnotraSite
 from refuge.cli.main import main
+from refuge.mirror.pages.data_table import public_reason
 from refuge.mirror.replay.app import make_app
 from refuge.storage import catalog
 
@@ -101,6 +102,13 @@ def test_khmer_search_finds_a_word_inside_a_title(tmp_settings, kamnotra, tmp_pa
     assert 0 < english.count("<tr><td>") < 46  # English words are found too, and only matching rows shown
     table = client.get("/data/gazette/?sort=date&order=desc").get_data(as_text=True)
     assert table.count("<tr><td>") == 46
+    # A search made to be slow is refused at once, in both languages, on one line.
+    for hostile in ("?q=" + "+".join(["word"] * 60_000), "?q=" + "x" * 5000,
+                    "?" + "&".join(f"f{i}=v" for i in range(5000))):
+        refused = client.get("/data/gazette/" + hostile)
+        assert refused.status_code == 400, hostile[:20]
+        assert "ការស្វែងរកវែងពេក" in refused.get_data(as_text=True)
+        assert "Search too long: at most 12 words and 200 characters" in refused.get_data(as_text=True)
     # Each record links to its replayed page, which the replay server serves.
     link = table.split('<tr><td><a href="', 1)[1].split('"', 1)[0]
     assert client.get(link.replace("&amp;", "&")).status_code == 200
@@ -146,6 +154,17 @@ def test_a_failed_attachment_is_reported_and_the_rest_kept(tmp_settings, kamnotr
     broken = [r for r in rows if r["id"] == "3"]
     assert len(broken) == 2 and all("error" in r["attachments"][0] for r in broken)
     assert all("sha256" in r["attachments"][0] for r in rows if r["id"] != "3")
+    page = Client(make_app(tmp_settings, catalog.connect(tmp_settings.catalog_url))).get("/data/gazette/")
+    assert page.get_data(as_text=True).count('<del title="HTTP 500">') == 2
+
+
+@pytest.mark.parametrize("error, shown", [
+    ("HTTP 404", "HTTP 404"),
+    ("10.0.0.5 resolves to 10.0.0.5, a loopback, private, link-local or reserved address", "not captured"),
+    ("Failed to establish a new connection: [Errno 111] Connection refused", "not captured"),
+])
+def test_a_public_page_never_shows_what_the_crawlers_network_answered(error: str, shown: str) -> None:
+    assert public_reason(error) == shown
 
 
 def test_a_json_api_is_captured_with_its_items_whole(tmp_settings, kamnotra, tmp_path, capsys) -> None:

@@ -100,6 +100,17 @@ def test_private_addresses_refused_with_the_setting_named() -> None:
     assert is_public("8.8.8.8") and not is_public("::ffff:127.0.0.1") and not is_public("100.64.0.1")
 
 
+@pytest.mark.parametrize("address, public", [
+    ("64:ff9b::7f00:1", False), ("64:ff9b::a9fe:a9fe", False), ("64:ff9b::808:808", True),  # NAT64
+    ("64:ff9b:1::a00:1", False),                                                             # local-use NAT64
+    ("2002:7f00:1::", False), ("2002:a00:1::1", False), ("2002:808:808::1", True),            # 6to4
+    ("::7f00:1", False), ("::a00:1", False), ("::a9fe:a9fe", False),                          # IPv4-compatible
+    ("::", False), ("::1", False), ("2606:4700::1111", True), ("fe80::1%eth0", False),
+])
+def test_ipv6_forms_that_carry_an_ipv4_address_are_judged_by_it(address: str, public: bool) -> None:
+    assert is_public(address) is public
+
+
 def test_bundled_seed_targets_are_valid() -> None:
     specs = {s.name: s for s in load_targets_file(bundled_targets_file())}
     assert {"rfa-khmer", "cambodia-daily", "kamnotra", "vod-khmer", "vod-english"} <= set(specs)

@@ -80,17 +80,17 @@ def test_the_crawler_refuses_a_redirect_to_a_private_address(servers, monkeypatc
     assert followed.status_code == 200 and inside.hits == ["/"]  # type: ignore[attr-defined]
 
 
-def test_every_socket_to_an_http_proxy_is_admitted(servers) -> None:
+def test_every_connection_to_an_http_proxy_is_admitted(servers) -> None:
     outside, _ = servers
     proxy = _start(http.server.ThreadingHTTPServer(("127.0.0.1", 0), ForwardProxy))
     proxy.relayed = []  # type: ignore[attr-defined]
-    admitted: list[tuple[str, int]] = []
+    admitted: list[tuple[str, str]] = []
     try:
-        via = f"http://127.0.0.1:{proxy.server_address[1]}"
-        session = guarded_session(lambda host, sock: admitted.append(sock.getpeername()[:2]),
+        via = f"http://localhost:{proxy.server_address[1]}"
+        session = guarded_session(lambda host, address: admitted.append((host, address)),
                                   headers={"User-Agent": "t"}, proxy=via)
         assert session.get(url(outside), timeout=5).text == "ok"
-        assert admitted == [("127.0.0.1", proxy.server_address[1])]  # the proxy, not the site
+        assert admitted and {host for host, _ in admitted} == {"localhost"}  # the proxy, not the site
         refusing = guarded_session(refuse_private, headers={"User-Agent": "t"}, proxy=via)
         with pytest.raises(PrivateAddressRefused):
             refusing.get(url(outside), timeout=5)
@@ -100,7 +100,7 @@ def test_every_socket_to_an_http_proxy_is_admitted(servers) -> None:
         proxy.server_close()
 
 
-def test_every_socket_through_socks_is_admitted(servers) -> None:
+def test_through_socks_every_socket_is_seen_and_nothing_can_be_admitted(servers) -> None:
     outside, _ = servers
     seen: list = []
     stop = threading.Event()
@@ -110,41 +110,40 @@ def test_every_socket_through_socks_is_admitted(servers) -> None:
             socks5(self.request, stop, seen)
 
     proxy = _start(socketserver.ThreadingTCPServer(("127.0.0.1", 0), Relay))
-    admitted: list[tuple[str, int]] = []
+    sockets: list[tuple[str, int]] = []
     try:
         via = f"socks5h://127.0.0.1:{proxy.server_address[1]}"
-        session = guarded_session(lambda host, sock: admitted.append(sock.getpeername()[:2]),
-                                  headers={"User-Agent": "t"}, proxy=via)
+        session = guarded_session(None, headers={"User-Agent": "t"}, proxy=via,
+                                  on_socket=lambda sock: sockets.append(sock.getpeername()[:2]))
         assert session.get(url(outside), timeout=5).text == "ok"
         # PySocks reports the destination as the peer: the proxy has connected to it by then.
-        assert admitted == [("127.0.0.1", outside.server_address[1])]
+        assert sockets == [("127.0.0.1", outside.server_address[1])]
         assert seen == [("127.0.0.1", outside.server_address[1])]
-        refusing = guarded_session(refuse_private, headers={"User-Agent": "t"}, proxy=via)
-        with pytest.raises(PrivateAddressRefused):
-            refusing.get(url(outside), timeout=5)
-        assert outside.hits == ["/"]  # type: ignore[attr-defined]  # the refused socket sent no request
+        # The proxy resolves names: a session cannot promise to admit addresses it never sees.
+        with pytest.raises(ValueError, match="SOCKS"):
+            guarded_session(refuse_private, headers={}, proxy=via)
     finally:
         stop.set()
         proxy.shutdown()
         proxy.server_close()
 
 
-def test_a_refused_socket_is_closed_before_anything_is_sent() -> None:
-    received: list[bytes] = []
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def accept() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            conn.settimeout(5)
-            received.append(conn.recv(65536))  # b"" once the client closes without a byte
-
-    reader = threading.Thread(target=accept, daemon=True)
-    reader.start()
+def test_a_refused_address_is_never_connected_to_and_says_nothing_of_its_ports() -> None:
+    """The guard decides before connecting: a port that listens and one that does not give
+    the same refusal, and the listening one sees no connection at all."""
+    listener = socket.create_server(("127.0.0.2", 0))
+    listener.settimeout(0.5)
+    closed = socket.create_server(("127.0.0.2", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
     try:
-        with pytest.raises(PrivateAddressRefused, match="127.0.0.1"):
-            guarded_session(refuse_private, headers={}).get(f"http://127.0.0.1:{listener.getsockname()[1]}/")
-        reader.join(5)
-        assert received == [b""]
+        errors = []
+        for port in (listener.getsockname()[1], closed_port):
+            with pytest.raises(PrivateAddressRefused) as refused:
+                guarded_session(refuse_private, headers={}).get(f"http://127.0.0.2:{port}/", timeout=5)
+            errors.append(str(refused.value))
+        assert errors[0] == errors[1] and "127.0.0.2" in errors[0]
+        with pytest.raises(TimeoutError):
+            listener.accept()
     finally:
         listener.close()

@@ -92,6 +92,14 @@ def test_bad_vantage_settings_are_refused_with_the_key_named(tmp_path: Path, tab
     assert message in str(err.value) and str(config) in str(err.value)
 
 
+def test_a_bad_vantage_proxy_is_shown_without_its_password(tmp_path: Path) -> None:
+    config = tmp_path / "refuge.toml"
+    config.write_text('[[vantage]]\nname = "kh"\nproxy = "socks5://ops:hunter2-secret@127.0.0.1:1080"\n')
+    with pytest.raises(BadInput, match="proxy must be") as err:
+        load_settings(config, environ={})
+    assert "hunter2" not in str(err.value) and "'socks5://ops:***@127.0.0.1:1080'" in str(err.value)
+
+
 def test_vantages_load_from_the_settings_file(tmp_path: Path) -> None:
     config = tmp_path / "refuge.toml"
     config.write_text('check_every = "30m"\n[[vantage]]\nname = "kh-metfone"\nproxy = "socks5h://127.0.0.1:1080"\n'

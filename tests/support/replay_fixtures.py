@@ -144,7 +144,13 @@ def replay_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleN
             ("Strict-Transport-Security", "max-age=31536000"), ("Content-Security-Policy", "default-src *"),
             ("Link", "<https://tracker.example/x.js>; rel=preload; as=script"), ("Refresh", "5; url=/en/"),
             ("X-Frame-Options", "DENY"), ("Alt-Svc", 'h3=":443"'), ("Connection", "keep-alive, X-Foo"), ("X-Foo", "hop"),
-            ("Cache-Control", "max-age=60")])
+            ("Cache-Control", "max-age=60"), ("Content-Language", "km"), ("WWW-Authenticate", 'Basic realm="x"'),
+            ("Speculation-Rules", '"/rules.json"'), ("X-Anything", "new")])
+        # A quadratic regex over this Refresh value held the interpreter lock for seconds.
+        rows["slow_refresh"] = w.response(SITE + "slow-refresh.html", b"<html><body>r</body></html>", ts=T1,
+                                          headers=html + [("Refresh", "0;url=x" + " " * 30_000 + "y")])
+        rows["long_header"] = w.response(SITE + "long-header.html", b"<html><body>l</body></html>", ts=T1,
+                                         headers=html + [("Link", "<x" + "a" * 300_000 + ">")])
     with ArchiveWriter(settings, engine, "site", SITE) as w:
         rows["revisit"] = w.revisit(SITE, rows["index"], ts=T2, headers=html + [("X-Capture", "second")])
     with ArchiveWriter(settings, engine, "other", "https://other.example/") as w:

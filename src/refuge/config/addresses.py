@@ -23,10 +23,24 @@ class PrivateAddressRefused(Exception):
     must not retry it or wrap it as a network fault."""
 
 
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits, reaching that IPv4 host
+# through a translator or tunnel: NAT64 (RFC 6052, and RFC 8215's local-use prefix) and the
+# deprecated IPv4-compatible form. 6to4 (2002::/16) carries it after its first 16 bits.
+_IPV4_IN_LAST_32 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"),
+                    ipaddress.IPv6Network("::/96"))
+
+
 def is_public(address: str) -> bool:
+    """Whether ADDRESS is a public unicast address, judged by the IPv4 address inside it for
+    the IPv6 forms that carry one (mapped, NAT64, 6to4, IPv4-compatible)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _IPV4_IN_LAST_32[2] and int(ip) <= 1:
+            return False  # :: and ::1, not IPv4-compatible addresses
+        inner = ip.ipv4_mapped or ip.sixtofour or next(
+            (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) for net in _IPV4_IN_LAST_32 if ip in net), None)
+        if inner is not None:
+            return is_public(str(inner))
     return ip.is_global and not ip.is_multicast
 
 

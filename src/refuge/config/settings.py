@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from refuge.config.errors import BadInput
+from refuge.config.errors import BadInput, redact
 from refuge.config.targets import parse_duration
 from refuge.config.store_settings import IpfsSettings, S3Settings, store_from_environ, store_table
 
@@ -174,7 +174,7 @@ def _vantages(raw: Any, where: str) -> tuple[Vantage, ...]:
                                   or not urlsplit(proxy).hostname):
             raise BadInput(f"{where}: [[vantage]] {name!r}: proxy must be an http://, https:// or socks5h:// "
                            f"URL (socks5h: names resolve at the vantage point, where DNS blocking happens), "
-                           f"got {proxy!r}")
+                           f"got {(redact(proxy) if isinstance(proxy, str) else proxy)!r}")
         found.append(Vantage(name.strip(), proxy))
     return tuple(found)
 

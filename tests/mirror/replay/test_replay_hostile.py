@@ -9,7 +9,9 @@ import time
 
 import pytest
 
+from alarm import Alarm
 from replay_fixtures import BANNER, BIG_SIZE, SITE, T1, UNCLOSED, big_html, get, without_urls
+from refuge.mirror.replay.policy import ReplayPolicy, rewrite_refresh
 from replay_fixtures import replay_fixture  # noqa: F401 - provides the `replay` fixture
 
 CSP = ("default-src 'self' data: blob:; script-src 'self' 'unsafe-inline' 'unsafe-eval' data: blob:; "
@@ -36,9 +38,28 @@ def test_replay_security_headers(replay):
     assert h["X-Archive-Orig-Content-Security-Policy"] == "default-src *"
     assert h["X-Archive-Orig-Link"].startswith("<https://tracker.example/")
     assert h["Refresh"] == f"5; url=/web/{T1}/{SITE}en/"
-    assert h["Cache-Control"] == "max-age=60"
+    assert h["Cache-Control"] == "max-age=60" and h["Content-Language"] == "km"
+    # Anything not known to be inert goes renamed: no login prompt on the mirror's origin.
+    for renamed in ("WWW-Authenticate", "Speculation-Rules", "X-Anything"):
+        assert renamed not in h and f"X-Archive-Orig-{renamed}" in h, renamed
     for path in (f"/web/{T1}im_/{SITE}img/logo.png", f"/web/{T1}id_/{SITE}", f"/web/{T1}/{SITE}old"):
         assert get(replay, path).headers["Content-Security-Policy"] == CSP, path
+
+
+def test_a_refresh_header_made_to_be_slow_is_read_in_linear_time(replay):
+    with Alarm(10, "a Refresh header of a million spaces"):
+        new = rewrite_refresh("0;url=x" + " " * 1_000_000 + "y", ReplayPolicy(T1, SITE))
+    assert new.startswith(f"0;url=/web/{T1}/{SITE}x%20%20") and new.endswith("%20y")
+    # Served, the archived value goes renamed; rewritten, it would be too long to send.
+    r = get(replay, f"/web/{T1}/{SITE}slow-refresh.html", timeout=10)
+    assert r.status_code == 200 and "Refresh" not in r.headers
+    assert r.headers["X-Archive-Orig-Refresh"].startswith("0;url=x   ")
+
+
+def test_an_archived_header_too_long_for_a_browser_is_left_out(replay):
+    r = get(replay, f"/web/{T1}/{SITE}long-header.html")
+    assert r.status_code == 200 and r.content.startswith(b"<html><body>")
+    assert "X-Archive-Orig-Link" not in r.headers
 
 
 # -- big and hostile responses -----------------------------------------------------------

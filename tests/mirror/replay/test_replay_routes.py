@@ -110,7 +110,7 @@ def test_revisit_is_served_with_the_original_payload(replay):
     r = get(replay, f"/web/{T2}id_/{SITE}", stream=True)
     assert r.status_code == 200
     assert r.raw.read(decode_content=False) == INDEX
-    assert r.headers["X-Capture"] == "second"
+    assert r.headers["X-Archive-Orig-X-Capture"] == "second"
     assert r.headers["Memento-Datetime"] == "Tue, 01 Dec 2026 09:00:00 GMT"
     page = get(replay, f"/web/{T2}/{SITE}").content
     assert f'href="/web/{T2}cs_/{SITE}static/site.css"'.encode() in page

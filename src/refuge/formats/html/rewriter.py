@@ -99,6 +99,8 @@ class HtmlRewriter:
         if text:
             self._pending.append(text)
             self._tokens.feed(text)
+            if self._script is not None and self._tokens.given_up:
+                self._script = None  # too long to check: it stays as it is, and output flows
         return self._flush(self._limit())
 
     def close(self) -> str:

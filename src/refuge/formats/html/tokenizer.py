@@ -25,8 +25,10 @@ same tokens (the tests compare the two).
 Input comes in chunks. Markup the chunk ends inside waits for the next one; it is read again
 only once what is pending has doubled, so a tag that never ends costs linear time, and after
 PENDING_LIMIT characters it is given up on: the rest of the document is not read (a browser
-would make it all part of that tag). `settled` is where the input read so far ends: nothing
-before it can be reported any more.
+would make it all part of that tag). The same limit holds for the text of a raw text element
+the handler wants (an archived page can open a <style> and never close it): past it the rest
+of the document is not read either, and that text is never reported. `settled` is where the
+input read so far ends: nothing before it can be reported any more.
 """
 
 from __future__ import annotations
@@ -159,8 +161,9 @@ class Tokenizer:
         pending = n - self._pos
         if self._at + self._pos > before or not pending:
             self._wait_for = 0
-        elif pending > PENDING_LIMIT and self._raw is None:
+        elif pending > PENDING_LIMIT:
             self._given_up = True
+            self._raw = None
             self._at += n
             self._buf = ""
             self._pos = 0

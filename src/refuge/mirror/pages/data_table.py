@@ -43,7 +43,7 @@ def row_html(r: dict[str, Any], fields: list[str], href: Href,
 def _file_link(a: dict[str, Any], href: Href, ts: str) -> str:
     name = escape(a["url"].rstrip("/").rsplit("/", 1)[-1] or a["url"])
     if "error" in a:
-        return f'<del title="{escape(a["error"])}">{name}</del>'
+        return f'<del title="{escape(public_reason(a["error"]))}">{name}</del>'
     target = href(a["url"], ts)
     return f'<a href="{escape(target)}">{name}</a>' if target else name
 
@@ -63,3 +63,10 @@ def changes_html(d: dict[str, Any], limit: int) -> str:
         parts.append(f"<h2>{_t(km, key, ' / ')}: {len(d[key])}</h2><ul>{items}</ul>")
     parts.append(f"<p>{_t('មិនផ្លាស់ប្តូរ', 'unchanged', ' / ')}: {d['unchanged']}</p>")
     return "".join(parts)
+
+
+def public_reason(error: str) -> str:
+    """Why an attachment is missing, as a public page may say it: its HTTP status, or that it
+    was not captured. What the crawler's network answered (which addresses it refused, which
+    ports were closed) stays in the snapshot for the admin."""
+    return error if error.startswith("HTTP ") else "not captured"

@@ -31,6 +31,7 @@ import requests
 import urllib3.exceptions
 
 from refuge.config.addresses import PrivateAddressRefused
+from refuge.config.errors import redact
 from refuge.config.settings import DIRECT, Vantage
 from refuge.mirror.publish.reach_watch import Watch, session_for
 
@@ -211,7 +212,7 @@ def _explain(exc: BaseException, vantage: Vantage, watch: Watch, timeout: float)
         return f"{watch.path}: timeout after {timeout:g} s"
     if vantage.proxy and any(isinstance(e, requests.exceptions.ProxyError)
                              or (socks is not None and isinstance(e, socks.ProxyError)) for e in chain):
-        return f"vantage {vantage.name!r}: proxy {_redact(vantage.proxy)} failed: {_reason(chain)}"
+        return f"vantage {vantage.name!r}: proxy {redact(vantage.proxy)} failed: {_reason(chain)}"
     if isinstance(exc, requests.TooManyRedirects):
         return f"{watch.path}: too many redirects (more than {MAX_REDIRECTS})"
     return f"{watch.path}: {_reason(chain)}"
@@ -258,15 +259,6 @@ def _reason(chain: list[BaseException]) -> str:
     return text.splitlines()[0][:200]
 
 
-def _redact(url: str) -> str:
-    """A proxy URL fit to show an admin: any password replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user, host = parts.netloc.rsplit("@", 1)
-    return parts._replace(netloc=f"{user.split(':', 1)[0]}:***@{host}").geturl()
-
-
 def _quote(path: str) -> str:
     """The path percent-encoded for a URL (UTF-8; only "/" and unreserved characters left as is)."""
     return quote(path.encode("utf-8", "surrogateescape"), safe="/")
@@ -285,7 +277,7 @@ def _validate(probes: Sequence[Probe], vantages: Sequence[Vantage], timeout: flo
         scheme = urlsplit(v.proxy).scheme.lower() if v.proxy else None
         if v.proxy and (scheme not in _PROXY_SCHEMES or not urlsplit(v.proxy).hostname):
             raise ValueError(f"vantage {v.name!r}: proxy must be a {'/'.join(_PROXY_SCHEMES)} URL with a host, "
-                             f"not {_redact(v.proxy)!r}")
+                             f"not {redact(v.proxy)!r}")
         if scheme and scheme.startswith("socks") and socks is None:
             raise ValueError(f"vantage {v.name!r}: a SOCKS proxy needs PySocks")
     for p in probes:

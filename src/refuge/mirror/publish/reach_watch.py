@@ -47,14 +47,9 @@ class Watch:
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
-    def admit(self, host: str, sock: socket.socket) -> None:
-        """Register a new socket of the pair (shut at once if the deadline has passed), then
-        refuse (PrivateAddressRefused) a direct connection to a non-public address once the
-        mirror has been found on a public one."""
-        self._register(sock)
-        if not self.direct:
-            return
-        address = sock.getpeername()[0]
+    def admit(self, host: str, address: str) -> None:
+        """Refuse (PrivateAddressRefused) a direct connection to a non-public address once
+        the mirror has been found on a public one."""
         public = is_public(address)
         if self.public is None:
             self.public = public
@@ -76,7 +71,9 @@ class Watch:
                 s.close()
             self._socks.clear()
 
-    def _register(self, sock: socket.socket) -> None:
+    def register(self, sock: socket.socket) -> None:
+        """Keep a duplicate of a new socket of the pair, to shut it at the deadline (at once
+        if the deadline has passed)."""
         dup = socket.fromfd(sock.fileno(), sock.family, sock.type, sock.proto)
         with self._lock:
             self._socks.append(dup)
@@ -86,8 +83,10 @@ class Watch:
 
 def session_for(vantage: Vantage, watch: Watch) -> requests.Session:
     """The session of one pair: through the vantage's proxy if it has one, no automatic
-    retries, every socket admitted by the pair's watch."""
-    return guarded_session(watch.admit, headers=_HEADERS, proxy=vantage.proxy, pool=2, retries=0)
+    retries, every socket registered with the pair's watch and every direct connection's
+    addresses admitted by it."""
+    return guarded_session(watch.admit if watch.direct else None, headers=_HEADERS, proxy=vantage.proxy,
+                           pool=2, retries=0, on_socket=watch.register)
 
 
 def _shut(sock: socket.socket) -> None:

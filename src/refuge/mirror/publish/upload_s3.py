@@ -35,7 +35,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from refuge.config.addresses import PrivateAddressRefused
+from refuge.config.settings import DIRECT
 from refuge.config.store_settings import S3Settings
+from refuge.mirror.publish.reach_watch import Watch, session_for
 from refuge.mirror.publish.tree import TreeFile, content_type_for, tree_files
 from refuge.storage.stores.interface import StoreError, file_digest
 from refuge.storage.stores.s3 import SHA256_META, S3Store
@@ -199,18 +202,26 @@ def upload_files(settings: S3Settings, key_prefix: str, files: Mapping[str, byte
 def public_read_problem(settings: S3Settings, key_prefix: str, path: str = "index.html",
                         timeout: float = 10.0) -> str | None:
     """Whether PATH of the mirror is readable without credentials at its public URL: None
-    when it is, else one line saying what answered (or None when no s3.public_base_url)."""
+    when it is, else one line saying what answered (or None when no s3.public_base_url).
+
+    Fetched as a mirror check fetches (reach_watch): a bucket found on a public address
+    cannot redirect the check to a private one."""
     import requests
 
     base = s3_mirror_url(settings, key_prefix)
     if base is None:
         return None
     url = base + quote(path, safe="/~")
+    watch = Watch(timeout)
+    session = session_for(DIRECT, watch)
     try:
-        answer = requests.get(url, timeout=timeout, stream=True)
+        answer = session.get(url, timeout=timeout, stream=True)
         answer.close()
-    except requests.RequestException as exc:
+    except (requests.RequestException, PrivateAddressRefused) as exc:
         return f"s3: cannot reach the mirror at {url} (setting s3.public_base_url): {_first_line(exc)}"
+    finally:
+        session.close()
+        watch.close()
     if answer.status_code == 200:
         return None
     return (f"s3: {url} answered HTTP {answer.status_code} to a reader without credentials: the bucket does "

@@ -26,6 +26,8 @@ from refuge.storage import catalog
 from refuge.storage.catalog import snapshots
 
 MAX_ROWS = 500  # per page of results; a search narrows it
+# A search costs a pass over the snapshot per word: a reader's search fits well within these.
+MAX_WORDS, MAX_QUERY_CHARS, MAX_FILTERS = 12, 200, 8
 
 
 def handle(engine: Engine, target: str) -> tuple[int, bytes] | None:
@@ -44,12 +46,22 @@ def handle(engine: Engine, target: str) -> tuple[int, bytes] | None:
     ids = snapshots.snapshot_ids(engine, name)
     if not ids:
         return 404, _message("មិនទាន់មានរូបថតទិន្នន័យ", "No snapshot yet")
-    params = dict(parse_qsl(query, keep_blank_values=False))
+    try:  # the filters, and q, sort and order
+        params: dict[str, str] | None = dict(parse_qsl(query, max_num_fields=MAX_FILTERS + 3))
+    except ValueError:  # more fields than that
+        params = None
+    if params is None or _too_long(params):
+        return 400, _message(f"ការស្វែងរកវែងពេក៖ យ៉ាងច្រើន {MAX_WORDS} ពាក្យ និង {MAX_QUERY_CHARS} តួអក្សរ",
+                             f"Search too long: at most {MAX_WORDS} words and {MAX_QUERY_CHARS} characters")
     if len(parts) == 3:
         if parts[2] != "changes":
             return None
         return 200, _changes(engine, name, ids)
     return 200, _table(engine, name, ids[-1], params)
+
+
+def _too_long(params: dict[str, str]) -> bool:
+    return len(params.get("q", "").split()) > MAX_WORDS or any(len(v) > MAX_QUERY_CHARS for v in params.values())
 
 
 def _table(engine: Engine, name: str, capture_id: str, params: dict[str, str]) -> bytes:

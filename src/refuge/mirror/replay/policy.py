@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from refuge.formats.html.attrs import REFRESH, url_spans
 from refuge.formats.html.policy import Policy
 from refuge.formats.urls import join, quote_url
 
@@ -75,17 +76,20 @@ class ReplayPolicy(Policy):
         return self(url, kind)
 
 
-_REFRESH = re.compile(r"^(\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?)(['\"]?)(.*?)\2\s*$", re.I | re.S)
+_DELAY_ONLY = re.compile(r"[\t\n\r\f ]*[0-9.]+[\t\n\r\f ;,]*")
 
 
 def rewrite_refresh(value: str, policy: ReplayPolicy) -> str | None:
-    """A Refresh header value ('5; url=/next') with its URL rewritten; None to drop it."""
-    m = _REFRESH.match(value)
-    if not m:
-        return None
-    if not m.group(3):
-        return value
-    new = policy(m.group(3), "page")
+    """A Refresh header value ('5; url=/next') with its URL rewritten; None to drop it.
+
+    Read as the HTML standard reads <meta http-equiv=refresh> (formats.html.attrs), in
+    linear time whatever the archived value holds; a value that is no refresh is dropped.
+    """
+    spans = url_spans(REFRESH, value)
+    if not spans:
+        return value if _DELAY_ONLY.fullmatch(value) else None
+    (start, end), = spans
+    new = policy(value[start:end], "page")
     if new is None:
         return None
-    return f"{m.group(1)}{m.group(2)}{new}{m.group(2)}"
+    return value[:start] + new + value[end:]

@@ -51,6 +51,10 @@ REPLAY_CSP = (
     "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"
 )
 
+# An archived header value longer than this is not sent: browsers and HTTP clients refuse
+# a response whose header lines run to tens of kilobytes, so it could only break the page.
+HEADER_LIMIT = 32 * 1024
+
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 CSS_TYPES = frozenset({"text/css"})
 
@@ -59,22 +63,15 @@ HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
     "trailer", "trailers", "transfer-encoding", "upgrade",
 })
-# Forwarded only as X-Archive-Orig-<Name>: they would set state, reach the origin or a
-# third party, weaken the replay policy, or describe bytes other than those we send.
-RENAMED = frozenset({
-    "content-length", "set-cookie", "set-cookie2", "content-security-policy",
-    "content-security-policy-report-only", "x-content-security-policy", "x-webkit-csp",
-    "strict-transport-security", "public-key-pins", "public-key-pins-report-only", "expect-ct", "alt-svc",
-    "report-to", "reporting-endpoints", "nel", "clear-site-data", "refresh", "link", "location",
-    "x-frame-options", "cross-origin-opener-policy", "cross-origin-embedder-policy",
-    "cross-origin-resource-policy", "access-control-allow-origin", "access-control-allow-credentials",
-    "access-control-allow-headers", "access-control-allow-methods", "access-control-expose-headers",
-    "access-control-max-age", "referrer-policy", "x-content-type-options", "memento-datetime",
-    "content-location", "sourcemap", "x-sourcemap", "service-worker-allowed", "origin-agent-cluster",
-    "permissions-policy", "feature-policy", "accept-ranges", "content-range", "date", "server",
-    "x-dns-prefetch-control", "content-encoding",
+# The archived headers a reader's browser is given as they were: they describe the bytes
+# sent or how long to keep them, and nothing else. Every other archived header goes as
+# X-Archive-Orig-<Name>, readable but inert: an allowlist, because a header a browser
+# learns to obey tomorrow (as it learnt Speculation-Rules) must not start working on a
+# mirror's origin from an archived page. Location and Refresh are sent rewritten besides.
+PASSED = frozenset({
+    "content-type", "content-language", "content-disposition", "cache-control", "expires",
+    "last-modified", "etag", "vary", "pragma", "age",
 })
-
 
 class _Response(Response):
     default_mimetype = None  # an archived response without Content-Type stays without one
@@ -207,21 +204,24 @@ def _build(head: Any, body: Any, hit: Hit, mod: str, stack: ExitStack) -> Respon
         lower = name.lower()
         if lower in hop:
             continue
+        if len(value) > HEADER_LIMIT:
+            log.info("%s: archived %s header of %d characters not sent", hit.url, name, len(value))
+            continue
         if lower == "content-encoding" and kind == "raw":
             headers.append((name, latin1(value)))
             continue
-        if lower in RENAMED or lower.startswith("x-archive-"):
-            headers.append(("X-Archive-Orig-" + name, latin1(value)))
-            if lower == "location":
-                new = header_policy(value, "page")
-                if new is not None:
-                    headers.append(("Location", new))
-            elif lower == "refresh":
-                new = rewrite_refresh(value, header_policy)
-                if new is not None:
-                    headers.append(("Refresh", latin1(new)))
+        if lower in PASSED:
+            headers.append((name, latin1(value)))
             continue
-        headers.append((name, latin1(value)))
+        headers.append(("X-Archive-Orig-" + name, latin1(value)))
+        if lower == "location":
+            new = header_policy(value, "page")
+            if new is not None and len(new) <= HEADER_LIMIT:
+                headers.append(("Location", new))
+        elif lower == "refresh":
+            new = rewrite_refresh(value, header_policy)
+            if new is not None and len(new) <= HEADER_LIMIT:
+                headers.append(("Refresh", latin1(new)))
     if head is not body and kind == "raw":
         # The bytes are the original's: send the original's coding, whatever the revisit said.
         headers = [(n, v) for n, v in headers if n.lower() != "content-encoding"]
