@@ -30,10 +30,10 @@ def kamnotra():
         yield site
 
 
-def _add(settings, site: KamnotraSite, name: str, spec: str, tmp_path: Path) -> None:
+def _add(settings, site: KamnotraSite, name: str, spec: str, tmp_path: Path, url: str = "") -> None:
     path = tmp_path / f"{name}.toml"
     path.write_text(spec, encoding="utf-8")
-    assert main(["--data", str(settings.data), "add", site.url("/"), "--name", name, "--kind", "database",
+    assert main(["--data", str(settings.data), "add", url or site.url("/"), "--name", name, "--kind", "database",
                  "--spec", str(path), "--max-pages", "500"]) == 0
 
 
@@ -132,6 +132,36 @@ def test_diff_between_snapshots_lists_exactly_what_changed(tmp_settings, kamnotr
     assert json.loads(capsys.readouterr().out)["unchanged"] == 23
     changes = Client(make_app(tmp_settings, catalog.connect(tmp_settings.catalog_url))).get("/data/gazette/changes")
     assert "<li>9</li>" in changes.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("kind, first_page", [("gazette", "/en/gazetteer?page=1"), ("disputes", "/api/disputes?page=1")])
+def test_a_target_whose_url_is_its_first_listing_page_is_enumerated_from_it(
+        tmp_settings, kamnotra, tmp_path, capsys, kind, first_page) -> None:
+    # What an admin naturally types: the seed is the first listing (or API) page itself.
+    spec = kamnotra.gazetteer_spec() if kind == "gazette" else kamnotra.disputes_spec()
+    _add(tmp_settings, kamnotra, kind, spec, tmp_path, url=kamnotra.url(first_page))
+    summary = _capture(tmp_settings, kind, capsys)
+    snap = summary["snapshot"]
+    expected = 23 if kind == "gazette" else 7
+    assert summary["status"] == "complete" and snap["complete"], snap["missing"]
+    assert snap["expected"] == snap["records"] == expected and snap["rows"] == 2 * expected
+    assert kamnotra.fetched_twice() == []
+    capsys.readouterr()
+    out = _dataset(tmp_settings, kind, tmp_path)
+    assert len(_jsonl(out)) == 2 * expected
+    assert f"wrote {2 * expected} rows ({expected} records)" in capsys.readouterr().out
+
+
+def test_a_listing_the_spec_cannot_read_is_never_complete(tmp_settings, kamnotra, tmp_path, capsys) -> None:
+    wrong = kamnotra.gazetteer_spec().replace('records = "a.record-link"', 'records = "a.no-such-class"')
+    wrong = wrong.replace('total = ".result-count"\n', "")
+    _add(tmp_settings, kamnotra, "gazette", wrong, tmp_path)
+    snap = _capture(tmp_settings, "gazette", capsys)["snapshot"]
+    assert not snap["complete"] and snap["records"] == 0
+    assert snap["missing"]["listing"].endswith("named no records the spec could read")
+    capsys.readouterr()
+    _dataset(tmp_settings, "gazette", tmp_path)
+    assert "the snapshot is INCOMPLETE" in capsys.readouterr().out
 
 
 def test_a_listing_that_stops_early_is_marked_incomplete(tmp_settings, kamnotra, tmp_path, capsys) -> None:

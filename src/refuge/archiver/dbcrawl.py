@@ -1,6 +1,7 @@
 """The coordinator of a database target's capture: enumerate every record, fetch each.
 
-The seed page is captured as the entry point, then the records are enumerated from
+The seed page is captured as the entry point (or read as the first listing page, when it
+is one), then the records are enumerated from
 HTML listing pages (a `{page}` template counted from `first` until a page lists no
 records, or `next` links) or from a JSON API (items per page, `next` or the template).
 Each record's page is fetched in every language, then its attachments. Everything
@@ -11,12 +12,14 @@ WARC files (archiver/snapshot.py), never from a second fetch.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from refuge.archiver.crawl import Crawl
 from refuge.archiver.worker import Outcome, Task
 from refuge.formats import dbextract
+from refuge.formats.urls import canonical
 
 
 @dataclass
@@ -39,11 +42,18 @@ class DatabaseCrawl(Crawl):
         self.enumeration = Enumeration()
 
     def _start(self) -> None:
-        super()._start()
         source = self.db.listing or self.db.api
         role = "listing" if self.db.listing else "api"
         url = source.url.replace("{page}", str(source.first)) if "{page}" in source.url else source.url
-        self._enqueue(Task(url, role, 0, page=source.first))
+        first = Task(url, role, 0, page=source.first)
+        if canonical(url) == canonical(self.spec.url):
+            # The target's URL is its own first listing (or API) page, as an admin naturally
+            # types it: it is the seed, and it is read as a listing, not fetched as a page.
+            self._enqueue(dataclasses.replace(first, seed=True))
+            self._pages_queued = 1
+            return
+        super()._start()
+        self._enqueue(first)
 
     def _handle(self, out: Outcome) -> None:
         role = out.task.role

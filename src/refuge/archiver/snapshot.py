@@ -168,12 +168,18 @@ def _summary(e: Enumeration, rows: list[dict[str, Any]], attachments: dict[str, 
     captured = {r["id"] for r in rows}
     not_captured = [i for i in e.listed if i not in captured]
     bad = sorted(url for url, a in attachments.items() if "error" in a)
-    short = e.expected is not None and len(captured) < e.expected
+    # Completeness is proven, never assumed: a listing was read, it named records, each was
+    # captured in every language, and their number is the one the source states.
+    short = e.expected is not None and len(captured) != e.expected
     missing: dict[str, Any] = {}
     if short:
         missing["records"] = f"the source states {e.expected} records; {len(captured)} were captured"
     if e.stopped:
         missing["listing"] = e.stopped
+    elif not e.pages:
+        missing["listing"] = "no listing or API page was read"
+    elif not e.listed:
+        missing["listing"] = f"the listing ({e.page_urls[0]}) named no records the spec could read"
     if not_captured:
         missing["not_captured"] = not_captured[:MAX_LISTED_MISSING]
         missing["not_captured_count"] = len(not_captured)
@@ -186,7 +192,7 @@ def _summary(e: Enumeration, rows: list[dict[str, Any]], attachments: dict[str, 
         missing["attachments_failed"] = [attachments[u] for u in bad[:MAX_LISTED_MISSING]]
     # A record counts as captured when any of its languages was; the snapshot is complete
     # only when every record is there in every language.
-    complete = not short and not e.stopped and not not_captured and not pages_missing
+    complete = not short and "listing" not in missing and not not_captured and not pages_missing
     return {"expected": e.expected, "records": len(captured), "rows": len(rows),
             "attachments": len(attachments) - len(bad), "attachments_failed": len(bad),
             "complete": complete, "missing": missing}
