@@ -23,10 +23,18 @@ default import mode needs it).
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# Property tests: a bounded number of examples, no per-example deadline (a loaded CI machine
+# is slow, not wrong); under CI the same examples every run, so a failure reproduces.
+hypothesis_settings.register_profile("refuge", max_examples=150, deadline=None)
+hypothesis_settings.register_profile("ci", max_examples=150, deadline=None, derandomize=True, database=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "refuge")
 
 _SUPPORT = str(Path(__file__).resolve().parent / "support")
 if _SUPPORT not in sys.path:

@@ -122,15 +122,17 @@ def rewrite_css(text: str, rewrite: Callable[[str, str], str | None]) -> str:
     out: list[str] = []
     done = 0
     for start, end, kind, quote in _refs(text):
-        url = text[start:end].strip(_WS)
+        written = text[start:end]
+        url = written.strip(_WS)
         if not _wanted(url):
             continue
         new = rewrite(url, kind)
         if new is None or new == url:
             continue
+        start += len(written) - len(written.lstrip(_WS))  # the white space around it stays
         out.append(text[done:start])
         out.append(_quoted(new, quote))
-        done = end
+        done = start + len(url)
     if not out:
         return text
     out.append(text[done:])
@@ -146,8 +148,18 @@ def _quoted(value: str, quote: str) -> str:
 
 
 def _escape(value: str, quote: str) -> str:
-    # Backslashes pass through: values are handed over with their escapes as written.
-    value = value.replace(quote, "\\" + quote)
-    if "\n" in value or "\r" in value or "\f" in value:
-        value = value.replace("\n", "\\a ").replace("\r", "\\d ").replace("\f", "\\c ")
-    return value
+    # Values are handed over with their escapes as written: an escape passes through whole
+    # (a quote escaped already stays escaped once); a bare quote or line break is escaped,
+    # and so is a backslash left alone at the end, which would escape the closing quote.
+    return _ESCAPABLE[quote].sub(_escape_one, value)
+
+
+_ESCAPABLE = {q: re.compile(r"\\[\s\S]|\\\Z|" + q + r"|[\n\r\f]") for q in "\"'"}
+_ESCAPED = {"\n": "\\a ", "\r": "\\d ", "\f": "\\c ", "\\": "\\\\"}
+
+
+def _escape_one(m: re.Match[str]) -> str:
+    found = m.group(0)
+    if len(found) == 2:
+        return found
+    return _ESCAPED.get(found, "\\" + found)

@@ -101,10 +101,12 @@ def canonical(url: str) -> str:
         host = host.encode("idna").decode("ascii") if not host.isascii() else host
     except UnicodeError:
         pass
-    port = parts.port
-    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
-    if ":" in host and not host.startswith("["):
-        netloc = f"[{host}]" + ("" if port in (None, _DEFAULT_PORTS.get(scheme)) else f":{port}")
+    try:
+        port: int | str | None = parts.port
+    except ValueError:  # not a number, or out of range: kept as written, it fetches nothing anyway
+        port = parts.netloc.rpartition(":")[2]
+    shown = host if ":" not in host or host.startswith("[") else f"[{host}]"
+    netloc = shown if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{shown}:{port}"
     path = _normalise_escapes(parts.path or "/")
     query = _normalise_escapes(parts.query)
     return urlunsplit((scheme, netloc, path, query, ""))
@@ -123,7 +125,12 @@ def surt_key(url: str) -> str:
     """The SURT sort key used in CDXJ indexes, as pywb and the Wayback Machine compute it."""
     import surt  # imported when first needed: it brings tldextract and requests
 
-    return surt.surt(url)
+    try:
+        if urlsplit(url).hostname:
+            return surt.surt(url)
+    except ValueError:  # a port that is no port
+        pass
+    return canonical(url).lower()  # no URL of a host: a key of its own, which nothing else shares
 
 
 @lru_cache(maxsize=1)

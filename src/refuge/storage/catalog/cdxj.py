@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+from refuge.config.errors import BadInput
+
 
 def cdxj_line(row: dict[str, Any], filename: str) -> str:
     """One CDXJ line for an index row (see storage.schema.cdx)."""
@@ -25,12 +27,27 @@ def cdxj_line(row: dict[str, Any], filename: str) -> str:
     }
     if row.get("rectype") == "revisit":
         fields["mime"] = "warc/revisit"
-    return f"{row['urlkey']} {row['timestamp']} {json.dumps(fields, ensure_ascii=False)}"
+    return f"{row['urlkey']} {row['timestamp']} {json.dumps(fields, ensure_ascii=False).translate(_LINE_ENDS)}"
 
 
-def parse_cdxj_line(line: str) -> dict[str, Any]:
-    urlkey, timestamp, rest = line.rstrip("\n").split(" ", 2)
-    return {"urlkey": urlkey, "timestamp": timestamp, **json.loads(rest)}
+# Characters other readers (Python's str.splitlines among them) take for the end of a line,
+# written as JSON escapes so that a URL holding one still makes one line.
+_LINE_ENDS = {c: f"\\u{c:04x}" for c in (0x85, 0x2028, 0x2029)}  # JSON escapes the rest
+
+
+def parse_cdxj_line(line: str, where: str = "CDXJ line") -> dict[str, Any]:
+    """The fields of one CDXJ line; BadInput naming WHERE (a file and line number) for a line
+    that is not one: three fields, a 14-digit timestamp, a JSON object of strings."""
+    parts = line.rstrip("\n").split(" ", 2)
+    if len(parts) != 3 or not (len(parts[1]) == 14 and parts[1].isascii() and parts[1].isdigit()):
+        raise BadInput(f"{where}: not a CDXJ line (SURT key, 14-digit timestamp, JSON)")
+    try:
+        fields = json.loads(parts[2])
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict) or not all(isinstance(v, str) for v in fields.values()):
+        raise BadInput(f"{where}: the third field of a CDXJ line is not a JSON object of strings")
+    return {**fields, "urlkey": parts[0], "timestamp": parts[1]}
 
 
 def write_cdxj(path: Path, rows: Iterable[dict[str, Any]], filename: str) -> None:
