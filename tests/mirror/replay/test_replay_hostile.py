@@ -4,6 +4,7 @@ memory, hostile HTML, and Chromium rendering a replay under the sandbox."""
 from __future__ import annotations
 
 import hashlib
+import socket
 import threading
 import time
 
@@ -60,6 +61,15 @@ def test_an_archived_header_too_long_for_a_browser_is_left_out(replay):
     r = get(replay, f"/web/{T1}/{SITE}long-header.html")
     assert r.status_code == 200 and r.content.startswith(b"<html><body>")
     assert "X-Archive-Orig-Link" not in r.headers
+
+
+def test_a_request_body_is_refused_before_it_is_read(replay):
+    host, port = replay.base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"POST /web/ HTTP/1.1\r\nHost: x\r\nContent-Length: 500000000\r\n\r\n" + b"x" * 1000)
+        answer = sock.recv(65536)  # answered at once: the 500 MB never sent are not waited for
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert get(replay, f"/web/{T1}/{SITE}headers.html").status_code == 200
 
 
 # -- big and hostile responses -----------------------------------------------------------

@@ -73,6 +73,7 @@ PASSED = frozenset({
     "last-modified", "etag", "vary", "pragma", "age",
 })
 
+
 class _Response(Response):
     default_mimetype = None  # an archived response without Content-Type stays without one
     automatically_set_content_length = False

@@ -26,6 +26,10 @@ _ADJUSTMENTS: dict[str, Any] = {
     "outbuf_high_watermark": 2 * 1024 * 1024,
     "channel_timeout": 120,
     "connection_limit": 1000,
+    # The replay server is read-only: a request with a body is refused (413) as soon as its
+    # headers are read, before a byte of the body is read or spooled to disk.
+    "max_request_body_size": 1,
+    "max_request_header_size": 64 * 1024,
 }
 
 
