@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import ipfshttpclient
 import pytest
 import requests
 from botocore.exceptions import ClientError
@@ -79,7 +80,6 @@ def test_ipfs_add_gives_the_kubo_cid_and_the_gateway_serves_it(ipfs_node: IpfsNo
 
 
 def test_ipfshttpclient_talks_to_the_node(ipfs_node: IpfsNode) -> None:
-    ipfshttpclient = pytest.importorskip("ipfshttpclient")
     # Client(), not connect(): connect() refuses any daemon newer than 0.8.
     client = ipfshttpclient.Client(ipfs_node.api_multiaddr, timeout=10)
     try:

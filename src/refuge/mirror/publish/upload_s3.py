@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import requests
+
 from refuge.config.addresses import PrivateAddressRefused
 from refuge.config.settings import DIRECT
 from refuge.config.store_settings import S3Settings
@@ -206,8 +208,6 @@ def public_read_problem(settings: S3Settings, key_prefix: str, path: str = "inde
 
     Fetched as a mirror check fetches (reach_watch): a bucket found on a public address
     cannot redirect the check to a private one."""
-    import requests
-
     base = s3_mirror_url(settings, key_prefix)
     if base is None:
         return None
