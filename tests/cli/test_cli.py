@@ -5,13 +5,19 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from werkzeug.test import Client
 
+from refuge.config.settings import load_settings
+from refuge.mirror.replay.app import make_app
+from refuge.storage import catalog
+from refuge.storage.catalog import index
 from servers import free_port
 
 REFUGE = str(Path(sys.executable).with_name("refuge"))
@@ -104,40 +110,50 @@ def test_unreachable_seed_exits_1_and_is_recorded(tmp_path) -> None:
     assert captures[0]["status"] == "failed" and "network error" in captures[0]["error"]
 
 
-def test_capture_killed_midway_leaves_consistent_state(tmp_path, fixture_site) -> None:
-    """SIGKILL during a capture: sealed files stay usable, the half-written one is set aside,
-    and the next capture runs."""
+def test_a_killed_capture_resumes_under_its_id_and_reindexes_what_the_catalog_lost(tmp_path, fixture_site) -> None:
+    """SIGKILL during a capture, then the catalog loses the killed run's index (as if it died
+    between sealing a file and indexing it): the next capture resumes the same capture, salvages
+    the half-written file, indexes every file again, and every page it holds replays."""
     data = tmp_path / "data"
     env = {**PRIVATE_OK, "REFUGE_DELAY": "0.15", "REFUGE_WARC_MAX_BYTES": "20000", "REFUGE_PER_HOST": "1"}
     assert refuge(data, "add", fixture_site.url, "--name", "site", "--scope", "host", env=env).returncode == 0
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("REFUGE_")}
     full_env.update({"REFUGE_DATA": str(data), **env})
     proc = subprocess.Popen([REFUGE, "capture", "site"], env=full_env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True)
     capture_dir = data / "archive" / "site"
     deadline = time.time() + 30
     while time.time() < deadline and (len(list(capture_dir.glob("*/*.warc.gz"))) < 2
                                       or not list(capture_dir.glob("*/*.open"))):
         time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    sealed_before = sorted(capture_dir.glob("*/*.warc.gz"))
-    assert len(sealed_before) >= 2, "the capture should have sealed files before it was killed"
+    assert len(list(capture_dir.glob("*/*.warc.gz"))) >= 2, "the capture should have sealed files before it was killed"
     assert list(capture_dir.glob("*/*.open")), "a file should have been open when it was killed"
+    [killed_id] = [p.name for p in capture_dir.iterdir()]
+    with sqlite3.connect(data / "catalog.sqlite") as db:
+        db.execute("DELETE FROM cdx WHERE capture_id = ?", (killed_id,))
+        db.execute("DELETE FROM files WHERE capture_id = ?", (killed_id,))
 
-    again = refuge(data, "capture", "site", "--json", env={**PRIVATE_OK, "REFUGE_MAX_PAGES": "3"})
+    again = refuge(data, "capture", "site", "--json", env=env)
     assert again.returncode == 0, again.stderr
-    captures = json.loads(refuge(data, "captures", "--json").stdout)
-    killed = captures[-1]
-    assert killed["status"] == "interrupted"
-    assert not list(capture_dir.glob("*/*.open"))
-    assert list(capture_dir.glob("*/*.incomplete"))
-    # Every sealed file of the killed capture is indexed and passes warcio check.
-    for path in sealed_before:
-        check = subprocess.run([str(Path(sys.executable).with_name("warcio")), "check", str(path)],
-                               capture_output=True, text=True)
-        assert check.returncode == 0, check.stdout
-        assert path.with_name(path.name.replace(".warc.gz", ".cdxj")).exists()
+    doc = json.loads(again.stdout)
+    assert (doc["id"], doc["status"]) == (killed_id, "complete") and doc["resumed"] > 0
+    assert [c["id"] for c in json.loads(refuge(data, "captures", "--json").stdout)] == [killed_id]
+    assert not list(capture_dir.glob("*/*.open")) and not list(capture_dir.glob("*/*.jsonl"))
+    warcs = sorted(capture_dir.glob("*/*.warc.gz"))
+    check = subprocess.run([str(Path(sys.executable).with_name("warcio")), "check", *map(str, warcs)],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+    engine = catalog.connect(f"sqlite:///{data / 'catalog.sqlite'}", create=False)
+    hits = index.capture_hits(engine, killed_id)
+    assert {h.filename for h in hits} == {w.name for w in warcs}, "every file, salvaged or sealed, is indexed"
+    client = Client(make_app(load_settings(environ={"REFUGE_DATA": str(data)}), engine))
+    for path in ("/", "/en/article-1.html", "/km/article-2.html", "/moved/final.html"):
+        page = client.get(f"/web/{doc['started'][:4]}id_/{fixture_site.abs(path)}", follow_redirects=True)
+        assert page.status_code == 200 and page.data == fixture_site.file_bytes(path), path
+    fetches = fixture_site.hits.counts()
+    assert max(fetches.values()) <= 2, {path: n for path, n in fetches.items() if n > 2}
 
 
 def test_capture_pushes_and_publishes_and_names_a_store_that_is_down(tmp_path, fixture_site) -> None:

@@ -6,6 +6,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
+from refuge.archiver.capture import run_capture
 from refuge.cli.scheduler import CaptureScheduler
 from refuge.config.targets import make_target
 from refuge.storage import catalog
@@ -87,6 +88,27 @@ def test_restart_waits_for_the_interval_since_the_last_capture(tmp_settings) -> 
         assert 23.9 * 3600 < next_run.timestamp() - time.time() <= 24 * 3600
     finally:
         scheduler.shutdown()
+
+
+def test_at_start_the_scheduler_resumes_an_interrupted_capture_at_once(tmp_settings, fixture_site) -> None:
+    """A daily target whose capture was stopped halfway (as `refuge run` stopping does) is
+    not left until tomorrow: the scheduler resumes that capture, under its id, at start."""
+    settings = tmp_settings.replace(startup_spread=0.0, per_host=1, delay=0.05)
+    engine = catalog.connect(settings.catalog_url)
+    catalog.save_target(engine, make_target(fixture_site.url, name="daily", every="1d", scope="host"))
+    stop = threading.Event()
+    threading.Timer(0.8, stop.set).start()
+    stopped = run_capture(settings, engine, "daily", stop=stop)
+    assert stopped["status"] == "interrupted" and stopped["pages"] > 0
+    fixture_site.hits.clear()
+    scheduler = CaptureScheduler(settings, engine, threading.Event())
+    scheduler.start()
+    try:
+        done = wait_for(lambda: [c for c in catalog.list_captures(engine, "daily") if c["status"] == "complete"])
+    finally:
+        scheduler.shutdown()
+    assert [c["id"] for c in done] == [stopped["id"]] and done[0]["pages"] > stopped["pages"]
+    assert "/" not in fixture_site.hits, "what the stopped run captured is not fetched again"
 
 
 def test_a_scheduled_capture_logs_its_push_and_publish_and_survives_a_broken_push(

@@ -3,6 +3,12 @@
 A capture is a function of (target, settings) that any process could run: all
 state it shares lives in the catalog, and the catalog lets only one capture of a
 target run at a time.
+
+An interrupted capture (its process killed, or stopped) is resumed under its own id by
+the next capture of its target, unless it started more than `resume_within` ago or
+the caller asks for a fresh one: the files the killed run left are salvaged and
+indexed (storage/warc/sealed.py), its journal is replayed (journal.py), and only what
+was left to do is fetched. A capture that ends complete removes its journal.
 """
 
 from __future__ import annotations
@@ -19,12 +25,15 @@ from sqlalchemy import Engine
 from refuge.archiver import snapshot
 from refuge.archiver.crawl import Crawl, CrawlResult
 from refuge.archiver.dbcrawl import DatabaseCrawl
+from refuge.archiver.journal import JOURNAL_NAME
 from refuge.archiver.warcwriter import SealedWarc
 from refuge.archiver.worker import WorkerConfig
 from refuge.config.dbspec import spec_from_dict
 from refuge.config.settings import Settings
-from refuge.config.targets import TargetSpec
+from refuge.config.targets import TargetSpec, parse_duration
+from refuge.formats.urls import canonical
 from refuge.storage import catalog
+from refuge.storage.catalog import index
 from refuge.storage.warc import sealed
 from refuge.storage.replicate import queue_capture
 
@@ -32,16 +41,19 @@ log = logging.getLogger(__name__)
 
 
 def run_capture(settings: Settings, engine: Engine, name: str,
-                stop: threading.Event | None = None) -> dict[str, Any]:
-    """Capture target NAME now and return the capture's summary.
+                stop: threading.Event | None = None, fresh: bool = False) -> dict[str, Any]:
+    """Capture target NAME now (resuming its interrupted capture unless FRESH) and
+    return the capture's summary.
 
     Raises BadInput for an unknown target, catalog.AlreadyRunning if another live
     process is capturing it. A capture whose seed could not be captured is recorded
     as failed and its summary returned with status "failed".
     """
     target = catalog.get_target(engine, name)
-    capture_id = catalog.start_capture(engine, target, settings.stale_capture_seconds)
-    sealed.recover(engine, settings.data, settings.archive_dir, target.name)
+    capture_id = _claim(settings, engine, target, fresh)
+    sealed.recover(engine, settings.data, settings.archive_dir, target.name, owned=capture_id)
+    journal = settings.archive_dir / target.name / capture_id / JOURNAL_NAME
+    archived = _archived(settings, engine, capture_id) if journal.exists() else None
     began = time.monotonic()
     warcs: list[SealedWarc] = []
 
@@ -55,7 +67,7 @@ def run_capture(settings: Settings, engine: Engine, name: str,
                           capture_id=capture_id, robots=target.spec.robots, number=0, database=database)
     crawl_kind = Crawl if database is None else partial(DatabaseCrawl, database=database)
     crawl = crawl_kind(target.spec, settings, config, on_sealed, stop=stop,
-                       heartbeat=lambda: catalog.heartbeat(engine, capture_id))
+                       heartbeat=lambda: catalog.heartbeat(engine, capture_id), journal=journal, archived=archived)
     try:
         result = crawl.run()
     except BaseException as exc:
@@ -71,6 +83,7 @@ def run_capture(settings: Settings, engine: Engine, name: str,
         status, error = "interrupted", "stopped before the crawl finished"
     else:
         status = "complete"
+        journal.unlink(missing_ok=True)  # nothing left to resume
     catalog.add_failures(engine, capture_id, result.failures)
     catalog.finish_capture(engine, capture_id, status, _stats(warcs, result), error)
     snapshot_summary = None
@@ -92,9 +105,32 @@ def run_capture(settings: Settings, engine: Engine, name: str,
     summary["seconds"] = round(time.monotonic() - began, 3)
     summary["warcs"] = sorted(str(w.path) for w in warcs)
     summary["failures"] = result.failures
+    if result.resumed:
+        summary["resumed"] = result.resumed
     if snapshot_summary is not None:
         summary["snapshot"] = snapshot_summary
     return summary
+
+
+def _claim(settings: Settings, engine: Engine, target: catalog.Target, fresh: bool) -> str:
+    """The id of the capture to run: the target's interrupted one, reopened, or a new one."""
+    catalog.reap_stale_captures(engine, settings.stale_capture_seconds, target_id=target.id)
+    if not fresh:
+        earlier = catalog.resumable_capture(engine, target, parse_duration(settings.resume_within))
+        if earlier is not None and catalog.reopen_capture(engine, target, earlier):
+            log.info("capture %s of %s: resuming it", earlier, target.name)
+            return earlier
+    return catalog.start_capture(engine, target, settings.stale_capture_seconds)
+
+
+def _archived(settings: Settings, engine: Engine, capture_id: str) -> dict[str, tuple[str, int, int] | None]:
+    """What the capture holds already: canonical URL -> where its response record is
+    (None for a revisit, which holds no payload to read links from)."""
+    held: dict[str, tuple[str, int, int] | None] = {}
+    for hit in index.capture_hits(engine, capture_id):
+        where = (str(settings.data / hit.path), hit.offset, hit.length) if hit.rectype == "response" else None
+        held[canonical(hit.url)] = where or held.get(canonical(hit.url))
+    return held
 
 
 def database_spec(spec: TargetSpec) -> Any:

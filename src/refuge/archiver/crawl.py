@@ -5,6 +5,14 @@ seen set, per-host pacing); workers (worker.py) fetch, record and extract links.
 most `per_host` requests are in flight to one host, their starts `delay` (or the
 site's Crawl-delay) apart. Every URL of an origin waits until that origin's
 robots.txt has been read, when robots are obeyed.
+
+With a journal (journal.py), every outcome is written down before it is handled, and
+a crawl whose journal already holds lines resumes: it replays them first, then fetches
+only what is left. ARCHIVED says which URLs the capture already holds a record of
+(canonical URL -> where a response record is, or None for a revisit), once the killed
+run's files were salvaged. A replayed outcome whose record is not there is replayed
+without it and its URL fetched again; a URL still to do whose response is there (written
+just before the kill) is read from it instead of fetched (archived.py).
 """
 
 from __future__ import annotations
@@ -14,10 +22,14 @@ import threading
 import time
 import zlib
 from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
+from refuge.archiver.fetch import STOPPED
+from refuge.archiver.journal import Journal, read_journal
 from refuge.archiver.robots import Rules
 from refuge.archiver.scope import Scope, is_trap
 from refuge.archiver.warcwriter import SealedWarc
@@ -42,12 +54,14 @@ class CrawlResult:
     failures: list[dict] = field(default_factory=list)
     seed_error: str | None = None  # set when the seed (after its redirects) was not captured
     stopped: bool = False
+    resumed: int = 0  # outcomes replayed from the journal of an earlier, interrupted run
 
 
 class Crawl:
     def __init__(self, spec: TargetSpec, settings: Settings, config: WorkerConfig,
                  on_sealed: Callable[[SealedWarc], None], stop: threading.Event | None = None,
-                 heartbeat: Callable[[], None] | None = None) -> None:
+                 heartbeat: Callable[[], None] | None = None, journal: Path | None = None,
+                 archived: Mapping[str, tuple[str, int, int] | None] | None = None) -> None:
         self.spec = spec
         self.settings = settings
         self.config = config
@@ -68,10 +82,17 @@ class Crawl:
         self._pages_queued = 0
         self._requisites_queued = 0
         self.result = CrawlResult()
+        self.journal_path = journal
+        self.archived = archived or {}
+        self._journal: Journal | None = None
 
     def run(self) -> CrawlResult:
         (self.settings.data / "tmp").mkdir(parents=True, exist_ok=True)
         self._start()
+        if self.journal_path is not None:
+            self._replay(read_journal(self.journal_path))
+            self.journal_path.parent.mkdir(parents=True, exist_ok=True)
+            self._journal = Journal(self.journal_path)
         pool = WorkerPool(self.config, self.settings.workers, self.settings.processes or default_processes())
         self._slots = HostSlots(self.settings.per_host, len(pool.members))
         closed = False
@@ -83,8 +104,27 @@ class Crawl:
             closed = True
         finally:
             if not closed:
-                pool.kill()  # records already sealed stay; an '.open' file is set aside on the next run
+                pool.kill()  # records already sealed stay; an '.open' file is salvaged on the next run
+            if self._journal is not None:
+                self._journal.close()
         return self.result
+
+    def _replay(self, outcomes: Iterable[Outcome]) -> None:
+        """Handle an interrupted run's outcomes again; what they did is then not redone."""
+        done: set[str] = set()
+        for out in outcomes:
+            key = canonical(out.task.url)
+            if out.recorded and key not in self.archived:
+                out = dataclasses.replace(out, recorded=None)  # its record was lost: fetched again
+            else:
+                done.add(key)
+            self._handle(out)
+            self.result.resumed += 1
+        for host, queue in self._queues.items():
+            left = deque(task for task in queue if canonical(task.url) not in done)
+            for task in left:
+                task.archived = self.archived.get(canonical(task.url))
+            self._queues[host] = left
 
     def _start(self) -> None:
         self._enqueue(Task(self.spec.url, "page", 0, seed=True))
@@ -110,11 +150,15 @@ class Crawl:
                 continue
             for index, kind, payload in pool.messages(timeout=0.25):
                 self._receive(index, kind, payload)
+            if self._journal is not None:
+                self._journal.flush()
 
     def _receive(self, worker: int, kind: str, payload: object) -> None:
         if kind == "outcome":
             assert isinstance(payload, Outcome) and self._slots is not None
             self._slots.done(payload.task.host, worker)
+            if self._journal is not None and payload.error != STOPPED:
+                self._journal.write(payload, [link for link in payload.links if link[0] not in self._links_seen])
             self._handle(payload)
         elif kind == "sealed":
             assert isinstance(payload, SealedWarc)

@@ -34,6 +34,9 @@ _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptio
                    urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
 
 
+STOPPED = "capture stopped"  # the reason a fetch gives when the capture's stop cut it short
+
+
 class FetchError(Exception):
     """No usable response: the reason is for the capture's failure list."""
 
@@ -114,7 +117,7 @@ def fetch(session: requests.Session, url: str, policy: FetchPolicy,
             if attempt > policy.retries:
                 raise FetchError(f"network error after {attempt} attempts: {_describe(exc)}") from None
             if stop.wait(_backoff(policy, attempt)):
-                raise FetchError("capture stopped") from None
+                raise FetchError(STOPPED) from None
             continue
         exchange.attempts = attempt
         if exchange.status not in _RETRY_STATUS or attempt > policy.retries:
@@ -129,7 +132,7 @@ def fetch(session: requests.Session, url: str, policy: FetchPolicy,
             wait = max(wait, retry_after)
         exchange.close()
         if stop.wait(wait):
-            raise FetchError("capture stopped") from None
+            raise FetchError(STOPPED) from None
 
 
 def _fetch_once(session: requests.Session, url: str, policy: FetchPolicy) -> Exchange:

@@ -27,7 +27,7 @@ from zlib_ng import zlib_ng
 from refuge import __version__
 from refuge.archiver.fetch import Exchange
 from refuge.formats.urls import surt_key
-from refuge.storage.warc.sealed import OPEN_SUFFIX
+from refuge.storage.warc.sealed import INCOMPLETE_SUFFIX, OPEN_SUFFIX, fsync_dir
 
 
 class _HexSha256(Digester):
@@ -186,8 +186,12 @@ class RollingWarcWriter:
     def _ensure_open(self) -> _Sha256Writer:
         if self._writer is not None:
             return self._writer
-        name = f"{self.basename}-{next(self._serials):05d}.warc.gz"
-        path = self.directory / name
+        # A resumed capture's series goes on after the files its earlier runs left.
+        while True:
+            name = f"{self.basename}-{next(self._serials):05d}.warc.gz"
+            path = self.directory / name
+            if not any(path.with_name(name + suffix).exists() for suffix in ("", OPEN_SUFFIX, INCOMPLETE_SUFFIX)):
+                break
         self._file = open(path.with_name(name + OPEN_SUFFIX), "xb")
         self._counting = _CountingFile(self._file)
         self._writer = _Sha256Writer(self._counting, self.gzip_level)
@@ -205,7 +209,7 @@ class RollingWarcWriter:
         current.sha256 = self._counting.sha256.hexdigest()
         current.size = self._counting.pos
         os.replace(current.path.with_name(current.name + OPEN_SUFFIX), current.path)
-        _fsync_dir(current.path.parent)
+        fsync_dir(current.path.parent)
         self._file = self._counting = self._writer = self._current = None
         self.on_seal(current)
 
@@ -237,11 +241,3 @@ def _record_headers(ex: Exchange, record_id: str) -> dict[str, str]:
     if ex.ip:
         headers["WARC-IP-Address"] = ex.ip
     return headers
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -9,6 +9,7 @@ for header parsing, record building and link extraction.
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import signal
 import threading
@@ -16,18 +17,22 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, Callable
 
 import requests
 
+from refuge.archiver.archived import archived_exchange
 from refuge.archiver.dbpages import DATABASE_ROLES, read_database_page
-from refuge.archiver.fetch import Exchange, FetchError, FetchPolicy, crawler_session, fetch
+from refuge.archiver.fetch import STOPPED, Exchange, FetchError, FetchPolicy, crawler_session, fetch
 from refuge.archiver.links import outlinks
 from refuge.archiver.warcwriter import RollingWarcWriter, SealedWarc, warcinfo_fields
 from refuge.config.settings import Settings
 from refuge.formats.urls import resolve
 from refuge.storage import catalog
 from refuge.storage.catalog import index
+
+log = logging.getLogger(__name__)
 
 ROBOTS_REDIRECTS = 5  # RFC 9309: follow at least five
 ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309: parse at least the first 500 KiB
@@ -59,6 +64,9 @@ class Task:
     record: str | None = None  # database targets: the record a record page or attachment belongs to
     lang: str | None = None
     page: int = 0  # a listing or API page's number
+    # A resumed capture: (file, offset, length) of the record an earlier run wrote of this
+    # URL, read instead of fetching it again (archived.py)
+    archived: tuple[str, int, int] | None = None
 
 
 @dataclass
@@ -99,7 +107,7 @@ class Worker:
         """Fetch, record and parse TASK; `fetched` is called once the server has answered,
         before the slower recording and parsing, so the host's next request can start."""
         if self.halt.is_set():
-            return Outcome(task, error="capture stopped")
+            return Outcome(task, error=STOPPED)
         try:
             return self._robots(task) if task.role == "robots" else self._page(task, fetched)
         except Exception as exc:  # noqa: BLE001 - one bad document must not end the crawl
@@ -114,8 +122,10 @@ class Worker:
 
     def _page(self, task: Task, fetched: Callable[[], None]) -> Outcome:
         out = Outcome(task)
+        ex = self._archived(task)
+        from_archive = ex is not None  # written whole by an earlier run: not written again
         try:
-            ex = self._fetch(task.url)
+            ex = ex or self._fetch(task.url)
         except FetchError as exc:
             out.error = str(exc)
             return out
@@ -123,7 +133,7 @@ class Worker:
         try:
             out.status = ex.status
             out.error = ex.gave_up
-            out.recorded = self.record(ex)
+            out.recorded = "response" if from_archive else self.record(ex)
             location = ex.header("Location")
             if 300 <= ex.status < 400 and location:
                 out.redirect = resolve(task.url, location)
@@ -164,6 +174,18 @@ class Worker:
             finally:
                 ex.close()
         return Outcome(task, robots_txt="")
+
+    def _archived(self, task: Task) -> Exchange | None:
+        """The record an earlier run of this capture wrote of TASK's URL, if it can be read."""
+        if task.archived is None:
+            return None
+        path, offset, length = task.archived
+        try:
+            return archived_exchange(Path(path), offset, length, self.policy.max_bytes, self.policy.spool_dir)
+        except Exception as exc:  # noqa: BLE001 - an unreadable record is fetched again
+            log.warning("%s: cannot read its record at %s offset %d again (%s); fetching it", task.url, path,
+                        offset, exc)
+            return None
 
     def _fetch(self, url: str) -> Exchange:
         session = getattr(self._local, "session", None)

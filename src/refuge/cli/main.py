@@ -107,7 +107,7 @@ def cmd_capture(args: argparse.Namespace, settings: Settings) -> int:
 
     engine = catalog.connect(settings.catalog_url)
     try:
-        outcome = capture_and_follow(settings, engine, args.name)
+        outcome = capture_and_follow(settings, engine, args.name, fresh=args.fresh)
     except catalog.AlreadyRunning as exc:
         raise Failure(str(exc)) from None
     summary = outcome.summary
@@ -273,6 +273,8 @@ def _parser() -> argparse.ArgumentParser:
 
     capture = sub.add_parser("capture", help="capture a target now")
     capture.add_argument("name")
+    capture.add_argument("--fresh", action="store_true",
+                         help="start a new capture even if the last one was interrupted (default: resume it)")
     capture.add_argument("--json", action="store_true")
     capture.set_defaults(handler=cmd_capture)
 

@@ -57,13 +57,14 @@ def publishing(settings: Settings) -> bool:
 
 def capture_and_follow(settings: Settings, engine: Engine, name: str, *, stop: threading.Event | None = None,
                        push_lock: AbstractContextManager[Any] | None = None,
-                       isolate: bool = False) -> CaptureOutcome:
-    """Capture target NAME now, then replicate and publish it as the settings say.
+                       isolate: bool = False, fresh: bool = False) -> CaptureOutcome:
+    """Capture target NAME now (resuming its interrupted capture unless FRESH), then
+    replicate and publish it as the settings say.
 
     `push_lock` is held around the push (the scheduler's: one push at a time in the
     process, its replication tick would race for the same files).
     """
-    outcome = CaptureOutcome(run_capture(settings, engine, name, stop=stop))
+    outcome = CaptureOutcome(run_capture(settings, engine, name, stop=stop, fresh=fresh))
     summary = outcome.summary
     unexpected: tuple[type[Exception], ...] = (Exception,) if isolate else ()
 

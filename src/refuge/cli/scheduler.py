@@ -97,6 +97,8 @@ class CaptureScheduler:
                 next_run = self._first_run(spec.every_seconds, latest.get(target.id))
             else:
                 continue
+            if catalog.resumable_capture(self.engine, target, parse_duration(self.settings.resume_within)):
+                next_run = self._soon()  # an interrupted capture goes on now, not at the next slot
             kwargs = {"next_run_time": next_run} if next_run else {}
             self.scheduler.add_job(self.capture, trigger, args=[name], id=_job_id(name), name=f"capture {name}",
                                    replace_existing=True, **kwargs)
@@ -154,12 +156,12 @@ class CaptureScheduler:
                 if job.id.startswith("capture:")}
 
     def _first_run(self, every: int, last: dict | None) -> datetime:
-        now = datetime.now(timezone.utc)
         if last is None:
-            return now + timedelta(seconds=random.uniform(0, self.settings.startup_spread))
-        started = datetime.strptime(last["started"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-        due = started + timedelta(seconds=every)
-        return max(due, now + timedelta(seconds=random.uniform(0, self.settings.startup_spread)))
+            return self._soon()
+        return max(_started(last) + timedelta(seconds=every), self._soon())
+
+    def _soon(self) -> datetime:
+        return datetime.now(timezone.utc) + timedelta(seconds=random.uniform(0, self.settings.startup_spread))
 
     def capture(self, name: str) -> None:
         """Capture NAME now and do what follows it (the pipeline), logging each step; a
@@ -192,6 +194,10 @@ class CaptureScheduler:
                  summary["id"], name, summary["status"], summary["pages"], summary["requisites"],
                  summary["failed"], summary["bytes"], summary["seconds"],
                  f" ({summary['error']})" if summary.get("error") else "")
+
+
+def _started(capture: dict) -> datetime:
+    return datetime.strptime(capture["started"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
 
 
 def _job_id(name: str) -> str:

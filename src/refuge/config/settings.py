@@ -67,6 +67,9 @@ class Settings:
     max_concurrent_captures: int = 2
     sync_seconds: float = 30.0  # how often `refuge run` picks up target changes
     stale_capture_seconds: float = 600.0  # a running capture with no heartbeat this long is dead
+    # An interrupted capture that started less than this long ago is resumed under its id
+    # by the next capture of its target; an older one is left as it is (a duration: 12h, 1d).
+    resume_within: str = "1d"
     startup_spread: float = 30.0  # overdue targets start spread over this many seconds, not all at once
 
     # Replicas: the local archive is always one; [s3] and [ipfs] add the others.
@@ -230,6 +233,7 @@ def _validated(s: Settings) -> Settings:
         raise BadInput(f"setting replicate_seconds: must be greater than 0, got {s.replicate_seconds}")
     parse_duration(s.fixity_every, "setting fixity_every")
     parse_duration(s.check_every, "setting check_every")
+    parse_duration(s.resume_within, "setting resume_within")
     if s.check_timeout <= 0:
         raise BadInput(f"setting check_timeout: must be greater than 0, got {s.check_timeout}")
     if not 0 <= s.port <= 65535:

@@ -23,10 +23,12 @@ from refuge.storage.catalog.captures import (
     new_capture_id,
     reap_stale_captures,
     record_sealed_warc,
+    reopen_capture,
+    resumable_capture,
     start_capture,
     worker_id,
 )
 from refuge.storage.catalog.db import connect, iso, now_iso, utcnow
 from refuge.storage.catalog.targets import Target, get_target, list_targets, remove_target, save_target, seed_targets
 
-__all__ = ['AlreadyRunning', 'Target', 'add_failures', 'capture_files', 'connect', 'finish_capture', 'get_capture', 'get_target', 'heartbeat', 'iso', 'known_file_names', 'latest_captures', 'list_captures', 'list_targets', 'new_capture_id', 'now_iso', 'reap_stale_captures', 'record_sealed_warc', 'remove_target', 'save_target', 'seed_targets', 'start_capture', 'utcnow', 'worker_id']
+__all__ = ['AlreadyRunning', 'Target', 'add_failures', 'capture_files', 'connect', 'finish_capture', 'get_capture', 'get_target', 'heartbeat', 'iso', 'known_file_names', 'latest_captures', 'list_captures', 'list_targets', 'new_capture_id', 'now_iso', 'reap_stale_captures', 'record_sealed_warc', 'remove_target', 'reopen_capture', 'resumable_capture', 'save_target', 'seed_targets', 'start_capture', 'utcnow', 'worker_id']

@@ -7,12 +7,12 @@ import socket
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from refuge.config.errors import BadInput
 from refuge.storage.catalog.db import iso, now_iso, utcnow
-from refuge.storage.catalog.schema import captures, cdx, failures, files, targets
+from refuge.storage.catalog.schema import capture_roots, captures, cdx, failures, file_cids, files, replicas, targets
 from refuge.storage.catalog.targets import Target, get_target
 
 
@@ -48,6 +48,46 @@ def start_capture(engine: Engine, target: Target, stale_seconds: float) -> str:
     except IntegrityError:
         raise AlreadyRunning(f"target {target.name!r}: a capture is already running") from None
     return capture_id
+
+
+def resumable_capture(engine: Engine, target: Target, within_seconds: float) -> str | None:
+    """The target's newest capture if it was interrupted and started less than
+    WITHIN_SECONDS ago: the one the next capture of the target resumes."""
+    cutoff = iso(utcnow() - timedelta(seconds=within_seconds))
+    with engine.connect() as conn:
+        row = conn.execute(select(captures.c.id, captures.c.status, captures.c.started_at)
+                           .where(captures.c.target_id == target.id)
+                           .order_by(captures.c.id.desc()).limit(1)).first()
+    if row is None or row.status != "interrupted" or row.started_at < cutoff:
+        return None
+    return row.id
+
+
+def reopen_capture(engine: Engine, target: Target, capture_id: str) -> bool:
+    """Claim interrupted capture CAPTURE_ID to resume it under its id; False if another
+    process resumed it first, AlreadyRunning if another capture of the target runs.
+
+    What its earlier run wrote as finished goes: its failures (the resumed crawl lists
+    them again) and its manifest, which described an unfinished capture and is written
+    anew when the capture ends. Its sealed files and their index stay.
+    """
+    manifests = select(files.c.id).where((files.c.capture_id == capture_id)
+                                         & files.c.kind.in_(("manifest", "sums"))).scalar_subquery()
+    try:
+        with engine.begin() as conn:
+            claimed = conn.execute(update(captures).where(
+                (captures.c.id == capture_id) & (captures.c.status == "interrupted")).values(
+                status="running", finished_at=None, error=None, heartbeat_at=now_iso(), worker=worker_id()))
+            if claimed.rowcount != 1:
+                return False
+            conn.execute(delete(failures).where(failures.c.capture_id == capture_id))
+            conn.execute(delete(replicas).where(replicas.c.file_id.in_(manifests)))
+            conn.execute(delete(file_cids).where(file_cids.c.file_id.in_(manifests)))
+            conn.execute(delete(files).where(files.c.id.in_(manifests)))
+            conn.execute(delete(capture_roots).where(capture_roots.c.capture_id == capture_id))
+    except IntegrityError:
+        raise AlreadyRunning(f"target {target.name!r}: a capture is already running") from None
+    return True
 
 
 def heartbeat(engine: Engine, capture_id: str) -> None:

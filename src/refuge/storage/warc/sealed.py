@@ -2,22 +2,30 @@
 
 Order of events for one file: the writer fsyncs and renames '<name>.open' to
 '<name>'; then :func:`register_sealed` writes '<name without .warc.gz>.cdxj'
-atomically and records both files and the index rows in one transaction. A crash
-before the rename leaves an '.open' file that :func:`recover` moves aside as
-'.incomplete' (kept as evidence, never served); a crash after the rename but before
-the transaction leaves a sealed file the catalog does not know, which :func:`recover`
-indexes from the file itself.
+atomically and records both files and the index rows in one transaction.
+
+A crash before the rename leaves an '.open' file. :func:`recover` salvages it: the
+records are read in order, each one's digests checked, and the file is cut after the
+last whole response (a request whose response never came, a torn gzip member or a
+record whose digest is wrong ends it); what remains is sealed and indexed like any
+file, so nothing the killed capture wrote whole is fetched again or lost to readers.
+A file with no whole response is moved aside as '.incomplete' (kept as evidence,
+never served). A crash after the rename but before the transaction leaves a sealed
+file the catalog does not know, which :func:`recover` indexes from the file itself.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import zlib
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
 from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
 
 from refuge.formats.urls import surt_key
 from refuge.storage import catalog
@@ -26,6 +34,7 @@ from refuge.storage.catalog.schema import captures, targets
 
 log = logging.getLogger(__name__)
 
+READ_CHUNK = 1024 * 1024
 OPEN_SUFFIX = ".open"
 INCOMPLETE_SUFFIX = ".incomplete"
 _INDEXED_TYPES = ("response", "revisit")
@@ -79,12 +88,14 @@ def index_warc(path: Path) -> tuple[list[dict[str, Any]], int]:
     return rows, count
 
 
-def recover(engine: Engine, data_dir: Path, archive_dir: Path, target: str | None = None) -> dict[str, list[str]]:
+def recover(engine: Engine, data_dir: Path, archive_dir: Path, target: str | None = None,
+            owned: str | None = None) -> dict[str, list[str]]:
     """Make the archive directory and the catalog agree after a crash.
 
-    Only files of captures that are no longer running are touched.
+    Only files of captures that are no longer running are touched, and those of OWNED,
+    the running capture the caller holds (a capture being resumed).
     """
-    report: dict[str, list[str]] = {"incomplete": [], "indexed": []}
+    report: dict[str, list[str]] = {"incomplete": [], "indexed": [], "salvaged": []}
     if not archive_dir.exists():
         return report
     with engine.connect() as conn:
@@ -92,26 +103,102 @@ def recover(engine: Engine, data_dir: Path, archive_dir: Path, target: str | Non
         if target is not None:
             query = query.join(targets, targets.c.id == captures.c.target_id).where(targets.c.name == target)
         states = {row.id: (row.status, row.target_id) for row in conn.execute(query)}
+    settled = {cid: target_id for cid, (status, target_id) in states.items() if status != "running" or cid == owned}
     # One target's directory when a capture of it starts; the whole archive at service start.
     files = f"{target}/*" if target is not None else "*/*"
-    known = catalog.known_file_names(engine, states if target is not None else None)
     for path in sorted(archive_dir.glob(f"{files}/*.warc.gz{OPEN_SUFFIX}")):
-        state = states.get(path.parent.name)
-        if state is None or state[0] != "running":
-            target = path.with_name(path.name[: -len(OPEN_SUFFIX)] + INCOMPLETE_SUFFIX)
-            path.rename(target)
-            report["incomplete"].append(str(target))
-            log.warning("moved aside a WARC file that was never sealed: %s", target)
+        if path.parent.name not in settled:
+            continue
+        sealed_path = salvage(path)
+        if sealed_path is None:
+            aside = path.with_name(path.name[: -len(OPEN_SUFFIX)] + INCOMPLETE_SUFFIX)
+            path.rename(aside)
+            report["incomplete"].append(str(aside))
+            log.warning("moved aside a WARC file that was never sealed and holds no whole response: %s", aside)
+        else:
+            report["salvaged"].append(str(sealed_path))
+    known = catalog.known_file_names(engine, states if target is not None else None)
     for path in sorted(archive_dir.glob(f"{files}/*.warc.gz")):
-        state = states.get(path.parent.name)
-        if path.name in known or state is None or state[0] == "running":
+        capture_id = path.parent.name
+        if path.name in known or capture_id not in settled:
             continue
         rows, count = index_warc(path)
-        register_sealed(engine, data_dir, path.parent.name, state[1], path, _sha256_file(path),
+        register_sealed(engine, data_dir, capture_id, settled[capture_id], path, _sha256_file(path),
                         path.stat().st_size, count, rows)
         report["indexed"].append(str(path))
-        log.warning("indexed a sealed WARC file the catalog had missed: %s", path)
+        if str(path) not in report["salvaged"]:
+            log.warning("indexed a sealed WARC file the catalog had missed: %s", path)
     return report
+
+
+def salvage(open_path: Path) -> Path | None:
+    """Seal what a killed writer left in OPEN_PATH up to its last whole response.
+
+    Returns the sealed file's path (to be indexed), or None when nothing in it is whole.
+    """
+    keep = whole_prefix(open_path)
+    if keep == 0:
+        return None
+    with open(open_path, "r+b") as fh:
+        cut = fh.seek(0, 2) - keep
+        fh.truncate(keep)
+        fh.flush()
+        os.fsync(fh.fileno())
+    sealed_path = open_path.with_name(open_path.name[: -len(OPEN_SUFFIX)])
+    os.replace(open_path, sealed_path)
+    fsync_dir(sealed_path.parent)
+    log.warning("salvaged %s: kept %d bytes of whole records%s", sealed_path, keep,
+                f", cut {cut} bytes of a record the writer never finished" if cut else "")
+    return sealed_path
+
+
+def whole_prefix(path: Path) -> int:
+    """How many leading bytes of the WARC at PATH hold whole records, ending with a
+    response (or revisit, or anything but a request): 0 when there is none."""
+    keep = 0
+    with open(path, "rb") as fh:
+        records = ArchiveIterator(fh, check_digests=True)
+        try:
+            for record in records:
+                records.read_to_end(record)
+                if record.digest_checker.passed is False:
+                    break  # bytes that are not what was fetched: cut before them
+                offset, length = records.get_record_offset(), records.get_record_length()
+                if not _whole_member(path, offset, length):
+                    break  # the content reads whole but its gzip member was cut (warcio does not check)
+                if record.rec_type not in ("request", "warcinfo"):
+                    keep = offset + length
+        except (ArchiveLoadFailed, EOFError, zlib.error, ValueError) as exc:  # a torn record or gzip member
+            log.info("%s: whole records end where one is torn (%s: %s)", path, type(exc).__name__, exc)
+        finally:
+            records.close()
+    return keep
+
+
+def _whole_member(path: Path, offset: int, length: int) -> bool:
+    """Whether the LENGTH bytes at OFFSET are one gzip member, trailer and all."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        left = length
+        while left > 0:
+            chunk = fh.read(min(READ_CHUNK, left))
+            if not chunk:
+                return False
+            left -= len(chunk)
+            while chunk:  # bounded output per call: a payload may inflate a thousandfold
+                inflater.decompress(chunk, READ_CHUNK)
+                chunk = inflater.unconsumed_tail
+    return inflater.eof and not inflater.unused_data
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in directory PATH survive power loss."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _sha256_file(path: Path) -> str:
