@@ -12,7 +12,9 @@ Then (exports.py) `refuge export` writes a static copy of the site from a captur
 side by side with httrack and `wget --mirror --convert-links` copying the live site.
 Then (replicas.py) ~1 GiB of WARC files is pushed to an S3 server (Swift + s3api on
 127.0.0.1) by `refuge push` and by boto3's `upload_file`, and checked by `refuge verify`
-and by `sha256sum`. `--only capture`, `--only export` or `--only replicas` runs one step.
+and by `sha256sum`. Then (reliability.py) a capture of the 1,000-page variant is killed with SIGKILL again
+and again and resumed, side by side with starting over after each kill.
+`--only capture`, `--only export`, `--only replicas` or `--only reliability` runs one step.
 Prints one line per comparison, `# ` detail lines, and writes bench/.work/results.json.
 Exits non-zero when a run failed; a missed target ratio is reported, not an error.
 Everything listens on and talks to 127.0.0.1 only; every server started is ended on exit.
@@ -36,6 +38,7 @@ sys.path.insert(0, str(HERE))
 import exports  # noqa: E402
 import procs  # noqa: E402
 import pywb_env  # noqa: E402
+import reliability  # noqa: E402
 import replay  # noqa: E402
 import replicas  # noqa: E402
 import scratch  # noqa: E402
@@ -291,9 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-only", action="store_true",
                     help="skip Refuge: wget capture and pywb replay of wget's WARC, httrack and wget copies, boto3 "
                          "upload and sha256sum only (checks the harness)")
-    ap.add_argument("--only", choices=["capture", "export", "replicas"],
-                    help="run one step: capture (site, capture, replay), export (static copies) or replicas "
-                         "(push, verify); default all three")
+    ap.add_argument("--only", choices=["capture", "export", "replicas", "reliability"],
+                    help="run one step: capture (site, capture, replay), export (static copies), replicas "
+                         "(push, verify) or reliability (a capture killed again and again); default all four")
+    ap.add_argument("--kills", type=int, default=10,
+                    help="SIGKILLs during the reliability step's capture (default 10)")
     ap.add_argument("--replica-mib", type=int, default=1024,
                     help="MiB of WARC files pushed and verified in the replicas step (0 skips it; default 1024)")
     ap.add_argument("--replica-file-mib", type=int, default=200,
@@ -337,6 +342,13 @@ def main(argv: list[str] | None = None) -> int:
                 results["errors"].append(f"replicas step: {type(exc).__name__}: {exc}")
                 ok = False
                 traceback.print_exc()
+        if args.only in (None, "reliability") and not args.baseline_only:
+            try:
+                ok = reliability.run(args, results, ensure_site) and ok
+            except Exception as exc:  # noqa: BLE001
+                results["errors"].append(f"reliability step: {type(exc).__name__}: {exc}")
+                ok = False
+                traceback.print_exc()
 
         # ---- targets
         cr, rr_ = results["capture"].get("ratio"), results.get("replay_ratio")
@@ -356,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
             results["targets"].update(exports.targets(results))
         if args.only in (None, "replicas") and args.replica_mib > 0:
             results["targets"].update(replicas.targets(results))
+        if args.only in (None, "reliability") and not args.baseline_only:
+            results["targets"].update(reliability.targets(results))
         for k, t in results["targets"].items():
             v = "n/a" if t["value"] is None else f"{t['value']:.2f}"
             detail(f"target {k} {t['op']} {t['target']:g}: {v} -> {'met' if t['met'] else 'NOT met'}")
