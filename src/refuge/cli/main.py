@@ -43,7 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {"host": getattr(args, "host", None), "port": getattr(args, "port", None)}
+    return {"host": getattr(args, "host", None), "port": getattr(args, "port", None),
+            "serve_processes": getattr(args, "processes", None)}
 
 
 # -- commands -----------------------------------------------------------------------------
@@ -149,10 +150,13 @@ def cmd_captures(args: argparse.Namespace, settings: Settings) -> int:
 # The server, scheduler and demo pull in their own stacks; commands that don't need
 # them stay quick to start.
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from refuge.mirror.replay.app import make_app
-    from refuge.mirror.replay.server import serve
-    engine = catalog.connect(settings.catalog_url)
-    serve(make_app(settings, engine), settings.host, settings.port)
+    from refuge.cli.service import install_stop_signals
+    from refuge.mirror.replay.app import app_for
+    from refuge.mirror.replay.server import default_processes, serve
+
+    install_stop_signals()  # SIGTERM stops the server processes too
+    catalog.connect(settings.catalog_url).dispose()  # creates the catalog once, before the processes start
+    serve(app_for, (settings,), settings.host, settings.port, settings.serve_processes or default_processes())
     return EXIT_OK
 
 
@@ -286,11 +290,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the replay server")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--processes", type=int, help="server processes sharing the port (default: one per CPU)")
     serve.set_defaults(handler=cmd_serve)
 
     run = sub.add_parser("run", help="scheduler and replay server in one process, until stopped")
     run.add_argument("--host")
     run.add_argument("--port", type=int)
+    run.add_argument("--processes", type=int, help="replay server processes (default: one per CPU)")
     run.set_defaults(handler=cmd_run)
 
     demo = sub.add_parser("demo", help="capture a bundled sample site on loopback and replay it (no internet needed)")

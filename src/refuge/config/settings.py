@@ -41,6 +41,8 @@ class Settings:
     database_url: str = ""  # empty means SQLite at DATA/catalog.sqlite
     host: str = "127.0.0.1"
     port: int = 8080
+    # Replay server processes sharing the port; 0 means one per CPU.
+    serve_processes: int = 0
     allow_private_networks: bool = False
     user_agent: str = DEFAULT_USER_AGENT
     targets_file: str = ""  # empty means the bundled config/targets.toml
@@ -224,7 +226,7 @@ def _validated(s: Settings) -> Settings:
     for name in positive:
         if getattr(s, name) <= 0:
             raise BadInput(f"setting {name}: must be greater than 0, got {getattr(s, name)}")
-    for name in ["delay", "retries", "backoff", "max_depth", "max_redirects", "processes"]:
+    for name in ["delay", "retries", "backoff", "max_depth", "max_redirects", "processes", "serve_processes"]:
         if getattr(s, name) < 0:
             raise BadInput(f"setting {name}: must not be negative, got {getattr(s, name)}")
     if not 1 <= s.warc_gzip_level <= 9:

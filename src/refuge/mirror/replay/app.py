@@ -18,6 +18,7 @@ but the settings and the catalog engine, so any number can run side by side.
 from __future__ import annotations
 
 import logging
+import threading
 import re
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -87,6 +88,12 @@ def normalise_url(url: str) -> str | None:
     return url
 
 
+# Big streamed responses made at once in one process: the server's 8 threads per process
+# (server.py) keep two for everything else. Big: no length known, or over BIG bytes.
+STREAMS = 6
+BIG = 2 * 1024 * 1024
+
+
 class ReplayApp:
     """``make_app(settings, engine)``: the WSGI callable."""
 
@@ -94,6 +101,7 @@ class ReplayApp:
         self.settings = settings
         self.engine = engine
         self.data: Path = settings.data
+        self.streams = threading.BoundedSemaphore(STREAMS)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:
@@ -101,7 +109,22 @@ class ReplayApp:
         except Exception:  # noqa: BLE001 - one bad record must not take the server down
             log.exception("replay failed for %r", environ.get("REQUEST_URI") or environ.get("PATH_INFO"))
             response = self.message(500, "មានបញ្ហានៅលើម៉ាស៊ីនមេ។", "Something went wrong on the server.")
+        if response.is_streamed and (response.content_length or BIG + 1) > BIG:
+            response = self.limit_stream(response)
         return response(environ, start_response)
+
+    def limit_stream(self, response: Response) -> Response:
+        """A streamed response (a big record) holds a server thread while it is made: past
+        STREAMS at once, the next is asked to come back, so small pages and /healthz always
+        find a thread."""
+        if not self.streams.acquire(blocking=False):
+            response.close()
+            busy = self.message(503, "ម៉ាស៊ីនមេរវល់ពេកឥឡូវនេះ។ សូមព្យាយាមម្តងទៀតបន្តិចទៀត។",
+                                "The server is busy sending large files. Please try again in a moment.")
+            busy.headers["Retry-After"] = "2"
+            return busy
+        response.call_on_close(self.streams.release)
+        return response
 
     # -- routing --------------------------------------------------------------------------
 
@@ -226,3 +249,8 @@ def redirect(location: str) -> Response:
 def make_app(settings: Settings, engine: Engine) -> WSGIApp:
     """The replay server's WSGI callable; ENGINE from storage.catalog.connect(settings.catalog_url)."""
     return ReplayApp(settings, engine)
+
+
+def app_for(settings: Settings) -> WSGIApp:
+    """The replay app with a catalog connection of its own: what each server process runs."""
+    return make_app(settings, catalog.connect(settings.catalog_url))

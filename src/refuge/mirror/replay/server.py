@@ -1,46 +1,146 @@
-"""Running the replay app under waitress: blocking for the CLI, or in a background
-thread on a free port for tests and the demo."""
+"""Running the replay app under waitress: several processes for the CLI, or one background
+thread on a free port for tests and the demo.
+
+`serve` binds the listening socket once and starts `processes` children (spawned, so a
+parent running the scheduler's threads never forks them), each a waitress server on that
+socket: the kernel spreads connections over them and the replay uses every core. The
+parent only supervises: a child that dies is replaced, and stopping the parent stops them.
+
+Why waitress (measured, see docs/replay.md): its event loop reads request headers and
+writes buffered responses without a worker thread, so clients that send headers slowly,
+and readers of what fits its buffers, hold no thread. gunicorn's gthread and granian, tried
+side by side, held a thread per client that does not read a streamed response as well;
+granian also copies the process environment (secrets included) into every request.
+"""
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import signal
+import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from multiprocessing.connection import wait
 from typing import Any
 
-from waitress.server import create_server
 from waitress import wasyncore
+from waitress.server import create_server
+
+from refuge.config.errors import Failure
 
 log = logging.getLogger(__name__)
 
 _ADJUSTMENTS: dict[str, Any] = {
     "ident": "Refuge",
     # Archived responses can be big. Waitress spills what a slow client has not read yet
-    # to a temporary file beyond outbuf_overflow, but its in-memory buffer also keeps
-    # what was already sent until it drains completely, up to outbuf_high_watermark
-    # (16 MB by default) per connection. 2 MB keeps a 200 MB download at a few MB of
-    # memory; the price is that a worker thread waits for a slow client during the last
-    # 2 MB of a response instead of handing all of it to the event loop.
+    # to a temporary file beyond outbuf_overflow, and a worker thread waits for the client
+    # once outbuf_high_watermark is buffered: that keeps a 200 MB download at a few MB of
+    # memory. Readers that never read can so hold threads, but only the app's STREAMS per
+    # process (app.py): the other threads serve everyone else.
     "outbuf_overflow": 1024 * 1024,
     "outbuf_high_watermark": 2 * 1024 * 1024,
-    "channel_timeout": 120,
-    "connection_limit": 1000,
+    # An idle connection, or one whose headers stall, is closed after this long.
+    "channel_timeout": 30,
+    "cleanup_interval": 10,
+    "connection_limit": 1000,  # per process
+    "backlog": 2048,
     # The replay server is read-only: a request with a body is refused (413) as soon as its
     # headers are read, before a byte of the body is read or spooled to disk.
     "max_request_body_size": 1,
     "max_request_header_size": 64 * 1024,
 }
+RESTARTS_PER_MINUTE = 10  # a child dying faster than this is a fault to report, not to retry
 
 
-def serve(app: Any, host: str, port: int, threads: int = 8) -> None:
-    """Serve APP on HOST:PORT until interrupted (Ctrl-C or SIGTERM)."""
-    server = create_server(app, host=host, port=port, threads=threads, **_ADJUSTMENTS)
-    log.info("replay server listening on http://%s:%s/", *_address(server, host))
+def serve(make_app: Callable[..., Any], args: tuple[Any, ...], host: str, port: int, processes: int = 1,
+          threads: int = 8) -> None:
+    """Serve make_app(*args) on HOST:PORT in PROCESSES processes until interrupted (Ctrl-C
+    or SIGTERM). MAKE_APP is called in each process (a module-level function: it is
+    passed to spawned children), so no database connection crosses a process."""
+    sock = _listen(host, port)
+    h, p = sock.getsockname()[:2]
+    log.info("replay server listening on http://%s:%s/ (%d process%s)", f"[{h}]" if ":" in h else h, p,
+             processes, "" if processes == 1 else "es")
+    try:
+        if processes <= 1:
+            _serve_socket(make_app, args, sock, threads)
+        else:
+            _supervise(make_app, args, sock, processes, threads)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C or SIGTERM: a normal stop, as waitress itself treats it
+    finally:
+        sock.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host.strip("[]"), port), family=family, backlog=_ADJUSTMENTS["backlog"])
+    except OSError as exc:
+        raise Failure(f"replay server: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _serve_socket(make_app: Callable[..., Any], args: tuple[Any, ...], sock: socket.socket, threads: int) -> None:
+    server = create_server(make_app(*args), sockets=[sock], threads=threads, **_ADJUSTMENTS)
     try:
         server.run()
     finally:
         server.close()
+
+
+def _child(make_app: Callable[..., Any], args: tuple[Any, ...], sock: socket.socket, threads: int,
+           parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; the parent decides
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s")
+
+    def orphaned() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)  # the parent was killed: nothing supervises this process any more
+
+    threading.Thread(target=orphaned, daemon=True, name="orphan-watch").start()
+    _serve_socket(make_app, args, sock, threads)
+
+
+def _supervise(make_app: Callable[..., Any], args: tuple[Any, ...], sock: socket.socket, processes: int,
+               threads: int) -> None:
+    ctx = multiprocessing.get_context("spawn")
+
+    def start(n: int) -> multiprocessing.process.BaseProcess:
+        child = ctx.Process(target=_child, args=(make_app, args, sock, threads, os.getpid()),
+                            name=f"refuge-replay-{n}", daemon=False)
+        child.start()
+        return child
+
+    children = [start(n) for n in range(processes)]
+    restarts: list[float] = []
+    try:
+        while True:
+            for ended in wait([c.sentinel for c in children], timeout=5):
+                n = next(i for i, c in enumerate(children) if c.sentinel == ended)
+                code = children[n].exitcode
+                now = time.monotonic()
+                restarts = [t for t in restarts if now - t < 60] + [now]
+                if len(restarts) > RESTARTS_PER_MINUTE:
+                    raise Failure(f"replay server: its processes keep dying (the last with exit code {code})")
+                log.error("replay process %s ended with exit code %s; starting another", children[n].name, code)
+                children[n] = start(n)
+    finally:
+        for child in children:
+            if child.is_alive():
+                child.terminate()
+        for child in children:
+            child.join(10)
+            if child.is_alive():
+                child.kill()
+
+
+def default_processes() -> int:
+    return os.cpu_count() or 1
 
 
 @contextmanager

@@ -1,0 +1,146 @@
+"""`refuge serve` as admins run it: several processes, and clients that misbehave cannot
+starve it. Each check asks what a reader would notice: does /healthz, and an archived
+page, still answer while the server is being held?"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from refuge.config.settings import Settings
+from refuge.storage import catalog
+from replay_helpers import ArchiveWriter, Repeated
+from servers import free_port
+
+REFUGE = str(Path(sys.executable).with_name("refuge"))
+SITE = "https://news.example/"
+T = "20261127234147"
+BIG = 48 * 1024 * 1024  # larger than what the kernel's socket buffers absorb for a client that does not read
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[tuple[str, subprocess.Popen]]:
+    data = tmp_path_factory.mktemp("held") / "data"
+    data.mkdir()
+    settings = Settings(data=data)
+    engine = catalog.connect(settings.catalog_url)
+    with ArchiveWriter(settings, engine, seed=SITE) as w:
+        w.response(SITE, "<html><title>ទំព័រដើម</title><p>front</p></html>".encode(), ts=T)
+        w.response(SITE + "video.bin", Repeated(b"0123456789abcdef", BIG), ts=T,
+                   headers=(("Content-Type", "application/octet-stream"),))
+    engine.dispose()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REFUGE_")} | {"REFUGE_DATA": str(data)}
+    proc = subprocess.Popen([REFUGE, "serve", "--port", str(port), "--processes", "2"], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while len(_children(proc.pid)) < 2 or not _answers(base):
+        assert proc.poll() is None and time.time() < deadline, proc.stderr.read().decode()[-2000:]
+        time.sleep(0.1)
+    try:
+        yield base, proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        proc.stderr.close()
+
+
+def _children(pid: int) -> list[int]:
+    """The server processes under PID (not multiprocessing's resource tracker)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(int(child))
+            except OSError:
+                pass  # it just ended
+    return found
+
+
+def _answers(base: str) -> bool:
+    try:
+        return requests.get(base + "/healthz", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _page_answers(base: str) -> bool:
+    try:
+        page = requests.get(f"{base}/web/{T}id_/{SITE}", timeout=5)
+    except requests.RequestException:
+        return False
+    return page.status_code == 200 and "ទំព័រដើម".encode() in page.content
+
+
+def _held(port: int, count: int, request: bytes) -> list[socket.socket]:
+    held = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(request)
+        held.append(sock)
+    return held
+
+
+def test_clients_that_never_read_a_big_response_do_not_hold_the_server(server) -> None:
+    base, _ = server
+    port = int(base.rsplit(":", 1)[1])
+    # More than all the worker threads of both processes (2 x 8).
+    held = _held(port, 24, f"GET /web/{T}id_/{SITE}video.bin HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    try:
+        for _ in range(8):  # while their responses are being buffered, and after
+            time.sleep(0.5)
+            assert _answers(base) and _page_answers(base)
+        # One more reader of the big file is served, or told in one page to come back: never left hanging.
+        video = requests.get(f"{base}/web/{T}id_/{SITE}video.bin", timeout=10, stream=True)
+        assert video.status_code in (200, 503)
+        if video.status_code == 503:
+            assert video.headers["Retry-After"] and "Please try again" in video.text
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_connections_that_never_finish_their_headers_do_not_hold_the_server(server) -> None:
+    base, _ = server
+    port = int(base.rsplit(":", 1)[1])
+    held = _held(port, 600, b"GET / HTTP/1.1\r\nHost: x\r\n")
+    try:
+        time.sleep(0.5)
+        assert _answers(base) and _page_answers(base)
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_a_body_is_refused_before_it_is_read(server) -> None:
+    base, _ = server
+    port = int(base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 524288000\r\n\r\n")
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413 ")
+
+
+def test_a_server_process_that_dies_is_replaced(server) -> None:
+    base, proc = server
+    before = _children(proc.pid)
+    os.kill(before[0], signal.SIGKILL)
+    deadline = time.time() + 30
+    while (len(_children(proc.pid)) < 2 or before[0] in _children(proc.pid)) and time.time() < deadline:
+        assert _answers(base), "the other process answers meanwhile"
+        time.sleep(0.1)
+    after = _children(proc.pid)
+    assert len(after) == 2 and before[0] not in after and before[1] in after
+    assert _answers(base) and _page_answers(base)
