@@ -114,3 +114,65 @@ def run(name: str, url_for: Callable[[Pick], str], picks: list[Pick], warmup: li
                 ok += 1
         seconds = time.perf_counter() - t0
     return ReplayResult(name, len(picks), seconds, ok, failures, total)
+
+
+@dataclass
+class LoadResult:
+    name: str
+    connections: int
+    requests: int
+    ok: int
+    seconds: float
+    latencies: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.seconds if self.seconds > 0 else 0.0
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def load(name: str, url_for: Callable[[Pick], str], picks: list[Pick], connections: int, per_connection: int,
+         new_connections: bool = False, timeout: float = 30.0) -> LoadResult:
+    """CONNECTIONS clients at once, each asking PER_CONNECTION pages in turn (over one
+    keep-alive session, or a new connection each time), every answer checked as in run()."""
+    import threading
+
+    result = LoadResult(name, connections, connections * per_connection, 0, 0.0)
+    lock = threading.Lock()
+    start = threading.Barrier(connections + 1)
+
+    def client(index: int) -> None:
+        with requests.Session() as s:
+            if new_connections:
+                s.headers["Connection"] = "close"
+            start.wait()
+            for i in range(per_connection):
+                p = picks[(index * per_connection + i) % len(picks)]
+                t0 = time.perf_counter()
+                try:
+                    r = s.get(url_for(p), timeout=timeout, allow_redirects=False)
+                    good = r.status_code == 200 and any(t in r.content for t in _expected(p.title))
+                    problem = None if good else f"{url_for(p)}: HTTP {r.status_code}"
+                except requests.RequestException as exc:
+                    problem = f"{url_for(p)}: {type(exc).__name__}"
+                spent = time.perf_counter() - t0
+                with lock:
+                    result.latencies.append(spent)
+                    if problem:
+                        result.failures.append(problem)
+                    else:
+                        result.ok += 1
+
+    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(connections)]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    result.seconds = time.perf_counter() - t0
+    return result

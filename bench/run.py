@@ -13,7 +13,8 @@ side by side with httrack and `wget --mirror --convert-links` copying the live s
 Then (replicas.py) ~1 GiB of WARC files is pushed to an S3 server (Swift + s3api on
 127.0.0.1) by `refuge push` and by boto3's `upload_file`, and checked by `refuge verify`
 and by `sha256sum`. Then (reliability.py) a capture of the 1,000-page variant is killed with SIGKILL again
-and again and resumed, side by side with starting over after each kill.
+and again and resumed, side by side with starting over after each kill, and (hostile.py)
+`refuge serve` is sent pages made to hurt it while a reader's requests are timed.
 `--only capture`, `--only export`, `--only replicas` or `--only reliability` runs one step.
 Prints one line per comparison, `# ` detail lines, and writes bench/.work/results.json.
 Exits non-zero when a run failed; a missed target ratio is reported, not an error.
@@ -36,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import exports  # noqa: E402
+import hostile  # noqa: E402
 import procs  # noqa: E402
 import pywb_env  # noqa: E402
 import reliability  # noqa: E402
@@ -107,6 +109,36 @@ def run_replay(args, manifest: dict, site: siteserver.Served, data: Path | None,
         procs.wait_port(rport, refuge_proc, timeout=60)
         sides.insert(0, ("refuge", lambda p: f"http://127.0.0.1:{rport}/web/{p.timestamp}/{p.url}"))
     try:
+        for fresh in (False, True):
+            how = "a new connection per request" if fresh else "keep-alive"
+            for name, url_for in sides:  # warm every server process first
+                replay.load(name, url_for, warm, 8, 5, new_connections=fresh)
+            for name, url_for in sides:
+                r = replay.load(name, url_for, picks, args.connections, args.per_connection, new_connections=fresh)
+                key = "replay_concurrent_new_connection" if fresh else "replay_concurrent"
+                results.setdefault(key, {})[name] = {
+                    "connections": r.connections, "requests": r.requests, "ok": r.ok, "seconds": r.seconds,
+                    "req_per_s": r.rate, "p50": r.percentile(0.5),
+                    "p99": r.percentile(0.99), "failure_count": len(r.failures), "failures": r.failures[:5]}
+                detail(f"replay {name} at {r.connections} connections ({how}): {r.ok}/{r.requests} OK in "
+                       f"{r.seconds:.2f}s ({r.rate:.1f} req/s), p50 {r.percentile(0.5) * 1000:.0f} ms, "
+                       f"p99 {r.percentile(0.99) * 1000:.0f} ms")
+                if r.failures:
+                    detail(f"replay {name} at {r.connections} connections: {len(r.failures)} failed, "
+                           f"first: {r.failures[0]}")
+        for key, label in (("replay_concurrent", "replay_50_vs_pywb"),
+                           ("replay_concurrent_new_connection", "replay_50_vs_pywb_new_connection")):
+            got = results.get(key, {})
+            rr, pr = got.get("refuge"), got.get("pywb")
+            if rr and pr and rr["req_per_s"] and pr["req_per_s"]:
+                results[f"{key}_ratio"] = rr["req_per_s"] / pr["req_per_s"]
+                failed = "".join(f", {n} {side['failure_count']} failed" for n, side in (("refuge", rr), ("pywb", pr))
+                                 if side["failure_count"])
+                print(f"{label}: refuge {rr['req_per_s']:.1f} req/s (p99 {rr['p99'] * 1000:.0f} ms), pywb "
+                      f"{pr['req_per_s']:.1f} req/s (p99 {pr['p99'] * 1000:.0f} ms), ratio "
+                      f"{rr['req_per_s'] / pr['req_per_s']:.2f}{failed}", flush=True)
+            else:
+                print(f"{label}: FAILED or skipped", flush=True)
         for (name, url_for), fresh in [(side, fresh) for fresh in (False, True) for side in sides]:
             r = replay.run(name, url_for, picks, warm, new_connections=fresh)
             results["replay_new_connection" if fresh else "replay"][name] = {
@@ -297,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=["capture", "export", "replicas", "reliability"],
                     help="run one step: capture (site, capture, replay), export (static copies), replicas "
                          "(push, verify) or reliability (a capture killed again and again); default all four")
+    ap.add_argument("--connections", type=int, default=50,
+                    help="concurrent clients in the replay load test (default 50)")
+    ap.add_argument("--per-connection", type=int, default=12,
+                    help="pages each of those clients asks for in turn (default 12)")
     ap.add_argument("--kills", type=int, default=10,
                     help="SIGKILLs during the reliability step's capture (default 10)")
     ap.add_argument("--replica-mib", type=int, default=1024,
@@ -343,12 +379,14 @@ def main(argv: list[str] | None = None) -> int:
                 ok = False
                 traceback.print_exc()
         if args.only in (None, "reliability") and not args.baseline_only:
-            try:
-                ok = reliability.run(args, results, ensure_site) and ok
-            except Exception as exc:  # noqa: BLE001
-                results["errors"].append(f"reliability step: {type(exc).__name__}: {exc}")
-                ok = False
-                traceback.print_exc()
+            for name, step in (("reliability", lambda: reliability.run(args, results, ensure_site)),
+                               ("hostile", lambda: hostile.run(args, results))):
+                try:
+                    ok = step() and ok
+                except Exception as exc:  # noqa: BLE001
+                    results["errors"].append(f"{name} step: {type(exc).__name__}: {exc}")
+                    ok = False
+                    traceback.print_exc()
 
         # ---- targets
         cr, rr_ = results["capture"].get("ratio"), results.get("replay_ratio")
@@ -364,12 +402,20 @@ def main(argv: list[str] | None = None) -> int:
             rn = results.get("replay_new_connection_ratio")
             results["targets"]["replay_new_connection_ratio"] = {
                 "target": REPLAY_TARGET, "op": ">=", "value": rn, "met": bool(rn and rn >= REPLAY_TARGET)}
+            # Issue 14: at 50 connections, 3x pywb's throughput with Refuge's p99 under a second.
+            r50 = results.get("replay_concurrent_ratio")
+            p99 = ((results.get("replay_concurrent") or {}).get("refuge") or {}).get("p99")
+            results["targets"]["replay_50_connections_ratio"] = {
+                "target": REPLAY_TARGET, "op": ">=", "value": r50, "met": bool(r50 and r50 >= REPLAY_TARGET)}
+            results["targets"]["replay_50_connections_p99_seconds"] = {
+                "target": 1.0, "op": "<", "value": p99, "met": p99 is not None and p99 < 1.0}
         if args.only in (None, "export"):
             results["targets"].update(exports.targets(results))
         if args.only in (None, "replicas") and args.replica_mib > 0:
             results["targets"].update(replicas.targets(results))
         if args.only in (None, "reliability") and not args.baseline_only:
             results["targets"].update(reliability.targets(results))
+            results["targets"].update(hostile.targets(results))
         for k, t in results["targets"].items():
             v = "n/a" if t["value"] is None else f"{t['value']:.2f}"
             detail(f"target {k} {t['op']} {t['target']:g}: {v} -> {'met' if t['met'] else 'NOT met'}")

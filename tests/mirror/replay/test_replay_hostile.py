@@ -156,3 +156,14 @@ def test_browser_renders_replay_under_the_sandbox(replay, page):
     outside = [u for u in requests_seen if not u.startswith(replay.base) and not u.startswith("data:")]
     assert outside == [], outside
     assert page.evaluate("() => { try { return document.cookie, 'readable' } catch (e) { return 'opaque' } }") == "opaque"
+
+
+def test_big_responses_one_after_another_are_all_served(replay):
+    """The bound on big responses made at once (STREAMS) is given back as each one ends:
+    readers fetching a big file in turn never see 'busy'."""
+    from refuge.mirror.replay.app import STREAMS
+
+    for _ in range(STREAMS + 2):
+        with get(replay, f"/web/{T1}id_/{SITE}big.bin", stream=True) as r:
+            assert r.status_code == 200
+            assert sum(len(chunk) for chunk in r.iter_content(1 << 20)) == BIG_SIZE

@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Engine
 from werkzeug.wrappers import Response
+from werkzeug.wsgi import ClosingIterator
 
 from refuge.config.settings import Settings
 from refuge.formats.urls import join
@@ -109,22 +110,24 @@ class ReplayApp:
         except Exception:  # noqa: BLE001 - one bad record must not take the server down
             log.exception("replay failed for %r", environ.get("REQUEST_URI") or environ.get("PATH_INFO"))
             response = self.message(500, "មានបញ្ហានៅលើម៉ាស៊ីនមេ។", "Something went wrong on the server.")
-        if response.is_streamed and (response.content_length or BIG + 1) > BIG:
-            response = self.limit_stream(response)
-        return response(environ, start_response)
-
-    def limit_stream(self, response: Response) -> Response:
-        """A streamed response (a big record) holds a server thread while it is made: past
-        STREAMS at once, the next is asked to come back, so small pages and /healthz always
-        find a thread."""
+        if not (response.is_streamed and (response.content_length or BIG + 1) > BIG):
+            return response(environ, start_response)
+        # A big streamed response (a big record) holds a server thread while it is made: past
+        # STREAMS at once, the next is asked to come back, so small pages and /healthz
+        # always find a thread.
         if not self.streams.acquire(blocking=False):
             response.close()
             busy = self.message(503, "ម៉ាស៊ីនមេរវល់ពេកឥឡូវនេះ។ សូមព្យាយាមម្តងទៀតបន្តិចទៀត។",
                                 "The server is busy sending large files. Please try again in a moment.")
             busy.headers["Retry-After"] = "2"
-            return busy
-        response.call_on_close(self.streams.release)
-        return response
+            return busy(environ, start_response)
+        try:
+            body = response(environ, start_response)
+        except BaseException:
+            self.streams.release()
+            raise
+        # Released when the server closes the body (sent, or the client gone), not before.
+        return ClosingIterator(body, self.streams.release)
 
     # -- routing --------------------------------------------------------------------------
 
