@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import resource
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -97,3 +99,46 @@ def test_a_database_capture_killed_midway_resumes_to_a_complete_snapshot(tmp_pat
         got = sorted((str(r["id"]), r["lang"], r["url"], r["title"]) for r in rows)
         want = sorted((str(r["id"]), r["lang"], r["url"], r["title"]) for r in site.gazetteer_expected())
         assert got == want
+
+
+def _disk_of(limit: int):  # noqa: ANN202 - a preexec_fn
+    """For a child process: files it writes stop growing at LIMIT bytes, as on a full disk
+    (the write fails with EFBIG instead of ENOSPC; the capture cannot tell them apart)."""
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_a_full_disk_stops_the_capture_with_the_data_directory_named_and_it_resumes_once_there_is_room(
+        tmp_path) -> None:
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REFUGE_")}
+    env.update({"REFUGE_DATA": str(data), "REFUGE_ALLOW_PRIVATE_NETWORKS": "true", "REFUGE_WORKERS": "2",
+                "REFUGE_PROCESSES": "1", "REFUGE_MAX_DEPTH": "20", "REFUGE_TIMEOUT": "10"})
+    # 300 images of 40 KB that do not compress: 12 MB of WARC, past the 8 MB "disk".
+    with serve(pages=300, delay=0.0, image_bytes=40_000) as site:
+        refuge = [str(BIN / "refuge")]
+        assert subprocess.run([*refuge, "add", site.url, "--name", "many"], env=env, capture_output=True,
+                              timeout=60).returncode == 0
+        # Room for the catalog and its write-ahead log, not for the WARC file.
+        full = subprocess.run([*refuge, "capture", "many"], env=env, capture_output=True, text=True, timeout=120,
+                              preexec_fn=_disk_of(8 * 1024 * 1024))
+        assert full.returncode == 1, full.stderr
+        message = full.stderr.strip().splitlines()[-1]
+        assert message.startswith("refuge: failed: cannot write ") and str(data) in message, message
+        assert "resumes" in message
+        [open_file] = list((data / "archive" / "many").glob("*/*.warc.gz.open"))
+
+        again = subprocess.run([*refuge, "capture", "many", "--json"], env=env, capture_output=True, text=True,
+                               timeout=120)
+        assert again.returncode == 0, again.stderr
+        summary = json.loads(again.stdout)
+        assert summary["id"] == open_file.parent.name and summary["status"] == "complete"
+        engine = catalog.connect(f"sqlite:///{data / 'catalog.sqlite'}", create=False)
+        indexed = {h.url.removeprefix(site.origin) for h in index.capture_hits(engine, summary["id"])}
+        assert indexed == set(site.paths())
+        warcs = sorted(open_file.parent.glob("*.warc.gz"))
+        check = subprocess.run([str(BIN / "warcio"), "check", *map(str, warcs)], capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout[-3000:]
+        assert max(site.hits.counts().values()) <= 2

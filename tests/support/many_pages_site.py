@@ -8,6 +8,7 @@ the site's stylesheet. Every answer waits DELAY seconds first and is counted in
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import threading
 import time
@@ -26,8 +27,13 @@ def page_body(i: int, pages: int) -> bytes:
             f'<img src="/img/{i}.png" alt="">{links}</body></html>').encode()
 
 
-def image_body(i: int) -> bytes:
-    return b"\x89PNG\r\n\x1a\n" + i.to_bytes(4, "big") * 64
+def image_body(i: int, size: int = 256) -> bytes:
+    """SIZE bytes that do not compress (a seeded hash chain), like a real image."""
+    out, block = bytearray(b"\x89PNG\r\n\x1a\n"), i.to_bytes(8, "big")
+    while len(out) < size:
+        block = hashlib.sha256(block).digest()
+        out += block
+    return bytes(out[:size])
 
 
 class _QuietServer(http.server.ThreadingHTTPServer):
@@ -38,8 +44,8 @@ class _QuietServer(http.server.ThreadingHTTPServer):
 
 
 class ManyPagesSite:
-    def __init__(self, pages: int, delay: float) -> None:
-        self.pages, self.delay = pages, delay
+    def __init__(self, pages: int, delay: float, image_bytes: int = 256) -> None:
+        self.pages, self.delay, self.image_bytes = pages, delay, image_bytes
         self.hits = Hits()
         site = self
 
@@ -88,7 +94,7 @@ class ManyPagesSite:
             if (kind, ext) == ("p", "html"):
                 return page_body(int(number), self.pages), "text/html; charset=utf-8"
             if (kind, ext) == ("img", "png"):
-                return image_body(int(number)), "image/png"
+                return image_body(int(number), self.image_bytes), "image/png"
         return None, "text/plain"
 
     def stop(self) -> None:
@@ -97,8 +103,8 @@ class ManyPagesSite:
 
 
 @contextmanager
-def serve(pages: int, delay: float) -> Iterator[ManyPagesSite]:
-    site = ManyPagesSite(pages, delay)
+def serve(pages: int, delay: float, image_bytes: int = 256) -> Iterator[ManyPagesSite]:
+    site = ManyPagesSite(pages, delay, image_bytes)
     try:
         yield site
     finally:

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from refuge.archiver import snapshot
-from refuge.archiver.crawl import Crawl, CrawlResult
+from refuge.archiver.crawl import Crawl, CrawlResult, Interrupted
 from refuge.archiver.dbcrawl import DatabaseCrawl
 from refuge.archiver.journal import JOURNAL_NAME
 from refuge.archiver.warcwriter import SealedWarc
@@ -71,7 +71,7 @@ def run_capture(settings: Settings, engine: Engine, name: str,
     try:
         result = crawl.run()
     except BaseException as exc:
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        status = "interrupted" if isinstance(exc, (KeyboardInterrupt, Interrupted)) else "failed"
         catalog.add_failures(engine, capture_id, crawl.result.failures)
         catalog.finish_capture(engine, capture_id, status, _stats(warcs, crawl.result),
                                f"{type(exc).__name__}: {exc}"[:1000])

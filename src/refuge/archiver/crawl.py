@@ -35,6 +35,7 @@ from refuge.archiver.scope import Scope, is_trap
 from refuge.archiver.warcwriter import SealedWarc
 from refuge.archiver.worker import Outcome, Task, WorkerConfig
 from refuge.archiver.workerpool import WorkerPool, default_processes
+from refuge.config.errors import Failure
 from refuge.config.settings import Settings
 from refuge.config.targets import TargetSpec
 from refuge.formats.urls import canonical, host_and_port
@@ -44,6 +45,11 @@ AHEAD = 2  # tasks a worker may hold for a host beyond its share of that host's 
 REQUISITES_PER_PAGE = 200  # a bound on requisites in all: max_pages x this
 HEARTBEAT_SECONDS = 30.0
 PAGE_ROLES = frozenset({"page", "listing", "api", "record"})  # counted as pages; the rest as requisites
+
+
+class Interrupted(Failure):
+    """The crawl cannot go on for now (its files cannot be written): what it wrote is kept
+    and the capture is resumable."""
 
 
 @dataclass
@@ -157,6 +163,9 @@ class Crawl:
         if kind == "outcome":
             assert isinstance(payload, Outcome) and self._slots is not None
             self._slots.done(payload.task.host, worker)
+            if payload.fatal:
+                raise Interrupted(f"{payload.fatal}; free space on the disk holding {self.settings.data} and "
+                                  "capture the target again: the capture resumes where it stopped")
             if self._journal is not None and payload.error != STOPPED:
                 self._journal.write(payload, [link for link in payload.links if link[0] not in self._links_seen])
             self._handle(payload)

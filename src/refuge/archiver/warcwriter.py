@@ -14,6 +14,8 @@ import itertools
 import os
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -28,6 +30,11 @@ from refuge import __version__
 from refuge.archiver.fetch import Exchange
 from refuge.formats.urls import surt_key
 from refuge.storage.warc.sealed import INCOMPLETE_SUFFIX, OPEN_SUFFIX, fsync_dir
+
+
+class WriteFailed(Exception):
+    """A WARC file could not be written (a full disk, say): the capture must stop, and the
+    file is left unsealed for the next run to salvage up to its last whole record."""
 
 
 class _HexSha256(Digester):
@@ -131,11 +138,12 @@ class RollingWarcWriter:
         self._counting: _CountingFile | None = None
         self._writer: _Sha256Writer | None = None
         self._current: SealedWarc | None = None
+        self._failed: str | None = None
         directory.mkdir(parents=True, exist_ok=True)
 
     def write_response(self, ex: Exchange) -> dict[str, Any]:
         """Write the exchange as a request and a response record; returns the response's index row."""
-        with self._lock:
+        with self._lock, self._guard():
             writer, resp_id = self._ensure_open(), _record_id()
             response = writer.create_warc_record(
                 ex.url, "response", payload=ex.body, length=ex.length, http_headers=_response_head(ex),
@@ -146,7 +154,7 @@ class RollingWarcWriter:
 
     def write_revisit(self, ex: Exchange, refers_to_url: str, refers_to_date: str) -> dict[str, Any]:
         """A payload identical to an earlier record: keep the headers, point at the bytes."""
-        with self._lock:
+        with self._lock, self._guard():
             writer, resp_id = self._ensure_open(), _record_id()
             revisit = writer.create_revisit_record(
                 ex.url, ex.payload_digest, refers_to_url, refers_to_date,
@@ -180,8 +188,26 @@ class RollingWarcWriter:
 
     def close(self) -> None:
         with self._lock:
+            if self._failed is not None:
+                if self._file is not None:
+                    self._file.close()  # left '.open': the next run salvages its whole records
+                return
             if self._file is not None:
-                self._seal()
+                with self._guard():
+                    self._seal()
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Once a write fails, nothing more goes to this writer's file: a record torn in
+        the middle of a file would hide every record after it from a reader."""
+        if self._failed is not None:
+            raise WriteFailed(self._failed)
+        try:
+            yield
+        except OSError as exc:
+            where = self._current.path if self._current is not None else self.directory
+            self._failed = f"cannot write {where}: {exc.strerror or exc}"
+            raise WriteFailed(self._failed) from None
 
     def _ensure_open(self) -> _Sha256Writer:
         if self._writer is not None:

@@ -26,7 +26,7 @@ from refuge.archiver.archived import archived_exchange
 from refuge.archiver.dbpages import DATABASE_ROLES, read_database_page
 from refuge.archiver.fetch import STOPPED, Exchange, FetchError, FetchPolicy, crawler_session, fetch
 from refuge.archiver.links import outlinks
-from refuge.archiver.warcwriter import RollingWarcWriter, SealedWarc, warcinfo_fields
+from refuge.archiver.warcwriter import RollingWarcWriter, SealedWarc, WriteFailed, warcinfo_fields
 from refuge.config.settings import Settings
 from refuge.formats.urls import resolve
 from refuge.storage import catalog
@@ -79,6 +79,7 @@ class Outcome:
     error: str | None = None
     robots_txt: str | None = None  # for a robots task: the rules' text ("" when there are none)
     found: Any = None  # database roles: what the page says (dbextract's ListingResult, ApiResult, links)
+    fatal: str | None = None  # the capture cannot go on (its WARC file could not be written)
 
 
 class Worker:
@@ -110,6 +111,8 @@ class Worker:
             return Outcome(task, error=STOPPED)
         try:
             return self._robots(task) if task.role == "robots" else self._page(task, fetched)
+        except WriteFailed as exc:
+            return Outcome(task, fatal=str(exc))
         except Exception as exc:  # noqa: BLE001 - one bad document must not end the crawl
             return Outcome(task, error=f"{type(exc).__name__}: {exc}"[:300])
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import urlsplit
 
+from sqlalchemy.exc import OperationalError
+
 from refuge import __version__
 from refuge.cli import database as cli_database
 from refuge.cli import mirrors as cli_mirrors
@@ -29,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.command in ("run", "serve", "demo") or args.verbose
                         else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings: Settings | None = None
     try:
         settings = load_settings(args.config, overrides={"data": args.data, **_flag_overrides(args)})
         return int(args.handler(args, settings) or 0)
@@ -40,6 +43,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
+    except OperationalError as exc:
+        # The catalog could not be read or written: a full disk, a lock held too long, a
+        # server gone. One line naming the cause, not a traceback.
+        where = settings.data if settings is not None else "the data directory"
+        cause = (str(exc.orig).strip().splitlines() or ["unknown"])[0][:300]
+        print(f"refuge: failed: the catalog could not be used ({cause}); if the disk holding {where} is full, "
+              "free space and run the command again", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
