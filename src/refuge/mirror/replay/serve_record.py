@@ -146,17 +146,21 @@ def serve_hit(data_dir: Path, engine: Engine, hit: Hit, mod: str, url: str) -> R
     except Failure as exc:
         stack.close()
         log.error("replay of %s at %s: %s", hit.url, hit.timestamp, exc)
-        return missing_original(url, hit, str(exc))
+        return missing_original(url, hit, damaged=True)  # the file and offset are for the log, not the reader
     except BaseException:
         stack.close()
         raise
     return response
 
 
-def missing_original(url: str, hit: Hit, detail: str | None = None) -> Response:
-    en = ("This capture cannot be shown: the stored copy it refers to is missing"
-          + (f" ({detail})" if detail else "") + ".")
-    page = not_found_page(url, [], [], problem=("មិនអាចបង្ហាញច្បាប់ចម្លងនេះបានទេ ព្រោះឯកសារដែលវាយោងទៅបាត់។", en))
+def missing_original(url: str, hit: Hit, damaged: bool = False) -> Response:
+    if damaged:
+        km, en = ("មិនអាចបង្ហាញច្បាប់ចម្លងនេះបានទេ ព្រោះឯកសារដែលរក្សាទុកវាខូច ឬមិនពេញលេញ។",
+                  "This capture cannot be shown: the stored file that holds it is damaged or incomplete.")
+    else:
+        km, en = ("មិនអាចបង្ហាញច្បាប់ចម្លងនេះបានទេ ព្រោះឯកសារដែលវាយោងទៅបាត់។",
+                  "This capture cannot be shown: the stored copy it refers to is missing.")
+    page = not_found_page(url, [], [], problem=(km, en))
     return Response(page, status=404, headers=READER_HEADERS, content_type="text/html; charset=utf-8")
 
 

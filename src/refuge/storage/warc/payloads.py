@@ -27,7 +27,7 @@ def open_payload(data: Path, hit: Hit, original: Hit | None, *, stream: bool = F
     whole (records.open_record), so memory does not grow with what a record inflates to."""
     with ExitStack() as stack:
         def opened(h: Hit) -> Any:
-            return stack.enter_context(open_record(f"{data}/{h.path}", h.offset, None if stream else h.length))
+            return stack.enter_context(open_record(f"{data}/{h.path}", h.offset, h.length, stream))
         head = body = opened(hit)
         if original is not None:
             body = opened(original)

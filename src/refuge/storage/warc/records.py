@@ -25,14 +25,16 @@ _loader = ArcWarcRecordLoader(verify_http=False)  # as ArchiveIterator reads rec
 
 
 @contextmanager
-def open_record(path: Path | str, offset: int, length: int | None = None) -> Iterator[ArcWarcRecord]:
+def open_record(path: Path | str, offset: int, length: int | None = None,
+                stream: bool = False) -> Iterator[ArcWarcRecord]:
     """The record starting at OFFSET in the WARC at PATH; its streams are valid inside the block.
 
     Each record is its own gzip member, so seeking to its offset and reading one
     record touches only that record's bytes. LENGTH, the stored length from the index,
-    lets a small record be read whole; anything unexpected about it (a short file, a
+    lets a small record be read whole (unless STREAM); anything unexpected about it (a
     member that does not end there) and the record is read by streaming instead, which
-    reports what is wrong.
+    reports what is wrong. A file too short to hold LENGTH bytes at OFFSET is refused
+    with a Failure naming both: a record cut short is never served as if whole.
     """
     try:
         fh = open(path, "rb")
@@ -40,7 +42,13 @@ def open_record(path: Path | str, offset: int, length: int | None = None) -> Ite
         raise Failure(f"{path}: cannot open WARC file ({exc.strerror})") from None
     records = None
     try:
-        whole = _read_whole(fh, offset, length) if length is not None and 0 < length <= WHOLE_STORED else None
+        if length is not None:
+            end = fh.seek(0, 2)
+            if end < offset + length:
+                raise Failure(f"{path}: the record at offset {offset} is cut short: it needs {length} bytes, "
+                              f"the file ends {end - offset} bytes after its start (see `refuge verify`)")
+        small = length is not None and 0 < length <= WHOLE_STORED and not stream
+        whole = _read_whole(fh, offset, length) if small else None
         if whole is not None:
             yield whole
             return
