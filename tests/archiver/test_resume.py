@@ -60,6 +60,9 @@ def test_a_capture_killed_twenty_times_ends_complete_with_nothing_lost_or_fetche
         folder = data / "archive" / "many" / summary["id"]
         warcs = sorted(folder.glob("*.warc.gz"))
         assert not list(folder.glob("*.open")) and {h.filename for h in hits} <= {w.name for w in warcs}
+        # The capture counts every file of every run, salvaged ones included.
+        assert summary["files"] == len(warcs) == len(summary["warcs"])
+        assert summary["bytes"] == sum(w.stat().st_size for w in warcs)
         check = subprocess.run([str(BIN / "warcio"), "check", *map(str, warcs)], capture_output=True, text=True)
         assert check.returncode == 0, check.stdout[-3000:]
 

@@ -55,12 +55,10 @@ def run_capture(settings: Settings, engine: Engine, name: str,
     journal = settings.archive_dir / target.name / capture_id / JOURNAL_NAME
     archived = _archived(settings, engine, capture_id) if journal.exists() else None
     began = time.monotonic()
-    warcs: list[SealedWarc] = []
 
     def on_sealed(warc: SealedWarc) -> None:
         sealed.register_sealed(engine, settings.data, capture_id, target.id, warc.path, warc.sha256,
                                   warc.size, warc.records, warc.rows)
-        warcs.append(warc)
 
     database = database_spec(target.spec)
     config = WorkerConfig(settings=settings, target_id=target.id, target_name=target.name,
@@ -73,7 +71,7 @@ def run_capture(settings: Settings, engine: Engine, name: str,
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, (KeyboardInterrupt, Interrupted)) else "failed"
         catalog.add_failures(engine, capture_id, crawl.result.failures)
-        catalog.finish_capture(engine, capture_id, status, _stats(warcs, crawl.result),
+        catalog.finish_capture(engine, capture_id, status, _stats(engine, capture_id, crawl.result),
                                f"{type(exc).__name__}: {exc}"[:1000])
         raise
     error: str | None = None
@@ -85,7 +83,7 @@ def run_capture(settings: Settings, engine: Engine, name: str,
         status = "complete"
         journal.unlink(missing_ok=True)  # nothing left to resume
     catalog.add_failures(engine, capture_id, result.failures)
-    catalog.finish_capture(engine, capture_id, status, _stats(warcs, result), error)
+    catalog.finish_capture(engine, capture_id, status, _stats(engine, capture_id, result), error)
     snapshot_summary = None
     if isinstance(crawl, DatabaseCrawl) and status != "failed":
         # Read the records from what was just sealed; a crawl that stopped early still
@@ -103,7 +101,8 @@ def run_capture(settings: Settings, engine: Engine, name: str,
         log.error("capture %s: writing its manifest failed (`refuge push` retries): %s", capture_id, exc)
     summary = catalog.get_capture(engine, capture_id)
     summary["seconds"] = round(time.monotonic() - began, 3)
-    summary["warcs"] = sorted(str(w.path) for w in warcs)
+    summary["warcs"] = sorted(str(settings.data / f["path"]) for f in catalog.capture_files(engine, capture_id)
+                              if f["kind"] == "warc")
     summary["failures"] = result.failures
     if result.resumed:
         summary["resumed"] = result.resumed
@@ -140,6 +139,9 @@ def database_spec(spec: TargetSpec) -> Any:
     return spec_from_dict(json.loads(spec.database), f"target {spec.name}: spec")
 
 
-def _stats(sealed: list[SealedWarc], r: CrawlResult) -> dict[str, int]:
+def _stats(engine: Engine, capture_id: str, r: CrawlResult) -> dict[str, int]:
+    """The capture's counts; its files and bytes from the catalog, so a resumed capture
+    counts what its earlier runs sealed and what was salvaged of them too."""
+    warcs = [f for f in catalog.capture_files(engine, capture_id) if f["kind"] == "warc"]
     return {"pages": r.pages, "requisites": r.requisites, "failed": len(r.failures), "revisits": r.revisits,
-            "bytes": sum(w.size for w in sealed), "files": len(sealed)}
+            "bytes": sum(f["size"] for f in warcs), "files": len(warcs)}
