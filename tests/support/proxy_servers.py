@@ -31,8 +31,9 @@ class ForwardProxy(http.server.BaseHTTPRequestHandler):
         upstream.close()
 
 
-def socks5(conn, stop, seen) -> None:
-    """A minimal SOCKS5 server: no auth, CONNECT to an IPv4 address or a name."""
+def socks5(conn, stop, seen, names: dict[str, str] | None = None) -> None:
+    """A minimal SOCKS5 server: no auth, CONNECT to an IPv4 address or a name. NAMES are
+    names only this proxy can resolve (name -> address), as a remote resolver would."""
     try:
         conn.recv(262)
         conn.sendall(b"\x05\x00")
@@ -43,7 +44,7 @@ def socks5(conn, stop, seen) -> None:
             host = socket.inet_ntoa(conn.recv(4))
         port = struct.unpack("!H", conn.recv(2))[0]
         seen.append((host, port))
-        upstream = socket.create_connection((host, port), timeout=5)
+        upstream = socket.create_connection(((names or {}).get(host, host), port), timeout=5)
         conn.sendall(b"\x05\x00\x00\x01" + socket.inet_aton("127.0.0.1") + struct.pack("!H", port))
         while not stop.is_set():
             ready, _, _ = select.select([conn, upstream], [], [], 0.2)
