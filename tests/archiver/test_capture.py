@@ -9,8 +9,11 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import socket
 import subprocess
 import sys
+import threading
+import zlib
 from pathlib import Path
 
 import pytest
@@ -216,3 +219,56 @@ def test_hostile_page_is_captured_and_its_traps_refused(tmp_settings, fixture_si
     assert records[("response", fixture_site.abs("/hostile.html"))][0]["payload"] == \
         fixture_site.file_bytes("/hostile.html")
     assert not any(h in f["url"] for f in summary["failures"] for h in ("169.254", "10.0.0.1", ".invalid"))
+
+
+def test_header_bytes_are_kept_as_received_non_ascii_and_repeated_included(tmp_settings) -> None:
+    """Header lines reach the WARC file byte for byte: UTF-8 Khmer and Latin-1 values,
+    a repeated header in its order, and the block digest checks over those bytes."""
+    body = "<html><title>ក</title></html>".encode()
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+            + "X-Title: ទំព័រដើម\r\n".encode() + b"X-Latin: caf\xe9\r\n"
+            + b"Set-Cookie: a=1; Path=/\r\nX-Between: 1\r\nSet-Cookie: b=2; Path=/\r\n"
+            + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        server.settimeout(20)
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(head + body)
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        engine = catalog.connect(tmp_settings.catalog_url)
+        catalog.save_target(engine, make_target(f"http://127.0.0.1:{port}/", name="raw", scope="page",
+                                                robots="ignore"))
+        summary = run_capture(tmp_settings, engine, "raw")
+    finally:
+        server.close()
+    assert summary["status"] == "complete", summary
+    [warc] = [Path(p) for p in summary["warcs"]]
+    with open(warc, "rb") as fh:
+        stored = [gzip.decompress(member) for member in _members(fh.read())]
+    [record] = [r for r in stored if b"WARC-Type: response" in r]
+    block = record.split(b"\r\n\r\n", 1)[1]
+    assert block.startswith(head) and block[len(head):].startswith(body)
+    records = read_records([warc])  # digests checked ("raise") over exactly these bytes
+    assert records[("response", f"http://127.0.0.1:{port}/")][0]["payload"] == body
+
+
+def _members(data: bytes) -> list[bytes]:
+    """The gzip members of a WARC file, one per record."""
+    members, start = [], 0
+    while start < len(data):
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        inflater.decompress(data[start:])
+        end = len(data) - len(inflater.unused_data)
+        members.append(data[start:end])
+        start = end
+    return members
