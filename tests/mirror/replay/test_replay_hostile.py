@@ -11,7 +11,7 @@ import time
 import pytest
 
 from alarm import Alarm
-from replay_fixtures import BANNER, BIG_SIZE, SITE, T1, UNCLOSED, big_html, get, without_urls
+from replay_fixtures import BANNER, BIG_SIZE, HOSTILE, SITE, T1, UNCLOSED, big_html, get, without_urls
 from refuge.mirror.replay.policy import ReplayPolicy, rewrite_refresh
 from replay_fixtures import replay_fixture  # noqa: F401 - provides the `replay` fixture
 
@@ -131,6 +131,9 @@ def test_hostile_html_does_not_break_the_server(replay):
     assert f'href="/web/{T1}/{SITE}x.html"'.encode() in body  # resolved against the page, not the javascript: base
     assert f'href="/web/{T1}/{SITE}after.html"'.encode() in body
     assert f'src="/web/{T1}im_/http://169.254.169.254/latest"'.encode() in body
+    # And the whole document is the archived one outside the rewritten URLs: the 100,000-deep
+    # nesting, the 5,000-character attribute and the broken tags all passed through as they were.
+    assert without_urls(body) == without_urls(HOSTILE)
     assert get(replay, "/healthz").status_code == 200
 
 
