@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 from datetime import datetime, timezone
@@ -69,10 +70,22 @@ def test_second_capture_of_a_running_target_is_refused(tmp_settings, fixture_sit
         assert "already running" in str(exc)
     else:
         raise AssertionError("a second capture of the same target was allowed to start")
-    # A capture whose process is gone is reaped, and the target can be captured again.
     catalog.finish_capture(engine, first, "complete", {})
+    # A capture whose process died (here: a process that claimed the target, then exited
+    # without finishing) is found dead at once, not after stale_seconds, and reaped.
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        dead = pool.apply(_claim_and_exit, (tmp_settings.catalog_url, "site"))
+    assert catalog.get_capture(engine, dead)["status"] == "running"
     second = catalog.start_capture(engine, target, stale_seconds=600)
-    assert second != first
+    assert second not in (first, dead)
+    reaped = catalog.get_capture(engine, dead)
+    assert reaped["status"] == "interrupted" and "stopped without finishing" in reaped["error"]
+
+
+def _claim_and_exit(catalog_url: str, name: str) -> str:
+    engine = catalog.connect(catalog_url)
+    return catalog.start_capture(engine, catalog.get_target(engine, name), stale_seconds=600)
 
 
 def test_restart_waits_for_the_interval_since_the_last_capture(tmp_settings) -> None:
