@@ -26,6 +26,7 @@ from refuge.mirror.publish import mirror_list
 from refuge.mirror.replay.app import make_app
 from refuge.mirror.publish.check import check_mirrors
 from refuge.mirror.publish.publisher import publish
+from refuge.mirror.publish.signing import verify
 from refuge.mirror.replay.server import running_server
 from refuge.storage import catalog, mirror_files
 from refuge.storage.catalog import mirrors
@@ -169,12 +170,22 @@ def test_mirror_list_is_signed_and_minisign_verifies_it(published, tmp_path) -> 
 
 def test_each_s3_mirror_carries_the_current_signed_list(published) -> None:
     base = _channel(published["first"], "s3").urls[0].removesuffix("index.html")
-    served = requests.get(base + "mirrors.json", timeout=10)
-    assert served.status_code == 200
     current = mirror_list.build_files(published["settings"], published["engine"])
-    assert served.content == current["mirrors.json"]
-    top = requests.get(base.rsplit("fixture/", 1)[0] + "mirrors.json", timeout=10)
-    assert top.status_code == 200 and top.content == current["mirrors.json"]
+    assert _verified_list(published, base) == current["mirrors.json"]
+    assert _verified_list(published, base.rsplit("fixture/", 1)[0]) == current["mirrors.json"]
+
+
+def _verified_list(published, base: str) -> bytes:
+    """mirrors.json as a reader fetches it from a mirror, its .minisig fetched beside it and
+    verified with the operator's public key (`refuge key`); raises if it does not verify."""
+    doc = requests.get(base + "mirrors.json", timeout=10)
+    sig = requests.get(base + "mirrors.json.minisig", timeout=10)
+    assert doc.status_code == sig.status_code == 200, base
+    key = subprocess.run([REFUGE, "--data", str(published["settings"].data), "key"], capture_output=True,
+                         text=True, timeout=60)
+    assert key.returncode == 0, key.stderr
+    verify(key.stdout, doc.content, sig.text)
+    return doc.content
 
 
 def test_check_marks_a_stopped_gateway_down_and_keeps_the_others_up(published) -> None:
@@ -191,6 +202,10 @@ def test_check_marks_a_stopped_gateway_down_and_keeps_the_others_up(published) -
         assert targets["fixture"]["mirrors"] == {"up": 1, "down": 1, "unknown": 0}
         signed = json.loads(mirror_files.stored(settings)["mirrors.json"])
         assert {m["channel"]: m["status"] for m in signed["targets"][0]["mirrors"]} == {"s3": "up", "ipfs": "down"}
+        # The check re-signed the list, and the S3 mirror serves the new list with a signature over it.
+        s3_base = _channel(published["first"], "s3").urls[0].removesuffix("index.html")
+        served = json.loads(_verified_list(published, s3_base))
+        assert {m["channel"]: m["status"] for m in served["targets"][0]["mirrors"]} == {"s3": "up", "ipfs": "down"}
     results = check_mirrors(settings, engine)
     assert all(r["status"] == "up" for r in results), results
     history = _run_json(published, "urls", "fixture", "--history", "20")
