@@ -194,8 +194,19 @@ def test_flipped_bytes_in_s3_and_on_disk_are_found_and_repaired(both, s3_server,
     assert f"BAD: local {made.capture_id}/{local_victim.name}: sha256" in out
     assert out.count("BAD:") == 2
 
+    client = s3_server.client()
+    prefix = f"archive/{made.target}/{made.capture_id}/"
+    good_local = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in warcs if p != local_victim}
+    good_s3 = {o["Key"]: (o["LastModified"], o["ETag"]) for o in
+               client.list_objects_v2(Bucket=s3_bucket, Prefix=prefix)["Contents"] if o["Key"] != key}
+    assert good_local and good_s3
+
     assert main(["--data", str(settings.data), "verify", made.capture_id, "--repair", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
+    # Only the bad copies were touched: every good one is the same file, the same object.
+    assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in warcs if p != local_victim} == good_local
+    assert {o["Key"]: (o["LastModified"], o["ETag"]) for o in
+            client.list_objects_v2(Bucket=s3_bucket, Prefix=prefix)["Contents"] if o["Key"] != key} == good_s3
     fixed = {(c["store"], c["file"]): c["repaired_from"] for c in doc["copies"] if c["repaired"]}
     assert fixed == {("s3", s3_victim.name): "local", ("local", local_victim.name): "s3"}
     assert main(["--data", str(settings.data), "verify", made.capture_id]) == 0
@@ -226,7 +237,8 @@ def test_a_node_serving_wrong_bytes_is_caught(tmp_settings, ipfs_node, monkeypat
     bad = [c for c in checks if c.result == "bad"]
     assert len(bad) == len(capture_files(settings, engine, made.capture_id))
     assert all("the node served bytes whose CID is" in c.reason for c in bad)
-    assert all(c.repaired is False for c in repaired if c.result == "bad")
+    still_bad = [c for c in repaired if c.result == "bad"]
+    assert len(still_bad) == len(bad) and all(c.repaired is False for c in still_bad)
 
 
 def test_missing_credentials_or_wrong_endpoint_is_named_and_the_capture_still_succeeds(
