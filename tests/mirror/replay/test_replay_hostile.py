@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+import requests
 
 from alarm import Alarm
 from replay_fixtures import BANNER, BIG_SIZE, HOSTILE, SITE, T1, UNCLOSED, big_html, get, without_urls
@@ -170,3 +171,19 @@ def test_big_responses_one_after_another_are_all_served(replay):
         with get(replay, f"/web/{T1}id_/{SITE}big.bin", stream=True) as r:
             assert r.status_code == 200
             assert sum(len(chunk) for chunk in r.iter_content(1 << 20)) == BIG_SIZE
+
+
+def test_a_response_over_its_work_budget_is_cut_with_a_logged_reason(replay, monkeypatch, caplog):
+    from refuge.mirror.replay import serve_record
+
+    monkeypatch.setattr(serve_record, "WORK_BUDGET", 0.0)  # the server runs in this process
+    with get(replay, f"/web/{T1}id_/{SITE}big.bin", stream=True) as r:
+        assert r.status_code == 200
+        got = 0
+        try:
+            for chunk in r.iter_content(1 << 16):
+                got += len(chunk)
+        except requests.RequestException:
+            pass  # a body cut short of its Content-Length: the point
+    assert got < BIG_SIZE
+    assert f"{SITE}big.bin at {T1}: response cut after" in caplog.text

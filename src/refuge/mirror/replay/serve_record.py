@@ -16,6 +16,7 @@ the replay security headers. Memory does not grow with the record's size.
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Iterator
@@ -51,6 +52,12 @@ REPLAY_CSP = (
     "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"
 )
 
+# Seconds of work (reading, inflating, rewriting; not waiting for the reader) one
+# streamed response may take; past it the response ends there, with a log line. The
+# rewriters are linear, so only a record built to be slow, or a machine in trouble, gets
+# near it; what it bounds is how long one request can keep a thread working.
+WORK_BUDGET = 60.0
+
 # An archived header value longer than this is not sent: browsers and HTTP clients refuse
 # a response whose header lines run to tens of kilobytes, so it could only break the page.
 HEADER_LIMIT = 32 * 1024
@@ -80,25 +87,31 @@ class _Response(Response):
 
 
 class _Body:
-    """The response iterable: FIRST (chunks already made), then the rest of IT; closes the
-    generator and the WARC files when the server is done."""
+    """The response iterable: FIRST (chunks already made), then the rest of IT, within
+    WORK_BUDGET; closes the generator and the WARC files when the server is done."""
 
-    __slots__ = ("_first", "_it", "_stack")
+    __slots__ = ("_first", "_it", "_stack", "_what")
 
-    def __init__(self, it: Iterator[bytes], stack: ExitStack, first: list[bytes] | None = None) -> None:
+    def __init__(self, it: Iterator[bytes], stack: ExitStack, what: str, first: list[bytes] | None = None) -> None:
         self._first = first
         self._it = it
         self._stack = stack
+        self._what = what
 
     def __iter__(self) -> Iterator[bytes]:
-        if not self._first:
-            return self._it
-        return self._chain()
-
-    def _chain(self) -> Iterator[bytes]:
         first, self._first = self._first or [], None
         yield from first
-        yield from self._it
+        spent = 0.0
+        while True:
+            started = time.monotonic()
+            chunk = next(self._it, None)
+            spent += time.monotonic() - started  # the work of making it, not the wait to send it
+            if chunk is None:
+                return
+            yield chunk
+            if spent > WORK_BUDGET:
+                log.warning("%s: response cut after %.1f s of work (budget %.0f s)", self._what, spent, WORK_BUDGET)
+                return
 
     def close(self) -> None:
         try:
@@ -238,7 +251,7 @@ def _build(head: Any, body: Any, hit: Hit, mod: str, stack: ExitStack) -> Respon
         length = getattr(body.raw_stream, "limit", None)
         if isinstance(length, int) and length >= 0:
             headers.append(("Content-Length", str(length)))
-        return _Response(_Body(_raw(stream), stack), status=status, headers=headers, direct_passthrough=True)
+        return _Response(_Body(_raw(stream), stack, f"{hit.url} at {hit.timestamp}"), status=status, headers=headers, direct_passthrough=True)
     if kind == "html":
         it = _html(stream, ctype, ReplayPolicy(hit.timestamp, hit.url,
                                                banner=banner(hit.url, hit.timestamp) if mod == "" else None))
@@ -250,7 +263,7 @@ def _build(head: Any, body: Any, hit: Hit, mod: str, stack: ExitStack) -> Respon
         first.append(chunk)
         size += len(chunk)
         if size > WHOLE_LIMIT:
-            return _Response(_Body(it, stack, first), status=status, headers=headers, direct_passthrough=True)
+            return _Response(_Body(it, stack, f"{hit.url} at {hit.timestamp}", first), status=status, headers=headers, direct_passthrough=True)
     stack.close()
     whole = first[0] if len(first) == 1 else b"".join(first)
     headers.append(("Content-Length", str(len(whole))))
