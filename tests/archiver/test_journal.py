@@ -46,3 +46,22 @@ def test_a_line_torn_by_a_kill_ends_the_journal_there(tmp_path: Path) -> None:
     path.write_bytes(whole + encode(OUTCOMES[3], []).encode()[:25])
     assert list(read_journal(path)) == OUTCOMES[:3]
     assert list(read_journal(tmp_path / "none.jsonl")) == []
+
+
+def test_lines_appended_after_a_torn_one_are_read_back(tmp_path: Path) -> None:
+    """A resumed run appends to the journal a killed run tore: the fragment is cut first,
+    so the new lines do not vanish with it at the next resume."""
+    path = tmp_path / "journal.jsonl"
+    path.write_bytes((encode(OUTCOMES[0], OUTCOMES[0].links) + "\n").encode() + encode(OUTCOMES[1], []).encode()[:30])
+    journal = Journal(path)
+    for out in OUTCOMES[2:5]:
+        journal.write(out, out.links)
+    journal.close()
+    assert list(read_journal(path)) == [OUTCOMES[0], *OUTCOMES[2:5]]
+
+
+def test_where_an_earlier_record_lies_is_not_journaled() -> None:
+    from dataclasses import replace
+
+    out = replace(OUTCOMES[0], task=replace(OUTCOMES[0].task, archived=("/data/x.warc.gz", 10, 20)))
+    assert decode(encode(out, out.links)).task.archived is None

@@ -53,6 +53,8 @@ def test_a_capture_killed_twenty_times_ends_complete_with_nothing_lost_or_fetche
         hits = index.capture_hits(engine, summary["id"])
         indexed = {h.url.removeprefix(site.origin) for h in hits}
         assert indexed == set(site.paths()), f"missing: {sorted(set(site.paths()) - indexed)[:10]}"
+        # Read back, not written twice: a record the killed run wrote whole is the one kept.
+        assert len(hits) == len(indexed), f"{len(hits) - len(indexed)} URLs recorded twice"
         fetched = site.hits.counts()
         assert max(fetched.values()) <= 2, {p: n for p, n in fetched.items() if n > 2}
         refetched = sum(n - 1 for n in fetched.values())

@@ -55,7 +55,7 @@ def test_a_file_cut_anywhere_keeps_exactly_the_responses_written_whole(left_open
     _, _, _, path, ends = left_open
     size = path.stat().st_size
     assert size == ends[-1], "the writer flushes each record as it ends"
-    cuts = sorted({c for end in ends for c in (end - 1, end, end + 1, end + 40)} | {1, 100, size // 2} - {0})
+    cuts = range(1, size + 1, 3)  # every third byte: a cut inside WARC headers fails warcio otherwise
     for cut in cuts:
         if cut > size:
             continue
@@ -88,7 +88,12 @@ def test_recover_seals_and_indexes_the_killed_captures_file_so_its_pages_replay(
     with open(path, "r+b") as fh:
         fh.truncate(ends[3] + 25)  # the kill came while the fifth response was being written
     catalog.finish_capture(engine, capture_id, "interrupted", {})  # as the reaper marks a dead capture
-    report = sealed.recover(engine, settings.data, settings.archive_dir)
+    # The pass over the whole archive at service start leaves an interrupted capture to
+    # whoever resumes it (another process may be doing so now)...
+    assert sealed.recover(engine, settings.data, settings.archive_dir) == {"incomplete": [], "indexed": [],
+                                                                           "salvaged": []}
+    # ...which is the next capture of its target, holding the target.
+    report = sealed.recover(engine, settings.data, settings.archive_dir, "site")
     sealed_path = path.with_name(path.name.removesuffix(".open"))
     assert report["salvaged"] == [str(sealed_path)] and report["indexed"] == [str(sealed_path)]
     hits = index.capture_hits(engine, capture_id)
@@ -101,6 +106,6 @@ def test_a_file_with_no_whole_response_is_set_aside_not_served(left_open) -> Non
     with open(path, "r+b") as fh:
         fh.truncate(ends[0] - 1)
     catalog.finish_capture(engine, capture_id, "interrupted", {})
-    report = sealed.recover(engine, settings.data, settings.archive_dir)
+    report = sealed.recover(engine, settings.data, settings.archive_dir, "site")
     assert len(report["incomplete"]) == 1 and report["indexed"] == []
     assert index.capture_hits(engine, capture_id) == []

@@ -116,7 +116,10 @@ def _claim(settings: Settings, engine: Engine, target: catalog.Target, fresh: bo
     catalog.reap_stale_captures(engine, settings.stale_capture_seconds, target_id=target.id)
     if not fresh:
         earlier = catalog.resumable_capture(engine, target, parse_duration(settings.resume_within))
-        if earlier is not None and catalog.reopen_capture(engine, target, earlier):
+        # Without its journal a capture cannot say what it did: it would be crawled again
+        # into the same id, every URL twice.
+        journaled = earlier is not None and (settings.archive_dir / target.name / earlier / JOURNAL_NAME).exists()
+        if journaled and catalog.reopen_capture(engine, target, earlier):
             log.info("capture %s of %s: resuming it", earlier, target.name)
             return earlier
     return catalog.start_capture(engine, target, settings.stale_capture_seconds)

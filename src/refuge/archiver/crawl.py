@@ -276,7 +276,8 @@ class Crawl:
             return  # a page redirecting off-site: the hop is recorded, the target is not ours
         if self.scope.excluded(url) or is_trap(url):
             return
-        self._enqueue(dataclasses.replace(task, url=url, redirects=task.redirects + 1, host="", limit=1))
+        self._enqueue(dataclasses.replace(task, url=url, redirects=task.redirects + 1, host="", limit=1,
+                                          archived=self.archived.get(canonical(url))))
 
     def _add_page(self, url: str, depth: int) -> None:
         if depth > self.max_depth or self._pages_queued >= self.max_pages:

@@ -37,6 +37,7 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        _cut_torn_tail(path)
         self._fh = open(path, "a", encoding="utf-8")
 
     def write(self, out: Outcome, new_links: list[tuple[str, str]]) -> None:
@@ -47,6 +48,29 @@ class Journal:
 
     def close(self) -> None:
         self._fh.close()
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Cut a line a killed writer left half-written, so what is appended next starts a line
+    of its own (glued to the fragment, it would be lost with it)."""
+    try:
+        fh = open(path, "r+b")
+    except FileNotFoundError:
+        return
+    with fh:
+        end = fh.seek(0, 2)
+        pos = end
+        while pos > 0:
+            step = min(pos, 64 * 1024)
+            fh.seek(pos - step)
+            block = fh.read(step)
+            newline = block.rfind(b"\n")
+            if newline >= 0:
+                pos = pos - step + newline + 1
+                break
+            pos -= step
+        if pos != end:
+            fh.truncate(pos)
 
 
 def read_journal(path: Path) -> Iterator[Outcome]:
@@ -60,14 +84,16 @@ def read_journal(path: Path) -> Iterator[Outcome]:
             try:
                 yield decode(line)
             except (ValueError, KeyError, TypeError) as exc:
-                # Only a process killed mid-write leaves a bad line, and only the last one.
+                # Only a process killed mid-write leaves a bad line, and only as the last one:
+                # Journal cuts it before appending.
                 log.warning("%s line %d: not a whole journal line (%s); what follows is fetched again",
                             path, number, exc)
                 return
 
 
 def encode(out: Outcome, new_links: list[tuple[str, str]]) -> str:
-    line: dict[str, Any] = {"task": dataclasses.asdict(out.task)}
+    # Where an earlier run's record lies is for that run's workers, not for the journal.
+    line: dict[str, Any] = {"task": dataclasses.asdict(dataclasses.replace(out.task, archived=None))}
     for name in ("status", "recorded", "redirect", "error", "robots_txt"):
         value = getattr(out, name)
         if value is not None:

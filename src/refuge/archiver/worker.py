@@ -157,6 +157,8 @@ class Worker:
             try:
                 ex = self._fetch(url)
             except FetchError as exc:
+                if str(exc) == STOPPED:
+                    return Outcome(task, error=STOPPED)  # not journaled: asked again on resume
                 return Outcome(task, error=f"robots.txt unreachable, so the host is treated as disallowed: {exc}")
             try:
                 self.record(ex)

@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 from refuge.config.errors import BadInput
 from refuge.storage.catalog.db import iso, now_iso, utcnow
-from refuge.storage.catalog.schema import capture_roots, captures, cdx, failures, file_cids, files, replicas, targets
+from refuge.storage.catalog.schema import (capture_roots, captures, cdx, db_records, db_snapshots, failures, file_cids,
+                                           files, replicas, targets)
 from refuge.storage.catalog.targets import Target, get_target
 
 
@@ -68,8 +69,8 @@ def reopen_capture(engine: Engine, target: Target, capture_id: str) -> bool:
     process resumed it first, AlreadyRunning if another capture of the target runs.
 
     What its earlier run wrote as finished goes: its failures (the resumed crawl lists
-    them again) and its manifest, which described an unfinished capture and is written
-    anew when the capture ends. Its sealed files and their index stay.
+    them again), its manifest and a database snapshot, which described an unfinished
+    capture and are made anew when it ends. Its sealed files and their index stay.
     """
     manifests = select(files.c.id).where((files.c.capture_id == capture_id)
                                          & files.c.kind.in_(("manifest", "sums"))).scalar_subquery()
@@ -85,6 +86,9 @@ def reopen_capture(engine: Engine, target: Target, capture_id: str) -> bool:
             conn.execute(delete(file_cids).where(file_cids.c.file_id.in_(manifests)))
             conn.execute(delete(files).where(files.c.id.in_(manifests)))
             conn.execute(delete(capture_roots).where(capture_roots.c.capture_id == capture_id))
+            # A database capture's snapshot of the unfinished run is built again at the end.
+            conn.execute(delete(db_records).where(db_records.c.capture_id == capture_id))
+            conn.execute(delete(db_snapshots).where(db_snapshots.c.capture_id == capture_id))
     except IntegrityError:
         raise AlreadyRunning(f"target {target.name!r}: a capture is already running") from None
     return True

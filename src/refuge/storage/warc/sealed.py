@@ -25,7 +25,6 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 from warcio.archiveiterator import ArchiveIterator
-from warcio.exceptions import ArchiveLoadFailed
 
 from refuge.formats.urls import surt_key
 from refuge.storage import catalog
@@ -93,7 +92,8 @@ def recover(engine: Engine, data_dir: Path, archive_dir: Path, target: str | Non
     """Make the archive directory and the catalog agree after a crash.
 
     Only files of captures that are no longer running are touched, and those of OWNED,
-    the running capture the caller holds (a capture being resumed).
+    the running capture the caller holds (a capture being resumed). Without TARGET (the
+    whole archive, at service start), interrupted captures are left alone too.
     """
     report: dict[str, list[str]] = {"incomplete": [], "indexed": [], "salvaged": []}
     if not archive_dir.exists():
@@ -103,13 +103,21 @@ def recover(engine: Engine, data_dir: Path, archive_dir: Path, target: str | Non
         if target is not None:
             query = query.join(targets, targets.c.id == captures.c.target_id).where(targets.c.name == target)
         states = {row.id: (row.status, row.target_id) for row in conn.execute(query)}
-    settled = {cid: target_id for cid, (status, target_id) in states.items() if status != "running" or cid == owned}
+    # Only the holder of a target (its running capture, OWNED) touches that target's
+    # interrupted captures: another process may be resuming one. The pass over the whole
+    # archive at service start leaves them to the capture that resumes them.
+    busy = ("running",) if target is not None else ("running", "interrupted")
+    settled = {cid: target_id for cid, (status, target_id) in states.items() if status not in busy or cid == owned}
     # One target's directory when a capture of it starts; the whole archive at service start.
     files = f"{target}/*" if target is not None else "*/*"
     for path in sorted(archive_dir.glob(f"{files}/*.warc.gz{OPEN_SUFFIX}")):
         if path.parent.name not in settled:
             continue
-        sealed_path = salvage(path)
+        try:
+            sealed_path = salvage(path)
+        except OSError as exc:  # one unreadable file must not stop every later capture and start
+            log.error("%s: cannot salvage it (%s); set aside", path, exc)
+            sealed_path = None
         if sealed_path is None:
             aside = path.with_name(path.name[: -len(OPEN_SUFFIX)] + INCOMPLETE_SUFFIX)
             path.rename(aside)
@@ -168,7 +176,7 @@ def whole_prefix(path: Path) -> int:
                     break  # the content reads whole but its gzip member was cut (warcio does not check)
                 if record.rec_type not in ("request", "warcinfo"):
                     keep = offset + length
-        except (ArchiveLoadFailed, EOFError, zlib.error, ValueError) as exc:  # a torn record or gzip member
+        except Exception as exc:  # noqa: BLE001 - a record torn anywhere (warcio fails in many ways on one)
             log.info("%s: whole records end where one is torn (%s: %s)", path, type(exc).__name__, exc)
         finally:
             records.close()
