@@ -71,8 +71,11 @@ def run_capture(settings: Settings, engine: Engine, name: str,
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, (KeyboardInterrupt, Interrupted)) else "failed"
         catalog.add_failures(engine, capture_id, crawl.result.failures)
-        catalog.finish_capture(engine, capture_id, status, _stats(engine, capture_id, crawl.result),
-                               f"{type(exc).__name__}: {exc}"[:1000])
+        # The catalog's error may reach a published manifest: no server paths in it (the
+        # admin saw the whole message on stderr and in the log).
+        error = ("stopped: its files could not be written (a full disk?); the next capture resumes it"
+                 if isinstance(exc, Interrupted) else f"{type(exc).__name__}: {exc}"[:1000])
+        catalog.finish_capture(engine, capture_id, status, _stats(engine, capture_id, crawl.result), error)
         raise
     error: str | None = None
     if result.seed_error:

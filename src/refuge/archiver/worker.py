@@ -8,6 +8,7 @@ for header parsing, record building and link extraction.
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import os
@@ -34,6 +35,7 @@ from refuge.storage.catalog import index
 
 log = logging.getLogger(__name__)
 
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 ROBOTS_REDIRECTS = 5  # RFC 9309: follow at least five
 ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309: parse at least the first 500 KiB
 
@@ -113,6 +115,10 @@ class Worker:
             return self._robots(task) if task.role == "robots" else self._page(task, fetched)
         except WriteFailed as exc:
             return Outcome(task, fatal=str(exc))
+        except OSError as exc:
+            if exc.errno in DISK_FULL:  # spooling a big body under DATA/tmp: the same full disk
+                return Outcome(task, fatal=f"cannot write {exc.filename or self.policy.spool_dir}: {exc.strerror}")
+            return Outcome(task, error=f"{type(exc).__name__}: {exc}"[:300])
         except Exception as exc:  # noqa: BLE001 - one bad document must not end the crawl
             return Outcome(task, error=f"{type(exc).__name__}: {exc}"[:300])
 

@@ -187,3 +187,20 @@ def test_a_response_over_its_work_budget_is_cut_with_a_logged_reason(replay, mon
             pass  # a body cut short of its Content-Length: the point
     assert got < BIG_SIZE
     assert f"{SITE}big.bin at {T1}: response cut after" in caplog.text
+
+
+def test_empty_and_failing_big_bodies_never_use_up_the_bound(replay, monkeypatch):
+    """A big body whose closing fails still gives its place back: readers never meet a
+    'busy' that nothing is using."""
+    from refuge.mirror.replay import serve_record
+    from refuge.mirror.replay.app import STREAMS
+
+    def failing_close(self):
+        raise OSError("closing failed")
+
+    monkeypatch.setattr(serve_record._Body, "close", failing_close)  # the server runs in this process
+    for _ in range(STREAMS + 2):
+        with get(replay, f"/web/{T1}id_/{SITE}big.bin", stream=True) as r:
+            assert r.status_code == 200
+            for _ in r.iter_content(1 << 20):
+                pass

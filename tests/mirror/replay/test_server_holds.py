@@ -50,9 +50,14 @@ def server(tmp_path_factory) -> Iterator[tuple[str, subprocess.Popen]]:
     try:
         yield base, proc
     finally:
+        children = _children(proc.pid)
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
         proc.stderr.close()
+    deadline = time.time() + 10
+    while any(Path(f"/proc/{c}").exists() for c in children) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{c}").exists() for c in children), "SIGTERM stops every server process"
 
 
 def _children(pid: int) -> list[int]:

@@ -21,12 +21,11 @@ import logging
 import threading
 import re
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import quote
 
 from sqlalchemy import Engine
 from werkzeug.wrappers import Response
-from werkzeug.wsgi import ClosingIterator
 
 from refuge.config.settings import Settings
 from refuge.formats.urls import join
@@ -110,7 +109,8 @@ class ReplayApp:
         except Exception:  # noqa: BLE001 - one bad record must not take the server down
             log.exception("replay failed for %r", environ.get("REQUEST_URI") or environ.get("PATH_INFO"))
             response = self.message(500, "មានបញ្ហានៅលើម៉ាស៊ីនមេ។", "Something went wrong on the server.")
-        if not (response.is_streamed and (response.content_length or BIG + 1) > BIG):
+        length = response.content_length
+        if not (response.is_streamed and (length is None or length > BIG)):
             return response(environ, start_response)
         # A big streamed response (a big record) holds a server thread while it is made: past
         # STREAMS at once, the next is asked to come back, so small pages and /healthz
@@ -127,7 +127,7 @@ class ReplayApp:
             self.streams.release()
             raise
         # Released when the server closes the body (sent, or the client gone), not before.
-        return ClosingIterator(body, self.streams.release)
+        return _Released(body, self.streams.release)
 
     # -- routing --------------------------------------------------------------------------
 
@@ -236,6 +236,26 @@ class ReplayApp:
 
     def message(self, status: int, km: str, en: str) -> Response:
         return reader(pages.message_page(km, en), status)
+
+
+class _Released:
+    """BODY, and RELEASE called once when the server closes it, even if closing BODY fails."""
+
+    def __init__(self, body: Iterable[bytes], release: Callable[[], None]) -> None:
+        self._body, self._release = body, release
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        release, self._release = self._release, None
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if release is not None:
+                release()
 
 
 def reader(body: bytes, status: int = 200) -> Response:

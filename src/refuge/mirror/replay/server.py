@@ -112,13 +112,15 @@ def _supervise(make_app: Callable[..., Any], args: tuple[Any, ...], sock: socket
 
     def start(n: int) -> multiprocessing.process.BaseProcess:
         child = ctx.Process(target=_child, args=(make_app, args, sock, threads, os.getpid()),
-                            name=f"refuge-replay-{n}", daemon=False)
+                            name=f"refuge-replay-{n}", daemon=True)  # never outlive the parent
         child.start()
         return child
 
-    children = [start(n) for n in range(processes)]
+    children: list[multiprocessing.process.BaseProcess] = []
     restarts: list[float] = []
     try:
+        for n in range(processes):
+            children.append(start(n))
         while True:
             for ended in wait([c.sentinel for c in children], timeout=5):
                 n = next(i for i, c in enumerate(children) if c.sentinel == ended)
