@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -52,7 +53,7 @@ def run_capture(settings: Settings, engine: Engine, name: str,
     target = catalog.get_target(engine, name)
     capture_id = _claim(settings, engine, target, fresh)
     sealed.recover(engine, settings.data, settings.archive_dir, target.name, owned=capture_id)
-    journal = settings.archive_dir / target.name / capture_id / JOURNAL_NAME
+    journal = _journal(settings, target.name, capture_id)
     archived = _archived(settings, engine, capture_id) if journal.exists() else None
     began = time.monotonic()
 
@@ -121,11 +122,16 @@ def _claim(settings: Settings, engine: Engine, target: catalog.Target, fresh: bo
         earlier = catalog.resumable_capture(engine, target, parse_duration(settings.resume_within))
         # Without its journal a capture cannot say what it did: it would be crawled again
         # into the same id, every URL twice.
-        journaled = earlier is not None and (settings.archive_dir / target.name / earlier / JOURNAL_NAME).exists()
+        journaled = earlier is not None and _journal(settings, target.name, earlier).exists()
         if journaled and catalog.reopen_capture(engine, target, earlier):
             log.info("capture %s of %s: resuming it", earlier, target.name)
             return earlier
     return catalog.start_capture(engine, target, settings.stale_capture_seconds)
+
+
+def _journal(settings: Settings, target_name: str, capture_id: str) -> Path:
+    """Where a capture's journal lies: beside its WARC files."""
+    return settings.archive_dir / target_name / capture_id / JOURNAL_NAME
 
 
 def _archived(settings: Settings, engine: Engine, capture_id: str) -> dict[str, tuple[str, int, int] | None]:

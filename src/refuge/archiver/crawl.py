@@ -127,9 +127,12 @@ class Crawl:
             self._handle(out)
             self.result.resumed += 1
         for host, queue in self._queues.items():
-            left = deque(task for task in queue if canonical(task.url) not in done)
-            for task in left:
-                task.archived = self.archived.get(canonical(task.url))
+            left: deque[Task] = deque()
+            for task in queue:
+                key = canonical(task.url)
+                if key not in done:
+                    task.archived = self.archived.get(key)
+                    left.append(task)
             self._queues[host] = left
 
     def _start(self) -> None:

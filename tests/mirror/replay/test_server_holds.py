@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -88,22 +89,28 @@ def _page_answers(base: str) -> bool:
     return page.status_code == 200 and "ទំព័រដើម".encode() in page.content
 
 
-def _held(port: int, count: int, request: bytes) -> list[socket.socket]:
+@contextmanager
+def _held(base: str, count: int, request: bytes) -> Iterator[None]:
+    """COUNT connections to the server at BASE that send REQUEST and then read nothing,
+    held open inside the block."""
+    port = int(base.rsplit(":", 1)[1])
     held = []
-    for _ in range(count):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.sendall(request)
-        held.append(sock)
-    return held
+    try:
+        for _ in range(count):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            held.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(request)
+        yield
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def test_clients_that_never_read_a_big_response_do_not_hold_the_server(server) -> None:
     base, _ = server
-    port = int(base.rsplit(":", 1)[1])
     # More than all the worker threads of both processes (2 x 8).
-    held = _held(port, 24, f"GET /web/{T}id_/{SITE}video.bin HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    try:
+    with _held(base, 24, f"GET /web/{T}id_/{SITE}video.bin HTTP/1.1\r\nHost: x\r\n\r\n".encode()):
         for _ in range(8):  # while their responses are being buffered, and after
             time.sleep(0.5)
             assert _answers(base) and _page_answers(base)
@@ -112,21 +119,13 @@ def test_clients_that_never_read_a_big_response_do_not_hold_the_server(server) -
         assert video.status_code in (200, 503)
         if video.status_code == 503:
             assert video.headers["Retry-After"] and "Please try again" in video.text
-    finally:
-        for sock in held:
-            sock.close()
 
 
 def test_connections_that_never_finish_their_headers_do_not_hold_the_server(server) -> None:
     base, _ = server
-    port = int(base.rsplit(":", 1)[1])
-    held = _held(port, 600, b"GET / HTTP/1.1\r\nHost: x\r\n")
-    try:
+    with _held(base, 600, b"GET / HTTP/1.1\r\nHost: x\r\n"):
         time.sleep(0.5)
         assert _answers(base) and _page_answers(base)
-    finally:
-        for sock in held:
-            sock.close()
 
 
 def test_a_body_is_refused_before_it_is_read(server) -> None:

@@ -21,7 +21,7 @@ import logging
 import os
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Engine, select
 from warcio.archiveiterator import ArchiveIterator
@@ -164,7 +164,7 @@ def whole_prefix(path: Path) -> int:
     """How many leading bytes of the WARC at PATH hold whole records, ending with a
     response (or revisit, or anything but a request): 0 when there is none."""
     keep = 0
-    with open(path, "rb") as fh:
+    with open(path, "rb") as fh, open(path, "rb") as members:
         records = ArchiveIterator(fh, check_digests=True)
         try:
             for record in records:
@@ -172,7 +172,7 @@ def whole_prefix(path: Path) -> int:
                 if record.digest_checker.passed is False:
                     break  # bytes that are not what was fetched: cut before them
                 offset, length = records.get_record_offset(), records.get_record_length()
-                if not _whole_member(path, offset, length):
+                if not _whole_member(members, offset, length):
                     break  # the content reads whole but its gzip member was cut (warcio does not check)
                 if record.rec_type not in ("request", "warcinfo"):
                     keep = offset + length
@@ -183,20 +183,19 @@ def whole_prefix(path: Path) -> int:
     return keep
 
 
-def _whole_member(path: Path, offset: int, length: int) -> bool:
-    """Whether the LENGTH bytes at OFFSET are one gzip member, trailer and all."""
+def _whole_member(fh: BinaryIO, offset: int, length: int) -> bool:
+    """Whether the LENGTH bytes at OFFSET of FH are one gzip member, trailer and all."""
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        left = length
-        while left > 0:
-            chunk = fh.read(min(READ_CHUNK, left))
-            if not chunk:
-                return False
-            left -= len(chunk)
-            while chunk:  # bounded output per call: a payload may inflate a thousandfold
-                inflater.decompress(chunk, READ_CHUNK)
-                chunk = inflater.unconsumed_tail
+    fh.seek(offset)
+    left = length
+    while left > 0:
+        chunk = fh.read(min(READ_CHUNK, left))
+        if not chunk:
+            return False
+        left -= len(chunk)
+        while chunk:  # bounded output per call: a payload may inflate a thousandfold
+            inflater.decompress(chunk, READ_CHUNK)
+            chunk = inflater.unconsumed_tail
     return inflater.eof and not inflater.unused_data
 
 
