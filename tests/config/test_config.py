@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import trustme
 
 from refuge.config.addresses import check_host_allowed, is_public
 from refuge.config.errors import BadInput
@@ -122,3 +123,61 @@ def test_targets_file_errors_name_the_entry(tmp_path: Path) -> None:
     f.write_text('[[target]]\nurl = "https://example.org/"\n\n[[target]]\nurl = "https://example.org/"\nevry = "1h"\n')
     with pytest.raises(BadInput, match="target 2 has unknown key 'evry'"):
         load_targets_file(f)
+
+
+@pytest.mark.parametrize("raw", ["127.0.0.1/32,10.1.0.0/16, fd00::/8", "127.0.0.1/32 10.1.0.0/16\tfd00::/8",
+                                 " 127.0.0.1/32 ,, 10.1.0.0/16 fd00::/8 "])
+def test_allow_networks_from_the_environment_split_on_commas_and_spaces(raw: str) -> None:
+    s = load_settings(environ={"REFUGE_ALLOW_NETWORKS": raw})
+    assert s.allow_networks == ("127.0.0.1/32", "10.1.0.0/16", "fd00::/8")
+
+
+def test_allow_networks_in_the_settings_file_as_a_list_and_the_environment_wins(tmp_path: Path) -> None:
+    cfg = tmp_path / "refuge.toml"
+    cfg.write_text('allow_networks = ["10.1.0.0/16", "192.168.7.0/24"]\n')
+    assert load_settings(cfg, environ={}).allow_networks == ("10.1.0.0/16", "192.168.7.0/24")
+    assert load_settings(cfg, environ={"REFUGE_ALLOW_NETWORKS": "10.9.0.0/16"}).allow_networks == ("10.9.0.0/16",)
+    assert load_settings(environ={}).allow_networks == ()  # nothing allowed unless named
+
+
+def test_an_allowed_network_admits_its_own_addresses_only() -> None:
+    allowed = load_settings(environ={"REFUGE_ALLOW_NETWORKS": "10.1.0.0/16"}).allow_networks
+    assert check_host_allowed("10.1.2.3", allow_private=False, allowed=allowed) == ["10.1.2.3"]
+    for host in ("10.2.0.1", "127.0.0.1", "::ffff:10.1.2.3"):  # the same host wrapped in IPv6 is not admitted
+        with pytest.raises(BadInput, match="allow_networks"):
+            check_host_allowed(host, allow_private=False, allowed=allowed)
+
+
+@pytest.mark.parametrize("environ, toml", [
+    ({"REFUGE_ALLOW_NETWORKS": "10.1.0.0/16,intranet"}, None),
+    ({"REFUGE_ALLOW_NETWORKS": "10.1.0.0/33"}, None),
+    ({}, 'allow_networks = ["10.300.0.0/16"]\n'),
+    ({}, "allow_networks = [10]\n"),
+])
+def test_a_bad_allowed_network_is_refused_in_one_line_naming_the_setting(tmp_path: Path, environ: dict,
+                                                                         toml: str | None) -> None:
+    cfg = None
+    if toml is not None:
+        cfg = tmp_path / "refuge.toml"
+        cfg.write_text(toml)
+    with pytest.raises(BadInput) as err:
+        load_settings(cfg, environ=environ)
+    message = str(err.value)
+    assert message.startswith("setting allow_networks: ") and "is not a network" in message and "\n" not in message
+
+
+def test_ca_file_must_exist(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-ca.pem"
+    with pytest.raises(BadInput) as err:
+        load_settings(environ={"REFUGE_CA_FILE": str(missing)})
+    assert str(err.value) == f"setting ca_file: {missing}: no such file"
+    with pytest.raises(BadInput, match="setting ca_file"):
+        load_settings(environ={"REFUGE_CA_FILE": str(tmp_path)})  # a directory is not a PEM file
+    garbled = tmp_path / "garbled.pem"
+    garbled.write_text("-----BEGIN CERTIFICATE-----\n")
+    with pytest.raises(BadInput, match=r"^setting ca_file: .*garbled\.pem: not a PEM file of CA certificates"):
+        load_settings(environ={"REFUGE_CA_FILE": str(garbled)})
+    pem = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(pem))
+    assert load_settings(environ={"REFUGE_CA_FILE": str(pem)}).ca_file == str(pem)
+    assert load_settings(environ={}).ca_file == ""  # the bundled list

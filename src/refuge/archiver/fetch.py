@@ -12,9 +12,11 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import random
+import ssl
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +27,7 @@ import requests
 import urllib3.exceptions
 
 from refuge.config.addresses import PrivateAddressRefused
-from refuge.net.session import guarded_session, refuse_private
+from refuge.net.session import guarded_session, refusing_private
 
 CHUNK = 64 * 1024
 SPOOL_IN_MEMORY = 1024 * 1024
@@ -81,15 +83,20 @@ class Exchange:
         self.body.close()
 
 
-def crawler_session(user_agent: str, allow_private: bool) -> requests.Session:
-    """A session for one crawl worker thread."""
-    return guarded_session(None if allow_private else refuse_private, headers={
+def crawler_session(user_agent: str, allow_private: bool, allowed: Sequence[str] = (),
+                    ca_file: str = "") -> requests.Session:
+    """A session for one crawl worker thread: non-public addresses outside the ALLOWED
+    networks refused unless ALLOW_PRIVATE, TLS verified against CA_FILE if one is given."""
+    session = guarded_session(None if allow_private else refusing_private(allowed), headers={
         "User-Agent": user_agent,
         # Only encodings we can decode to find links; the bytes are stored as received.
         "Accept-Encoding": "gzip, deflate",
         "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
         "Accept-Language": "km,en;q=0.8,*;q=0.5",
     })
+    if ca_file:
+        session.verify = ca_file
+    return session
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,10 @@ def fetch(session: requests.Session, url: str, policy: FetchPolicy,
         except (TooLarge, PrivateAddressRefused) as exc:
             raise FetchError(str(exc)) from None
         except _NETWORK_ERRORS as exc:
+            untrusted = _certificate_error(exc)
+            if untrusted is not None:  # the same certificate comes back on every retry
+                raise FetchError(f"TLS certificate not accepted: {untrusted.verify_message or untrusted} "
+                                 "(ca_file names the CAs a capture trusts)") from None
             if attempt > policy.retries:
                 raise FetchError(f"network error after {attempt} attempts: {_describe(exc)}") from None
             if stop.wait(_backoff(policy, attempt)):
@@ -256,6 +267,22 @@ def _retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, when.timestamp() - time.time())
+
+
+def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure under EXC, which requests and urllib3 wrap
+    (as cause, context or a MaxRetryError's reason), if that is what it is."""
+    todo: list[object] = [exc]
+    seen: set[int] = set()
+    while todo:
+        e = todo.pop()
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return e
+        todo += [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
+    return None
 
 
 def _describe(exc: BaseException) -> str:

@@ -2,13 +2,15 @@
 
 By default Refuge refuses loopback, private, link-local and reserved addresses, so a
 target (or a link on a hostile page) cannot turn the crawler against the machine it
-runs on or its local network. ``REFUGE_ALLOW_PRIVATE_NETWORKS`` lifts that.
+runs on or its local network. ``REFUGE_ALLOW_PRIVATE_NETWORKS`` lifts that;
+``allow_networks`` lifts it for the networks it names only.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
@@ -44,9 +46,28 @@ def is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+def is_network(text: str) -> bool:
+    """Whether TEXT names a network (10.1.0.0/16, fd00::/8) or one address."""
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def is_admitted(address: str, allowed: Sequence[str] = ()) -> bool:
+    """Whether a capture may connect to ADDRESS: a public one, or one inside a network the
+    operator allowed (the address as written: an allowed 10.0.0.0/8 does not admit the
+    same host behind a NAT64 or 6to4 prefix)."""
+    if is_public(address):
+        return True
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    return any(ip in ipaddress.ip_network(network, strict=False) for network in allowed)
+
+
 def refusal(host: str, address: str) -> str:
     return (f"{host} resolves to {address}, a loopback, private, link-local or reserved address; "
-            f"set {SETTING}=true to capture it")
+            f"set {SETTING}=true or allow_networks to capture it")
 
 
 def resolve(host: str, timeout: float = 10.0) -> list[str]:
@@ -61,7 +82,7 @@ def resolve(host: str, timeout: float = 10.0) -> list[str]:
     return sorted({info[4][0] for info in infos})
 
 
-def check_host_allowed(host: str, allow_private: bool) -> list[str]:
+def check_host_allowed(host: str, allow_private: bool, allowed: Sequence[str] = ()) -> list[str]:
     """Refuse a host that resolves to a non-public address; returns the addresses found.
 
     A host that does not resolve now is let through: the same check runs on every
@@ -75,6 +96,6 @@ def check_host_allowed(host: str, allow_private: bool) -> list[str]:
     except ValueError:
         addresses = resolve(host)
     for address in addresses:
-        if not is_public(address):
+        if not is_admitted(address, allowed):
             raise BadInput(refusal(host, address))
     return addresses

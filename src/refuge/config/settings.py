@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from refuge.config.addresses import is_network
 from refuge.config.errors import BadInput, redact
 from refuge.config.targets import parse_duration
 from refuge.config.store_settings import IpfsSettings, S3Settings, store_from_environ, store_table
@@ -43,7 +45,16 @@ class Settings:
     port: int = 8080
     # Replay server processes sharing the port; 0 means one per CPU.
     serve_processes: int = 0
+    # Seconds a reader's connection may stay idle, stall in its headers, or take nothing of
+    # its responses, before the replay server closes it.
+    serve_timeout: float = 30.0
     allow_private_networks: bool = False
+    # Networks a capture may reach though they are not public (CIDRs: "10.1.0.0/16"), for an
+    # intranet target when allowing every private network would be too much.
+    allow_networks: tuple[str, ...] = ()
+    # A PEM file of the CA certificates captures trust, instead of the bundled Mozilla list
+    # (a target on a private PKI). Empty: the bundled list.
+    ca_file: str = ""
     user_agent: str = DEFAULT_USER_AGENT
     targets_file: str = ""  # empty means the bundled config/targets.toml
 
@@ -215,6 +226,9 @@ def _coerce(f: dataclasses.Field, raw: Any, where: str) -> Any:
             return float(raw)
         if kind == "Path":
             return Path(str(raw))
+        if kind.startswith("tuple[str"):
+            items = raw if isinstance(raw, list) else str(raw).replace(",", " ").split()
+            return tuple(str(item).strip() for item in items if str(item).strip())
         return str(raw)
     except (TypeError, ValueError) as exc:
         raise BadInput(f"{where}: {raw!r} is not valid ({exc})") from None
@@ -236,11 +250,27 @@ def _validated(s: Settings) -> Settings:
     parse_duration(s.fixity_every, "setting fixity_every")
     parse_duration(s.check_every, "setting check_every")
     parse_duration(s.resume_within, "setting resume_within")
+    if s.serve_timeout < 1:
+        raise BadInput(f"setting serve_timeout: must be at least 1 second, got {s.serve_timeout}")
     if s.check_timeout <= 0:
         raise BadInput(f"setting check_timeout: must be greater than 0, got {s.check_timeout}")
+    for network in s.allow_networks:
+        if not is_network(network):
+            raise BadInput(f"setting allow_networks: {network!r} is not a network (write it as 10.1.0.0/16)")
+    if s.ca_file:
+        _check_ca_file(s.ca_file)
     if not 0 <= s.port <= 65535:
         raise BadInput(f"setting port: {s.port} is not a TCP port")
     return s
+
+
+def _check_ca_file(path: str) -> None:
+    if not Path(path).is_file():
+        raise BadInput(f"setting ca_file: {path}: no such file")
+    try:
+        ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, ValueError) as exc:
+        raise BadInput(f"setting ca_file: {path}: not a PEM file of CA certificates ({exc})") from None
 
 
 def bundled_targets_file() -> Path:

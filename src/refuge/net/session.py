@@ -8,7 +8,8 @@ to. For each new connection -- to a server, or to an HTTP(S) proxy -- it resolve
 host, hands admit(host, address) every address found, and only if admit raised for none
 connects, to those addresses and no others. admit usually raises PrivateAddressRefused;
 the request then fails with it, no socket having been connected, so the answer is the same
-whether anything listens at that address or not. refuse_private is the crawler's admission.
+whether anything listens at that address or not. refuse_private is the crawler's admission,
+and refusing_private(allowed) the same with networks the operator allowed.
 Through a SOCKS proxy the proxy resolves the name, so there is nothing to admit: admit must
 be None with one. on_socket, if given, hears of every socket once it is connected.
 
@@ -24,7 +25,7 @@ nowhere else.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import requests
@@ -34,18 +35,24 @@ from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.connection import create_connection
 
-from refuge.config.addresses import PrivateAddressRefused, is_public, refusal
+from refuge.config.addresses import PrivateAddressRefused, is_admitted, refusal
 
-__all__ = ["Admit", "PrivateAddressRefused", "guarded_session", "refuse_private"]
+__all__ = ["Admit", "PrivateAddressRefused", "guarded_session", "refuse_private", "refusing_private"]
 
 Admit = Callable[[str, str], None]
 OnSocket = Callable[[socket.socket], None]
 
 
-def refuse_private(host: str, address: str) -> None:
-    """Refuse (PrivateAddressRefused) a loopback, private, link-local or reserved address."""
-    if not is_public(address):
-        raise PrivateAddressRefused(refusal(host, address))
+def refusing_private(allowed: Sequence[str] = ()) -> Admit:
+    """An admission refusing (PrivateAddressRefused) a loopback, private, link-local or
+    reserved address outside the ALLOWED networks."""
+    def admit(host: str, address: str) -> None:
+        if not is_admitted(address, allowed):
+            raise PrivateAddressRefused(refusal(host, address))
+    return admit
+
+
+refuse_private = refusing_private()
 
 
 def guarded_session(admit: Admit | None, *, headers: Mapping[str, str], proxy: str | None = None,
