@@ -10,7 +10,7 @@ from pathlib import Path
 from refuge.cli.scheduler import CaptureScheduler
 from refuge.config.settings import Settings, bundled_targets_file
 from refuge.config.targets import load_targets_file
-from refuge.mirror.replay.app import app_for
+from refuge.mirror.replay.app import THREADS, app_for
 from refuge.mirror.replay.server import default_processes, serve
 from refuge.storage import catalog
 from refuge.storage.warc import sealed
@@ -35,10 +35,16 @@ def run_service(settings: Settings) -> None:
     install_stop_signals()
     try:
         log.info("replay server on http://%s:%s/", settings.host, settings.port)
-        serve(app_for, (settings,), settings.host, settings.port, settings.serve_processes or default_processes())
+        serve_replay(settings)
     finally:
         log.info("stopping: running captures seal what they have written")
         scheduler.shutdown()
+
+
+def serve_replay(settings: Settings) -> None:
+    """The replay server as SETTINGS ask, until stopped."""
+    serve(app_for, (settings,), settings.host, settings.port, settings.serve_processes or default_processes(),
+          threads=THREADS, timeout=settings.serve_timeout)
 
 
 def install_stop_signals() -> None:

@@ -26,10 +26,11 @@ REFUGE = str(Path(sys.executable).with_name("refuge"))
 SITE = "https://news.example/"
 T = "20261127234147"
 BIG = 48 * 1024 * 1024  # larger than what the kernel's socket buffers absorb for a client that does not read
+PAGE = 512 * 1024  # an ordinary response: not big enough to count as a big stream
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[tuple[str, subprocess.Popen]]:
+def data(tmp_path_factory) -> Path:
     data = tmp_path_factory.mktemp("held") / "data"
     data.mkdir()
     settings = Settings(data=data)
@@ -38,15 +39,31 @@ def server(tmp_path_factory) -> Iterator[tuple[str, subprocess.Popen]]:
         w.response(SITE, "<html><title>ទំព័រដើម</title><p>front</p></html>".encode(), ts=T)
         w.response(SITE + "video.bin", Repeated(b"0123456789abcdef", BIG), ts=T,
                    headers=(("Content-Type", "application/octet-stream"),))
+        w.response(SITE + "notes.txt", b"notes " * (PAGE // 6), ts=T, headers=(("Content-Type", "text/plain"),))
     engine.dispose()
+    return data
+
+
+@pytest.fixture(scope="module")
+def server(data) -> Iterator[tuple[str, subprocess.Popen]]:
+    with _serving(data, processes=2) as started:
+        yield started
+
+
+@contextmanager
+def _serving(data: Path, processes: int, **settings: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`refuge serve` on DATA in PROCESSES processes, with REFUGE_* SETTINGS, until the block ends."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("REFUGE_")} | {"REFUGE_DATA": str(data)}
-    proc = subprocess.Popen([REFUGE, "serve", "--port", str(port), "--processes", "2"], env=env,
+    env |= {f"REFUGE_{name.upper()}": value for name, value in settings.items()}
+    proc = subprocess.Popen([REFUGE, "serve", "--port", str(port), "--processes", str(processes)], env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
-    while len(_children(proc.pid)) < 2 or not _answers(base):
-        assert proc.poll() is None and time.time() < deadline, proc.stderr.read().decode()[-2000:]
+    children = processes if processes > 1 else 0  # one process serves in the parent itself
+    while len(_children(proc.pid)) < children or not _answers(base):
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.time() < deadline, "the server did not start within a minute"
         time.sleep(0.1)
     try:
         yield base, proc
@@ -90,7 +107,7 @@ def _page_answers(base: str) -> bool:
 
 
 @contextmanager
-def _held(base: str, count: int, request: bytes) -> Iterator[None]:
+def _held(base: str, count: int, request: bytes) -> Iterator[list[socket.socket]]:
     """COUNT connections to the server at BASE that send REQUEST and then read nothing,
     held open inside the block."""
     port = int(base.rsplit(":", 1)[1])
@@ -101,7 +118,7 @@ def _held(base: str, count: int, request: bytes) -> Iterator[None]:
             held.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.sendall(request)
-        yield
+        yield held
     finally:
         for sock in held:
             sock.close()
@@ -119,6 +136,22 @@ def test_clients_that_never_read_a_big_response_do_not_hold_the_server(server) -
         assert video.status_code in (200, 503)
         if video.status_code == 503:
             assert video.headers["Retry-After"] and "Please try again" in video.text
+
+
+def test_clients_that_pipeline_many_requests_and_never_read_are_dropped(data) -> None:
+    # Every ordinary response is buffered whole without a thread's help, but one connection
+    # pipelining dozens of requests keeps its thread writing until the reader takes some:
+    # more such connections than the server has threads, none reading. The server drops
+    # each once it has taken nothing for serve_timeout (3 s here), freeing its thread.
+    pipelined = f"GET /web/{T}id_/{SITE}notes.txt HTTP/1.1\r\nHost: x\r\n\r\n".encode() * 60
+    with _serving(data, processes=1, serve_timeout="3") as (base, _), _held(base, 12, pipelined):
+        time.sleep(1)  # the threads take the pipelined requests, and are held by them
+        deadline = time.time() + 20
+        while not _answers(base):
+            assert time.time() < deadline, "the server is still held by clients that read nothing"
+        for _ in range(10):  # and stays free while the rest of them are dropped in turn
+            assert _answers(base) and _page_answers(base)
+            time.sleep(0.5)
 
 
 def test_connections_that_never_finish_their_headers_do_not_hold_the_server(server) -> None:

@@ -88,9 +88,11 @@ def normalise_url(url: str) -> str | None:
     return url
 
 
-# Big streamed responses made at once in one process: the server's 8 threads per process
-# (server.py) keep two for everything else. Big: no length known, or over BIG bytes.
-STREAMS = 6
+# Requests served at once in one server process (its worker threads), and of them the
+# big streamed responses: the two threads left serve everything else. Big: no length
+# known, or over BIG bytes.
+THREADS = 8
+STREAMS = THREADS - 2
 BIG = 2 * 1024 * 1024
 
 
@@ -275,5 +277,7 @@ def make_app(settings: Settings, engine: Engine) -> WSGIApp:
 
 
 def app_for(settings: Settings) -> WSGIApp:
-    """The replay app with a catalog connection of its own: what each server process runs."""
-    return make_app(settings, catalog.connect(settings.catalog_url))
+    """The replay app with a catalog connection pool of its own, one connection per thread:
+    what each server process runs (so a PostgreSQL catalog sees at most THREADS
+    connections from each)."""
+    return make_app(settings, catalog.connect(settings.catalog_url, pool=THREADS))

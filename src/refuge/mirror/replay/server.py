@@ -31,6 +31,7 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from refuge.config.errors import Failure
+from refuge.config.logs import setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +41,10 @@ _ADJUSTMENTS: dict[str, Any] = {
     # to a temporary file beyond outbuf_overflow, and a worker thread waits for the client
     # once outbuf_high_watermark is buffered: that keeps a 200 MB download at a few MB of
     # memory. Readers that never read can so hold threads, but only the app's STREAMS per
-    # process (app.py): the other threads serve everyone else.
+    # process (app.py) for big responses, and for small ones (many pipelined requests) only
+    # until the kernel drops the connection after TIMEOUT without progress (_listen).
     "outbuf_overflow": 1024 * 1024,
     "outbuf_high_watermark": 2 * 1024 * 1024,
-    # An idle connection, or one whose headers stall, is closed after this long.
-    "channel_timeout": 30,
-    "cleanup_interval": 10,
     "connection_limit": 1000,  # per process
     "backlog": 2048,
     # The replay server is read-only: a request with a body is refused (413) as soon as its
@@ -53,49 +52,68 @@ _ADJUSTMENTS: dict[str, Any] = {
     "max_request_body_size": 1,
     "max_request_header_size": 64 * 1024,
 }
+TIMEOUT = 30.0  # seconds a connection may stay idle, stall its headers or read nothing
 RESTARTS_PER_MINUTE = 10  # a child dying faster than this is a fault to report, not to retry
 
 
 def serve(make_app: Callable[..., Any], args: tuple[Any, ...], host: str, port: int, processes: int = 1,
-          threads: int = 8) -> None:
+          threads: int = 8, timeout: float = TIMEOUT) -> None:
     """Serve make_app(*args) on HOST:PORT in PROCESSES processes until interrupted (Ctrl-C
     or SIGTERM). MAKE_APP is called in each process (a module-level function: it is
-    passed to spawned children), so no database connection crosses a process."""
-    sock = _listen(host, port)
+    passed to spawned children), so no database connection crosses a process. A connection
+    idle, or stalled in its headers, for TIMEOUT seconds is closed, and so is one that has
+    taken nothing of its responses for that long."""
+    sock = _listen(host, port, timeout)
     h, p = sock.getsockname()[:2]
     log.info("replay server listening on http://%s:%s/ (%d process%s)", f"[{h}]" if ":" in h else h, p,
              processes, "" if processes == 1 else "es")
     try:
         if processes <= 1:
-            _serve_socket(make_app, args, sock, threads)
+            _serve_socket(make_app, args, sock, threads, timeout)
         else:
-            _supervise(make_app, args, sock, processes, threads)
+            _supervise(make_app, args, sock, processes, threads, timeout)
     except KeyboardInterrupt:
         pass  # Ctrl-C or SIGTERM: a normal stop, as waitress itself treats it
     finally:
         sock.close()
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, timeout: float) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host.strip("[]"), port), family=family, backlog=_ADJUSTMENTS["backlog"])
+        sock = socket.create_server((host.strip("[]"), port), family=family, backlog=_ADJUSTMENTS["backlog"])
     except OSError as exc:
         raise Failure(f"replay server: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    if hasattr(socket, "TCP_USER_TIMEOUT"):
+        # Inherited by every accepted connection: the kernel drops one whose client has
+        # acknowledged nothing, or kept its receive window shut, for TIMEOUT. That is what
+        # frees a worker thread waiting for a client that pipelined many requests and reads
+        # none of the answers -- waitress's own timeout spares a connection with requests
+        # in progress, and nothing else can reach that thread. (Linux 5.11 and later count
+        # a shut window; elsewhere such a client holds its thread until it goes away.)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(timeout * 1000))
+    return sock
 
 
-def _serve_socket(make_app: Callable[..., Any], args: tuple[Any, ...], sock: socket.socket, threads: int) -> None:
-    server = create_server(make_app(*args), sockets=[sock], threads=threads, **_ADJUSTMENTS)
+def _serve_socket(make_app: Callable[..., Any], args: tuple[Any, ...], sock: socket.socket, threads: int,
+                  timeout: float) -> None:
+    server = create_server(make_app(*args), sockets=[sock], threads=threads, **_timeouts(timeout), **_ADJUSTMENTS)
     try:
         server.run()
     finally:
         server.close()
 
 
+def _timeouts(timeout: float) -> dict[str, Any]:
+    """Waitress's own: idle connections and stalled headers closed after TIMEOUT, looked
+    for often enough to be near it."""
+    return {"channel_timeout": timeout, "cleanup_interval": max(1, min(10, int(timeout / 3)))}
+
+
 def _child(make_app: Callable[..., Any], args: tuple[Any, ...], sock: socket.socket, threads: int,
-           parent: int) -> None:
+           timeout: float, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; the parent decides
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s")
+    setup_logging(logging.WARNING)
 
     def orphaned() -> None:
         while os.getppid() == parent:
@@ -103,15 +121,15 @@ def _child(make_app: Callable[..., Any], args: tuple[Any, ...], sock: socket.soc
         os._exit(0)  # the parent was killed: nothing supervises this process any more
 
     threading.Thread(target=orphaned, daemon=True, name="orphan-watch").start()
-    _serve_socket(make_app, args, sock, threads)
+    _serve_socket(make_app, args, sock, threads, timeout)
 
 
 def _supervise(make_app: Callable[..., Any], args: tuple[Any, ...], sock: socket.socket, processes: int,
-               threads: int) -> None:
+               threads: int, timeout: float) -> None:
     ctx = multiprocessing.get_context("spawn")
 
     def start(n: int) -> multiprocessing.process.BaseProcess:
-        child = ctx.Process(target=_child, args=(make_app, args, sock, threads, os.getpid()),
+        child = ctx.Process(target=_child, args=(make_app, args, sock, threads, timeout, os.getpid()),
                             name=f"refuge-replay-{n}", daemon=True)  # never outlive the parent
         child.start()
         return child
@@ -152,7 +170,7 @@ def running_server(app: Any, host: str = "127.0.0.1", port: int = 0, threads: in
     threads) on exit."""
     socket_map: dict[int, Any] = {}
     server = create_server(app, map=socket_map, host=host, port=port, threads=threads,
-                           asyncore_loop_timeout=0.2, **_ADJUSTMENTS)
+                           asyncore_loop_timeout=0.2, **_timeouts(TIMEOUT), **_ADJUSTMENTS)
     h, p = _address(server, host)
     thread = threading.Thread(target=server.run, name=f"refuge-replay-{p}", daemon=True)
     thread.start()

@@ -27,10 +27,13 @@ def now_iso() -> str:
     return iso(utcnow())
 
 
-def connect(url: str, create: bool = True) -> Engine:
+def connect(url: str, create: bool = True, pool: int | None = None) -> Engine:
     """An engine for the catalog at URL, with the tables created if missing (unless the
-    caller knows they exist: a capture's worker processes)."""
-    engine = create_engine(url, pool_pre_ping=True)
+    caller knows they exist: a capture's worker processes). POOL, if given, is the most
+    connections it ever holds open (a thread that finds them all in use waits for one);
+    otherwise SQLAlchemy's default pool."""
+    sizing: dict[str, Any] = {} if pool is None else {"pool_size": pool, "max_overflow": 0}
+    engine = create_engine(url, pool_pre_ping=True, **sizing)
     if engine.dialect.name == "sqlite":
         if engine.url.database and engine.url.database != ":memory:":
             Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
