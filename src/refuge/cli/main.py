@@ -19,7 +19,8 @@ from refuge.cli import replicas as cli_replicas
 from refuge.cli.output import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, print_json, print_table, size
 from refuge.config.addresses import check_host_allowed
 from refuge.config.dbspec import load_spec_file, spec_as_dict
-from refuge.config.errors import BadInput, Failure
+from refuge.config.errors import BadInput, Failure, redact_text
+from refuge.config.logs import setup_logging
 from refuge.config.settings import Settings, load_settings
 from refuge.config.targets import KINDS, SCOPES, make_target
 from refuge.storage import catalog
@@ -29,17 +30,16 @@ from refuge.storage.catalog import mirrors, replicas, snapshots
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.command in ("run", "serve", "demo") or args.verbose
-                        else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(logging.INFO if args.command in ("run", "serve", "demo") or args.verbose else logging.WARNING)
     settings: Settings | None = None
     try:
         settings = load_settings(args.config, overrides={"data": args.data, **_flag_overrides(args)})
         return int(args.handler(args, settings) or 0)
     except BadInput as exc:
-        print(f"refuge: error: {exc}", file=sys.stderr)
+        print(f"refuge: error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Failure as exc:
-        print(f"refuge: failed: {exc}", file=sys.stderr)
+        print(f"refuge: failed: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
@@ -68,7 +68,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
                        max_pages=args.max_pages, max_depth=args.max_depth, include=args.include or [],
                        exclude=args.exclude or [], robots=args.robots, kind=args.kind, database=database)
     host = urlsplit(spec.url).hostname or ""
-    addresses = check_host_allowed(host, settings.allow_private_networks)
+    addresses = check_host_allowed(host, settings.allow_private_networks, settings.allow_networks)
     if not addresses and not settings.allow_private_networks:
         print(f"refuge: warning: {host} does not resolve now; it is checked again on every connection",
               file=sys.stderr)
@@ -161,13 +161,11 @@ def cmd_captures(args: argparse.Namespace, settings: Settings) -> int:
 # The server, scheduler and demo pull in their own stacks; commands that don't need
 # them stay quick to start.
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from refuge.cli.service import install_stop_signals
-    from refuge.mirror.replay.app import app_for
-    from refuge.mirror.replay.server import default_processes, serve
+    from refuge.cli.service import install_stop_signals, serve_replay
 
     install_stop_signals()  # SIGTERM stops the server processes too
     catalog.connect(settings.catalog_url).dispose()  # creates the catalog once, before the processes start
-    serve(app_for, (settings,), settings.host, settings.port, settings.serve_processes or default_processes())
+    serve_replay(settings)
     return EXIT_OK
 
 

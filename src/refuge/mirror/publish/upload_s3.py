@@ -38,6 +38,7 @@ from urllib.parse import quote
 import requests
 
 from refuge.config.addresses import PrivateAddressRefused
+from refuge.config.errors import redact_text
 from refuge.config.settings import DIRECT
 from refuge.config.store_settings import S3Settings
 from refuge.mirror.publish.reach_watch import Watch, session_for
@@ -218,7 +219,7 @@ def public_read_problem(settings: S3Settings, key_prefix: str, path: str = "inde
         answer = session.get(url, timeout=timeout, stream=True)
         answer.close()
     except (requests.RequestException, PrivateAddressRefused) as exc:
-        return f"s3: cannot reach the mirror at {url} (setting s3.public_base_url): {_first_line(exc)}"
+        return redact_text(f"s3: cannot reach the mirror at {url} (setting s3.public_base_url): {_first_line(exc)}")
     finally:
         session.close()
         watch.close()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from refuge.config.errors import Failure
+from refuge.config.errors import Failure, redact_text
 from refuge.config.settings import Settings
 
 READ_CHUNK = 1024 * 1024
@@ -69,7 +69,11 @@ class FileRef:
 
 
 class StoreError(Failure):
-    """A store could not do what was asked, for this file. The message is one line."""
+    """A store could not do what was asked, for this file. The message is one line, with
+    the credentials of any URL in it (an endpoint's, as the library quoted it) redacted."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact_text(message))
 
 
 class StoreUnavailable(StoreError):

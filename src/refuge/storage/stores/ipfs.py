@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from refuge.config.errors import redact
 from refuge.config.store_settings import IpfsSettings
 from refuge.storage.stores.cid import as_cidv1, same_cid
 from refuge.storage.stores.interface import FileRef, Missing, StoreError, StoreUnavailable
@@ -70,7 +71,7 @@ class IpfsStore:
         return self._stream(cid)
 
     def status(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"store": "ipfs", "where": self.settings.api, "reachable": False,
+        doc: dict[str, Any] = {"store": "ipfs", "where": redact(self.settings.api), "reachable": False,
                                "version": None, "free_bytes": None, "error": None}
         try:
             version = self._call(self.client.version)

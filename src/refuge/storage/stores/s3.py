@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from refuge.config.errors import redact
 from refuge.config.store_settings import S3Settings
 from refuge.storage.stores.interface import (
     READ_CHUNK,
@@ -226,7 +227,7 @@ class S3Store:
         return self._client
 
     def _where(self) -> str:
-        return f"s3://{self.settings.bucket}/{self.settings.prefix} at {self.settings.endpoint_url or 'AWS'}"
+        return f"s3://{self.settings.bucket}/{self.settings.prefix} at {redact(self.settings.endpoint_url) or 'AWS'}"
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Call boto3, turning its errors into one-line messages that name the setting to fix."""
