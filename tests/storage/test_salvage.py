@@ -91,7 +91,7 @@ def test_recover_seals_and_indexes_the_killed_captures_file_so_its_pages_replay(
     # The pass over the whole archive at service start leaves an interrupted capture to
     # whoever resumes it (another process may be doing so now)...
     assert sealed.recover(engine, settings.data, settings.archive_dir) == {"incomplete": [], "indexed": [],
-                                                                           "salvaged": []}
+                                                                           "salvaged": [], "damaged": []}
     # ...which is the next capture of its target, holding the target.
     report = sealed.recover(engine, settings.data, settings.archive_dir, "site")
     sealed_path = path.with_name(path.name.removesuffix(".open"))

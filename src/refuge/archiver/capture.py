@@ -52,31 +52,18 @@ def run_capture(settings: Settings, engine: Engine, name: str,
     """
     target = catalog.get_target(engine, name)
     capture_id = _claim(settings, engine, target, fresh)
-    sealed.recover(engine, settings.data, settings.archive_dir, target.name, owned=capture_id)
-    journal = _journal(settings, target.name, capture_id)
-    archived = _archived(settings, engine, capture_id) if journal.exists() else None
     began = time.monotonic()
-
-    def on_sealed(warc: SealedWarc) -> None:
-        sealed.register_sealed(engine, settings.data, capture_id, target.id, warc.path, warc.sha256,
-                                  warc.size, warc.records, warc.rows)
-
-    database = database_spec(target.spec)
-    config = WorkerConfig(settings=settings, target_id=target.id, target_name=target.name,
-                          capture_id=capture_id, robots=target.spec.robots, number=0, database=database)
-    crawl_kind = Crawl if database is None else partial(DatabaseCrawl, database=database)
-    crawl = crawl_kind(target.spec, settings, config, on_sealed, stop=stop,
-                       heartbeat=lambda: catalog.heartbeat(engine, capture_id), journal=journal, archived=archived)
+    journal = _journal(settings, target.name, capture_id)
+    crawl: Crawl | None = None
+    # From the claim on, whatever goes wrong (salvaging the killed run's files included)
+    # ends the capture, which would otherwise stay 'running' under a live process.
     try:
+        sealed.recover(engine, settings.data, settings.archive_dir, target.name, owned=capture_id)
+        archived = _archived(settings, engine, capture_id) if journal.exists() else None
+        crawl = _crawl(settings, engine, target, capture_id, stop, journal, archived)
         result = crawl.run()
     except BaseException as exc:
-        status = "interrupted" if isinstance(exc, (KeyboardInterrupt, Interrupted)) else "failed"
-        catalog.add_failures(engine, capture_id, crawl.result.failures)
-        # The catalog's error may reach a published manifest: no server paths in it (the
-        # admin saw the whole message on stderr and in the log).
-        error = ("stopped: its files could not be written (a full disk?); the next capture resumes it"
-                 if isinstance(exc, Interrupted) else f"{type(exc).__name__}: {exc}"[:1000])
-        catalog.finish_capture(engine, capture_id, status, _stats(engine, capture_id, crawl.result), error)
+        _end_on_error(engine, capture_id, exc, crawl.result if crawl is not None else CrawlResult())
         raise
     error: str | None = None
     if result.seed_error:
@@ -93,7 +80,7 @@ def run_capture(settings: Settings, engine: Engine, name: str,
         # Read the records from what was just sealed; a crawl that stopped early still
         # gets its snapshot, marked incomplete.
         try:
-            snapshot_summary = snapshot.build(engine, settings.data, capture_id, target.id, database,
+            snapshot_summary = snapshot.build(engine, settings.data, capture_id, target.id, crawl.db,
                                               crawl.enumeration)
         except Exception as exc:  # noqa: BLE001 - the capture is sealed and kept; only its snapshot failed
             log.exception("capture %s: building the database snapshot failed", capture_id)
@@ -115,6 +102,30 @@ def run_capture(settings: Settings, engine: Engine, name: str,
     return summary
 
 
+def _crawl(settings: Settings, engine: Engine, target: catalog.Target, capture_id: str,
+           stop: threading.Event | None, journal: Path, archived: dict[str, tuple[str, int, int]] | None) -> Crawl:
+    def on_sealed(warc: SealedWarc) -> None:
+        sealed.register_sealed(engine, settings.data, capture_id, target.id, warc.path, warc.sha256,
+                               warc.size, warc.records, warc.rows)
+
+    database = database_spec(target.spec)
+    config = WorkerConfig(settings=settings, target_id=target.id, target_name=target.name,
+                          capture_id=capture_id, robots=target.spec.robots, number=0, database=database)
+    crawl_kind = Crawl if database is None else partial(DatabaseCrawl, database=database)
+    return crawl_kind(target.spec, settings, config, on_sealed, stop=stop,
+                      heartbeat=lambda: catalog.heartbeat(engine, capture_id), journal=journal, archived=archived)
+
+
+def _end_on_error(engine: Engine, capture_id: str, exc: BaseException, result: CrawlResult) -> None:
+    status = "interrupted" if isinstance(exc, (KeyboardInterrupt, Interrupted)) else "failed"
+    catalog.add_failures(engine, capture_id, result.failures)
+    # The catalog's error may reach a published manifest: no server paths in it (the
+    # admin saw the whole message on stderr and in the log).
+    error = ("stopped: its files could not be written (a full disk?); the next capture resumes it"
+             if isinstance(exc, Interrupted) else f"{type(exc).__name__}: {exc}"[:1000])
+    catalog.finish_capture(engine, capture_id, status, _stats(engine, capture_id, result), error)
+
+
 def _claim(settings: Settings, engine: Engine, target: catalog.Target, fresh: bool) -> str:
     """The id of the capture to run: the target's interrupted one, reopened, or a new one."""
     catalog.reap_stale_captures(engine, settings.stale_capture_seconds, target_id=target.id)
@@ -134,13 +145,14 @@ def _journal(settings: Settings, target_name: str, capture_id: str) -> Path:
     return settings.archive_dir / target_name / capture_id / JOURNAL_NAME
 
 
-def _archived(settings: Settings, engine: Engine, capture_id: str) -> dict[str, tuple[str, int, int] | None]:
-    """What the capture holds already: canonical URL -> where its response record is
-    (None for a revisit, which holds no payload to read links from)."""
-    held: dict[str, tuple[str, int, int] | None] = {}
+def _archived(settings: Settings, engine: Engine, capture_id: str) -> dict[str, tuple[str, int, int]]:
+    """What the capture holds already: canonical URL -> where its record is, a response
+    rather than a revisit (which is read back through its original) if it has both."""
+    held: dict[str, tuple[str, int, int]] = {}
     for hit in index.capture_hits(engine, capture_id):
-        where = (str(settings.data / hit.path), hit.offset, hit.length) if hit.rectype == "response" else None
-        held[canonical(hit.url)] = where or held.get(canonical(hit.url))
+        key = canonical(hit.url)
+        if key not in held or hit.rectype == "response":
+            held[key] = (str(settings.data / hit.path), hit.offset, hit.length)
     return held
 
 

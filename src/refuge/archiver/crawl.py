@@ -9,10 +9,10 @@ robots.txt has been read, when robots are obeyed.
 With a journal (journal.py), every outcome is written down before it is handled, and
 a crawl whose journal already holds lines resumes: it replays them first, then fetches
 only what is left. ARCHIVED says which URLs the capture already holds a record of
-(canonical URL -> where a response record is, or None for a revisit), once the killed
-run's files were salvaged. A replayed outcome whose record is not there is replayed
-without it and its URL fetched again; a URL still to do whose response is there (written
-just before the kill) is read from it instead of fetched (archived.py).
+(canonical URL -> where its response or revisit record is), once the killed run's files
+were salvaged. A replayed outcome whose record is not there is skipped and its URL
+fetched again (handled then, once); a URL still to do whose record is there (written just
+before the kill) is read from it instead of fetched (archived.py).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class Crawl:
     def __init__(self, spec: TargetSpec, settings: Settings, config: WorkerConfig,
                  on_sealed: Callable[[SealedWarc], None], stop: threading.Event | None = None,
                  heartbeat: Callable[[], None] | None = None, journal: Path | None = None,
-                 archived: Mapping[str, tuple[str, int, int] | None] | None = None) -> None:
+                 archived: Mapping[str, tuple[str, int, int]] | None = None) -> None:
         self.spec = spec
         self.settings = settings
         self.config = config
@@ -84,7 +84,9 @@ class Crawl:
         self._host_delay: dict[str, float] = {}
         self._rules: dict[str, Rules | None] = {}  # origin -> rules; None while its robots.txt is fetched
         self._seen: set[str] = set()  # canonical URLs queued or done
-        self._links_seen: set[str] = set()  # link strings already considered: pages repeat their navigation
+        # (kind, link) already considered: pages repeat their navigation. By kind, because a
+        # link refused as a page (another host's) may be a requisite elsewhere: <a href=X><img src=X>.
+        self._links_seen: set[tuple[str, str]] = set()
         self._pages_queued = 0
         self._requisites_queued = 0
         self.result = CrawlResult()
@@ -121,9 +123,10 @@ class Crawl:
         for out in outcomes:
             key = canonical(out.task.url)
             if out.recorded and key not in self.archived:
-                out = dataclasses.replace(out, recorded=None)  # its record was lost: fetched again
-            else:
-                done.add(key)
+                # Its record was lost: the URL is fetched again and that outcome handled, so
+                # its failure, findings and links count once; its links come back with it.
+                continue
+            done.add(key)
             self._handle(out)
             self.result.resumed += 1
         for host, queue in self._queues.items():
@@ -170,7 +173,8 @@ class Crawl:
                 raise Interrupted(f"{payload.fatal}; free space on the disk holding {self.settings.data} and "
                                   "capture the target again: the capture resumes where it stopped")
             if self._journal is not None and payload.error != STOPPED:
-                self._journal.write(payload, [link for link in payload.links if link[0] not in self._links_seen])
+                self._journal.write(payload, [(url, kind) for url, kind in payload.links
+                                              if self._may_take(url, kind, payload.task)])
             self._handle(payload)
         elif kind == "sealed":
             assert isinstance(payload, SealedWarc)
@@ -245,16 +249,27 @@ class Crawl:
         if out.redirect:
             self._follow_redirect(task, out.redirect)
             return
-        # Page tasks are queued only in scope (the seed's redirects widen the scope).
-        follow_pages = task.role == "page"
         for url, kind in out.links:
-            if url in self._links_seen:
+            if not self._may_take(url, kind, task):
                 continue
             if kind == "page":
-                if follow_pages:
-                    self._add_page(url, task.depth + 1)
+                self._add_page(url, task.depth + 1)
             else:
                 self._add_requisite(url, task)
+
+    def _may_take(self, url: str, kind: str, parent: Task) -> bool:
+        """Whether handling link URL of PARENT could change anything. The journal keeps only
+        such links: a link refused for good (a budget spent) or refused from this parent
+        (its depth, its chain, not a page) is left out, however often pages repeat it, and
+        replay refuses it the same way by not seeing it."""
+        if ("page" if kind == "page" else "requisite", url) in self._links_seen:
+            return False
+        if kind == "page":
+            # Page tasks are queued only in scope (the seed's redirects widen the scope).
+            return (parent.role == "page" and parent.depth + 1 <= self.max_depth
+                    and self._pages_queued < self.max_pages)
+        return (parent.chain + 1 <= MAX_REQUISITE_CHAIN
+                and self._requisites_queued < self.max_pages * REQUISITES_PER_PAGE)
 
     def _robots_done(self, out: Outcome) -> None:
         origin = _origin(out.task.url)
@@ -285,7 +300,7 @@ class Crawl:
     def _add_page(self, url: str, depth: int) -> None:
         if depth > self.max_depth or self._pages_queued >= self.max_pages:
             return  # not remembered: the same link may come again from a shallower page
-        self._links_seen.add(url)
+        self._links_seen.add(("page", url))
         key = canonical(url)
         if key not in self._seen and self.scope.in_scope(url, key) and self._enqueue(Task(url, "page", depth), key):
             self._pages_queued += 1
@@ -294,7 +309,7 @@ class Crawl:
         chain = parent.chain + 1
         if chain > MAX_REQUISITE_CHAIN or self._requisites_queued >= self.max_pages * REQUISITES_PER_PAGE:
             return
-        self._links_seen.add(url)
+        self._links_seen.add(("requisite", url))
         if self.scope.excluded(url) or is_trap(url):
             return
         if self._enqueue(Task(url, "requisite", parent.depth, chain)):

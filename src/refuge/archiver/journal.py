@@ -5,9 +5,10 @@ enumeration, failures, counts) is a function of the outcomes it handled. Replayi
 journal through it rebuilds that state after a crash (Crawl resumes this way), so a
 resumed capture fetches only what was still queued or in flight.
 
-A line holds the task, what the worker found, and only the links the coordinator had
-not considered before (it skips the others whatever they are), so the journal grows
-with the site, not with its navigation. An outcome of a fetch the capture's own stop
+A line holds the task, what the worker found, and only the links handling it could
+still take (Crawl._may_take: not considered before, and not refused for good or from
+this very page, as a link past max_depth is), so the journal grows with the site, not
+with its navigation. An outcome of a fetch the capture's own stop
 cut short is not written: that URL is still to do.
 
 Lines reach the operating system as each batch of outcomes is handled, so they survive

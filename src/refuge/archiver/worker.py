@@ -27,7 +27,9 @@ from refuge.archiver.archived import archived_exchange
 from refuge.archiver.dbpages import DATABASE_ROLES, read_database_page
 from refuge.archiver.fetch import STOPPED, Exchange, FetchError, FetchPolicy, crawler_session, fetch
 from refuge.archiver.links import outlinks
-from refuge.archiver.warcwriter import RollingWarcWriter, SealedWarc, WriteFailed, warcinfo_fields
+from refuge.archiver.warcwriter import (RollingWarcWriter, SealedWarc, WriteFailed, timestamp14, warc_date,
+                                       warcinfo_fields)
+from refuge.config.logs import setup_logging
 from refuge.config.settings import Settings
 from refuge.formats.urls import resolve
 from refuge.storage import catalog
@@ -96,6 +98,7 @@ class Worker:
                                   spool_dir=s.data / "tmp")
         self.halt = threading.Event()  # set to make fetches sleeping in a backoff give up
         self.engine = catalog.connect(s.catalog_url, create=False)
+        self.target_id = config.target_id
         # One file series per worker process; its threads take turns writing records.
         self.writers = RollingWarcWriter(
             s.archive_dir / config.target_name / config.capture_id,
@@ -131,8 +134,8 @@ class Worker:
 
     def _page(self, task: Task, fetched: Callable[[], None]) -> Outcome:
         out = Outcome(task)
-        ex = self._archived(task)
-        from_archive = ex is not None  # written whole by an earlier run: not written again
+        # Written whole by an earlier run (a response or a revisit): not written again.
+        ex, recorded = self._archived(task) or (None, None)
         try:
             ex = ex or self._fetch(task.url)
         except FetchError as exc:
@@ -142,7 +145,7 @@ class Worker:
         try:
             out.status = ex.status
             out.error = ex.gave_up
-            out.recorded = "response" if from_archive else self.record(ex)
+            out.recorded = recorded or self.record(ex)
             location = ex.header("Location")
             if 300 <= ex.status < 400 and location:
                 out.redirect = resolve(task.url, location)
@@ -186,22 +189,30 @@ class Worker:
                 ex.close()
         return Outcome(task, robots_txt="")
 
-    def _archived(self, task: Task) -> Exchange | None:
-        """The record an earlier run of this capture wrote of TASK's URL, if it can be read."""
+    def _archived(self, task: Task) -> tuple[Exchange, str] | None:
+        """The record an earlier run of this capture wrote of TASK's URL and its type, if it
+        can be read."""
         if task.archived is None:
             return None
         path, offset, length = task.archived
         try:
-            return archived_exchange(Path(path), offset, length, self.policy.max_bytes, self.policy.spool_dir)
+            return archived_exchange(Path(path), offset, length, self.policy.max_bytes, self.policy.spool_dir,
+                                     self._original)
         except Exception as exc:  # noqa: BLE001 - an unreadable record is fetched again
             log.warning("%s: cannot read its record at %s offset %d again (%s); fetching it", task.url, path,
                         offset, exc)
             return None
 
+    def _original(self, digest: str, timestamp: str) -> tuple[str, int, int] | None:
+        """Where the record a revisit stands for is: as replay finds it."""
+        hit = index.original_of(self.engine, self.target_id, digest, not_after=timestamp)
+        return None if hit is None else (str(self.settings.data / hit.path), hit.offset, hit.length)
+
     def _fetch(self, url: str) -> Exchange:
         session = getattr(self._local, "session", None)
         if session is None:
-            session = crawler_session(self.settings.user_agent, self.settings.allow_private_networks)
+            s = self.settings
+            session = crawler_session(s.user_agent, s.allow_private_networks, s.allow_networks, s.ca_file)
             self._local.session = session
             with self._lock:
                 self._sessions.append(session)
@@ -211,7 +222,13 @@ class Worker:
 class Recorder:
     """Writes each exchange as a response, or as a revisit when the same payload was
     already archived for this target (earlier in this worker's share of the capture, or
-    in an earlier capture)."""
+    in an earlier capture).
+
+    A revisit only ever points at a record already written, dated no later than its own
+    date: replay and export look its original up that way (index.original_of with
+    not_after), and a kill between the two writes must not leave a revisit of nothing.
+    Two identical payloads fetched at once may then both be written whole.
+    """
 
     def __init__(self, engine: Any, target_id: int, writers: RollingWarcWriter) -> None:
         self.engine = engine
@@ -220,28 +237,36 @@ class Recorder:
         # A first capture has nothing earlier to match: skip a query per response.
         self._history = index.has_records(engine, target_id)
         self._lock = threading.Lock()
-        self._seen: dict[str, tuple[str, str]] = {}  # digest -> (url, WARC-Date) in this capture
+        self._written: dict[str, tuple[str, str]] = {}  # digest -> (url, WARC-Date) written whole here
 
     def __call__(self, ex: Exchange) -> str:
         if not (200 <= ex.status < 300) or ex.length == 0:
             self.writers.write_response(ex)
             return "response"
-        original = self._earlier(ex.payload_digest)
-        if original is None:
-            with self._lock:
-                original = self._seen.get(ex.payload_digest)
-                if original is None:
-                    self._seen[ex.payload_digest] = (ex.url, ex.started.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        original = self._earlier(ex) or self._written_before(ex)
         if original is not None:
             self.writers.write_revisit(ex, *original)
             return "revisit"
         self.writers.write_response(ex)
+        self._remember(ex)
         return "response"
 
-    def _earlier(self, digest: str) -> tuple[str, str] | None:
+    def _written_before(self, ex: Exchange) -> tuple[str, str] | None:
+        with self._lock:
+            original = self._written.get(ex.payload_digest)
+        # WARC dates in this form sort as the moments they name.
+        return original if original is not None and original[1] <= warc_date(ex) else None
+
+    def _remember(self, ex: Exchange) -> None:
+        with self._lock:
+            known = self._written.get(ex.payload_digest)
+            if known is None or warc_date(ex) < known[1]:  # the earliest serves the most revisits
+                self._written[ex.payload_digest] = (ex.url, warc_date(ex))
+
+    def _earlier(self, ex: Exchange) -> tuple[str, str] | None:
         if not self._history:
             return None
-        hit = index.original_of(self.engine, self.target_id, digest)
+        hit = index.original_of(self.engine, self.target_id, ex.payload_digest, not_after=timestamp14(ex))
         if hit is None:
             return None
         ts = hit.timestamp
@@ -256,6 +281,7 @@ def worker_main(conn: Connection, config: WorkerConfig, threads: int) -> None:
     """
     # Ctrl-C reaches the whole process group; the coordinator decides how to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    setup_logging(logging.getLogger().getEffectiveLevel())  # a forkserver child starts unconfigured
     # What the worker inherited from the coordinator is never freed: keep the cyclic GC
     # off it, which saves scanning it and copying its pages on write.
     gc.freeze()

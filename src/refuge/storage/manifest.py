@@ -26,6 +26,7 @@ from refuge.config.errors import Failure
 from refuge.config.settings import Settings
 from refuge.storage import catalog
 from refuge.storage.catalog import replicas
+from refuge.storage.catalog.captures import hold_unchanged
 from refuge.storage.stores.cid import CidBuilder, bytes_cid
 from refuge.storage.catalog.schema import files
 from refuge.storage.stores.interface import READ_CHUNK, FileRef, configured_store_names, open_store
@@ -77,14 +78,23 @@ def ensure_manifest(settings: Settings, engine: Engine, capture_id: str) -> list
     }
     folder = settings.archive_dir / target.name / capture_id
     body = (json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False) + "\n").encode("utf-8")
-    manifest_path = _write(folder / manifest_name(capture_id), body)
+    manifest_path = folder / manifest_name(capture_id)
     manifest_sha = hashlib.sha256(body).hexdigest()
     lines = [f"{f.sha256}  {f.name}\n" for f in refs] + [f"{manifest_sha}  {manifest_path.name}\n"]
     sums_body = "".join(lines).encode("utf-8")
-    sums_path = _write(folder / sums_name(capture_id), sums_body)
+    sums_path = folder / sums_name(capture_id)
+    written = [(manifest_path, _prepare(manifest_path, body)), (sums_path, _prepare(sums_path, sums_body))]
 
     try:
         with engine.begin() as conn:
+            # Reading the files took a while: if the capture was resumed (or finished again)
+            # meanwhile, this manifest describes files it no longer is; write it anew.
+            if not hold_unchanged(conn, capture_id, capture["status"], capture["finished"]):
+                for _, tmp in written:
+                    tmp.unlink(missing_ok=True)
+                return ensure_manifest(settings, engine, capture_id)
+            for path, tmp in written:  # in place only while the capture is held as described
+                os.replace(tmp, path)
             for kind, path, data in (("manifest", manifest_path, body), ("sums", sums_path, sums_body)):
                 file_id = conn.execute(insert(files).values(
                     capture_id=capture_id, name=path.name, kind=kind, path=_relative(path, settings.data),
@@ -114,7 +124,8 @@ def _checked_cid(f: FileRef) -> str:
     return builder.cid()
 
 
-def _write(path: Path, body: bytes) -> Path:
+def _prepare(path: Path, body: bytes) -> Path:
+    """BODY written and flushed beside PATH, to be renamed to it: the temporary file's path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # A name of its own per writer: two processes may write the same manifest at once.
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
@@ -122,8 +133,7 @@ def _write(path: Path, body: bytes) -> Path:
         fh.write(body)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return path
+    return tmp
 
 
 def _relative(path: Path, data: Path) -> str:

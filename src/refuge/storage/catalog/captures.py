@@ -7,7 +7,7 @@ import socket
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from refuge.config.errors import BadInput
@@ -92,6 +92,18 @@ def reopen_capture(engine: Engine, target: Target, capture_id: str) -> bool:
     except IntegrityError:
         raise AlreadyRunning(f"target {target.name!r}: a capture is already running") from None
     return True
+
+
+def hold_unchanged(conn: Connection, capture_id: str, status: str, finished: str | None) -> bool:
+    """Inside CONN's transaction: whether the capture still has the STATUS and FINISHED
+    time it was read with. If so it is held (its row written, so locked) until the
+    transaction ends: it cannot be reopened or finished again meanwhile, so what is
+    recorded in the transaction describes it (a manifest, say)."""
+    held = conn.execute(update(captures).where(
+        (captures.c.id == capture_id) & (captures.c.status == status)
+        & (captures.c.finished_at.is_(None) if finished is None else captures.c.finished_at == finished))
+        .values(status=status))
+    return held.rowcount == 1
 
 
 def heartbeat(engine: Engine, capture_id: str) -> None:

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 READ_CHUNK = 1024 * 1024
 OPEN_SUFFIX = ".open"
 INCOMPLETE_SUFFIX = ".incomplete"
+DAMAGED_SUFFIX = ".damaged"  # a sealed file the catalog missed that cannot be read: kept, set aside
 _INDEXED_TYPES = ("response", "revisit")
 
 
@@ -95,7 +96,7 @@ def recover(engine: Engine, data_dir: Path, archive_dir: Path, target: str | Non
     the running capture the caller holds (a capture being resumed). Without TARGET (the
     whole archive, at service start), interrupted captures are left alone too.
     """
-    report: dict[str, list[str]] = {"incomplete": [], "indexed": [], "salvaged": []}
+    report: dict[str, list[str]] = {"incomplete": [], "indexed": [], "salvaged": [], "damaged": []}
     if not archive_dir.exists():
         return report
     with engine.connect() as conn:
@@ -130,7 +131,15 @@ def recover(engine: Engine, data_dir: Path, archive_dir: Path, target: str | Non
         capture_id = path.parent.name
         if path.name in known or capture_id not in settled:
             continue
-        rows, count = index_warc(path)
+        try:
+            rows, count = index_warc(path)
+        except Exception as exc:  # noqa: BLE001 - warcio fails in many ways on a damaged file
+            # Set aside as it is, so one damaged file does not fail every later capture.
+            aside = path.with_name(path.name + DAMAGED_SUFFIX)
+            path.rename(aside)
+            report["damaged"].append(str(aside))
+            log.error("%s: cannot index it (%s: %s); set aside as %s", path, type(exc).__name__, exc, aside.name)
+            continue
         register_sealed(engine, data_dir, capture_id, settled[capture_id], path, _sha256_file(path),
                         path.stat().st_size, count, rows)
         report["indexed"].append(str(path))
