@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from refuge.config.errors import Failure
 from refuge.config.settings import Settings
 from refuge.storage.catalog import replicas
+from refuge.storage.damage import where_damaged
 from refuge.storage.stores.cid import CidBuilder, same_cid
 from refuge.storage.replicate import finished_captures, queue_capture
 from refuge.storage.stores.interface import (
@@ -121,6 +122,11 @@ def check_copy(engine: Engine, store: Store, f: FileRef, down: dict[str, str]) -
             reason += f"; the node served bytes whose CID is {cids.cid()}, not {f.cid}"
     elif cids is not None and f.cid and not same_cid(cids.cid(), f.cid):
         reason = f"the bytes served for {f.cid} have the CID {cids.cid()}"
+    if reason and store.name == "local":
+        # Where in the file, for whoever decides between repairing it and salvaging what is whole.
+        where = where_damaged(f.local_path, f.kind)
+        if where:
+            reason += f"; first damage: {where}"
     return _recorded(engine, f, store.name, "bad" if reason else "ok", reason, sha, size)
 
 

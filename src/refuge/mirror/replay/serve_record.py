@@ -88,13 +88,23 @@ class _Response(Response):
 
 class _Body:
     """The response iterable: FIRST (chunks already made), then the rest of IT, within
-    WORK_BUDGET; closes the generator and the WARC files when the server is done."""
+    WORK_BUDGET; closes the generator and the WARC files when the server is done.
 
-    __slots__ = ("_first", "_it", "_stack", "_what")
+    A record found damaged part-way (storage.warc.strict refuses it before its last bytes)
+    ends the response short, with a log line naming the file and offset. SIZED (a
+    Content-Length was sent): ending is enough, the reader sees fewer bytes than promised
+    and the server closes the connection. Chunked: the error goes on to the server, which
+    drops the connection without the last chunk; ending normally would send that chunk,
+    and the reader would take the short body for the whole.
+    """
 
-    def __init__(self, it: Iterator[bytes], stack: ExitStack, what: str, first: list[bytes] | None = None) -> None:
+    __slots__ = ("_first", "_it", "_sized", "_stack", "_what")
+
+    def __init__(self, it: Iterator[bytes], stack: ExitStack, what: str, first: list[bytes] | None = None,
+                 sized: bool = False) -> None:
         self._first = first
         self._it = it
+        self._sized = sized
         self._stack = stack
         self._what = what
 
@@ -104,7 +114,13 @@ class _Body:
         spent = 0.0
         while True:
             started = time.monotonic()
-            chunk = next(self._it, None)
+            try:
+                chunk = next(self._it, None)
+            except Failure as exc:
+                log.error("replay of %s: %s; the response was cut short", self._what, exc)
+                if self._sized:
+                    return
+                raise
             spent += time.monotonic() - started  # the work of making it, not the wait to send it
             if chunk is None:
                 return
@@ -249,9 +265,11 @@ def _build(head: Any, body: Any, hit: Hit, mod: str, stack: ExitStack) -> Respon
 
     if kind == "raw":
         length = getattr(body.raw_stream, "limit", None)
-        if isinstance(length, int) and length >= 0:
+        sized = isinstance(length, int) and length >= 0
+        if sized:
             headers.append(("Content-Length", str(length)))
-        return _Response(_Body(_raw(stream), stack, f"{hit.url} at {hit.timestamp}"), status=status, headers=headers, direct_passthrough=True)
+        return _Response(_Body(_raw(stream), stack, f"{hit.url} at {hit.timestamp}", sized=sized), status=status,
+                         headers=headers, direct_passthrough=True)
     if kind == "html":
         it = _html(stream, ctype, ReplayPolicy(hit.timestamp, hit.url,
                                                banner=banner(hit.url, hit.timestamp) if mod == "" else None))

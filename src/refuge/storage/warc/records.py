@@ -8,12 +8,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import BufferedReader
 from warcio.recordloader import ArcWarcRecord, ArcWarcRecordLoader
 from zlib_ng import zlib_ng
 
 from refuge.config.errors import Failure
+from refuge.storage.warc.strict import read_record
 
 # A record stored in at most this many bytes (its gzip member, per the index) is read and
 # inflated in one call, and parsed from memory: most pages and assets. warcio's buffered
@@ -34,16 +34,21 @@ def open_record(path: Path | str, offset: int, length: int | None = None,
     lets a small record be read whole (unless STREAM); anything unexpected about it (a
     member that does not end there) and the record is read by streaming instead, which
     reports what is wrong. A file too short to hold LENGTH bytes at OFFSET is refused
-    with a Failure naming both: a record cut short is never served as if whole.
+    with a Failure naming both: a record cut short is never served as if whole. A record
+    whose bytes are damaged is refused the same way, when opened or, for damage only its
+    end shows (the gzip CRC), by its raw_stream before it returns the last bytes
+    (storage.warc.strict).
     """
     try:
         fh = open(path, "rb")
     except OSError as exc:
         raise Failure(f"{path}: cannot open WARC file ({exc.strerror})") from None
-    records = None
     try:
+        end = fh.seek(0, 2)
+        if offset >= end:  # an index row that points past the file (a wrong or damaged index)
+            raise Failure(f"{path}: no WARC record at offset {offset}: the file is only {end} bytes long "
+                          f"(see `refuge verify`)")
         if length is not None:
-            end = fh.seek(0, 2)
             if end < offset + length:
                 raise Failure(f"{path}: the record at offset {offset} is cut short: it needs {length} bytes, "
                               f"the file ends {end - offset} bytes after its start (see `refuge verify`)")
@@ -52,18 +57,8 @@ def open_record(path: Path | str, offset: int, length: int | None = None,
         if whole is not None:
             yield whole
             return
-        fh.seek(offset)
-        records = ArchiveIterator(fh, no_record_parse=False)
-        try:
-            record = next(records)
-        except StopIteration:
-            raise Failure(f"{path}: no WARC record at offset {offset}") from None
-        yield record
+        yield read_record(fh, path, offset)
     finally:
-        # The iterator sits in a reference cycle with its own generator: release its
-        # decompression buffers now rather than whenever the cyclic GC runs.
-        if records is not None:
-            records.close()
         fh.close()
 
 
