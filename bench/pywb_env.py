@@ -75,6 +75,28 @@ def make_collection(root: Path, coll: str, warcs: list[Path]) -> Path:
     return idx
 
 
+def ensure_uwsgi() -> None:
+    """uWSGI in pywb's venv, from the pyuwsgi wheel (built with the gevent loop)."""
+    if not bin_path("uwsgi").exists():
+        r = subprocess.run([str(bin_path("python")), "-m", "pip", "install", "-q", "pyuwsgi"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"pip install pyuwsgi failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
+
+
+def start_uwsgi(root: Path, port: int, processes: int):
+    """pywb as its own uwsgi.ini deploys it (master, gevent with 100 async cores, monkey
+    patched, 64 KiB buffers), in PROCESSES processes, bound to 127.0.0.1 only."""
+    ensure_uwsgi()
+    p = procs.spawn([str(bin_path("uwsgi")), "--http-socket", f"127.0.0.1:{port}", "--master",
+                     "--buffer-size", "65536", "--die-on-term", "--gevent", "100",
+                     "--env", "GEVENT_MONKEY_PATCH=1", "--wsgi", "pywb.apps.wayback",
+                     "--processes", str(processes), "--disable-logging"],
+                    cwd=root, log=root / "uwsgi.log", env=dict(os.environ, VIRTUAL_ENV=str(VENV)))
+    procs.wait_port(port, p, timeout=60)
+    return p
+
+
 def start(root: Path, port: int):
     """Start `wayback` bound to 127.0.0.1 only; returns the process once it listens."""
     p = procs.spawn([str(bin_path("wayback")), "-b", "127.0.0.1", "-p", str(port)], cwd=root,
