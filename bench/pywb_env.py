@@ -18,6 +18,7 @@ import procs
 HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venv-pywb"
 DEFAULT_SPEC = os.environ.get("PYWB_SPEC", "pywb")
+UWSGI_SPEC = "pyuwsgi==2.0.30.post1"  # a wheel: no compiler needed, gevent loop built in
 
 # framed_replay off: /<coll>/<timestamp>/<url> answers with the rewritten page itself,
 # not pywb's top-frame wrapper (which holds an iframe and none of the page's content).
@@ -78,8 +79,8 @@ def make_collection(root: Path, coll: str, warcs: list[Path]) -> Path:
 def ensure_uwsgi() -> None:
     """uWSGI in pywb's venv, from the pyuwsgi wheel (built with the gevent loop)."""
     if not bin_path("uwsgi").exists():
-        r = subprocess.run([str(bin_path("python")), "-m", "pip", "install", "-q", "pyuwsgi"],
-                           capture_output=True, text=True)
+        r = subprocess.run([str(bin_path("python")), "-m", "pip", "install", "-q", UWSGI_SPEC],
+                           capture_output=True, text=True, timeout=600)
         if r.returncode != 0:
             raise RuntimeError(f"pip install pyuwsgi failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
 

@@ -59,7 +59,7 @@ def test_a_manifest_written_while_the_capture_is_resumed_does_not_survive_it(tmp
             except BaseException as exc:  # noqa: BLE001 - reported to the test
                 tick_errors.append(exc)
 
-        ticker = threading.Thread(target=tick)
+        ticker = threading.Thread(target=tick, daemon=True)  # never keeps pytest from ending
         ticker.start()
         while True:  # the tick has read the capture's status and opened the file
             try:
@@ -69,16 +69,28 @@ def test_a_manifest_written_while_the_capture_is_resumed_does_not_survive_it(tmp
                 assert ticker.is_alive(), tick_errors
                 ticker.join(0.01)
 
+        fed = threading.Event()
+
         def let_the_tick_finish() -> None:
+            if fed.is_set():
+                return  # asked again after a retry: the tick was let go already
+            fed.set()
             os.set_blocking(feed, True)
-            os.write(feed, content)
-            os.close(feed)
+            try:
+                os.write(feed, content)
+            finally:
+                os.close(feed)
             ticker.join(30)
             (cdxj.parent / "tmp-cdxj").write_bytes(content)
             os.replace(cdxj.parent / "tmp-cdxj", cdxj)
 
         site.routes["/later.html"].hook = let_the_tick_finish  # fetched only by the resumed run
-        second = run_capture(settings, engine, "tiny")
+        try:
+            second = run_capture(settings, engine, "tiny")
+        finally:
+            if not fed.is_set():  # the resumed run never asked for /later.html: let the tick go
+                fed.set()
+                os.close(feed)
         assert not ticker.is_alive()
         assert second["id"] == first["id"] and second["status"] == "complete"
 

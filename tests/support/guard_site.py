@@ -7,9 +7,7 @@ there and counts every connection, so a test can tell "refused before connecting
 host behind IPv6 wrappers (IPv4-mapped, NAT64, 6to4) and two addresses that would hang an
 unguarded crawler (10.255.255.1, 169.254.169.254). Links to other hosts are out of a
 host-scoped target's scope and never fetched, so the site reaches off-host through what the
-crawler does fetch everywhere: page requisites and their redirects. The page's off-host links
-come after its embeds: the crawler skips a requisite whose URL it saw first as an
-out-of-scope link (crawl.py `_links_seen`).
+crawler does fetch everywhere: page requisites and their redirects.
 
     with serve_inside(tls=ca) as inside, serve_site(inside, tls=ca) as site:
         site.url, site.abs("/about.html"), inside.connections, inside.hits

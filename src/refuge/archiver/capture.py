@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from functools import partial
@@ -30,6 +31,7 @@ from refuge.archiver.journal import JOURNAL_NAME
 from refuge.archiver.warcwriter import SealedWarc
 from refuge.archiver.worker import WorkerConfig
 from refuge.config.dbspec import spec_from_dict
+from refuge.config.errors import redact_text
 from refuge.config.settings import Settings
 from refuge.config.targets import TargetSpec, parse_duration
 from refuge.formats.urls import canonical
@@ -63,7 +65,7 @@ def run_capture(settings: Settings, engine: Engine, name: str,
         crawl = _crawl(settings, engine, target, capture_id, stop, journal, archived)
         result = crawl.run()
     except BaseException as exc:
-        _end_on_error(engine, capture_id, exc, crawl.result if crawl is not None else CrawlResult())
+        _end_on_error(settings, engine, capture_id, exc, crawl.result if crawl is not None else CrawlResult())
         raise
     error: str | None = None
     if result.seed_error:
@@ -110,20 +112,30 @@ def _crawl(settings: Settings, engine: Engine, target: catalog.Target, capture_i
 
     database = database_spec(target.spec)
     config = WorkerConfig(settings=settings, target_id=target.id, target_name=target.name,
-                          capture_id=capture_id, robots=target.spec.robots, number=0, database=database)
+                          capture_id=capture_id, robots=target.spec.robots, number=0, database=database,
+                          log_level=logging.getLogger().getEffectiveLevel())
     crawl_kind = Crawl if database is None else partial(DatabaseCrawl, database=database)
     return crawl_kind(target.spec, settings, config, on_sealed, stop=stop,
                       heartbeat=lambda: catalog.heartbeat(engine, capture_id), journal=journal, archived=archived)
 
 
-def _end_on_error(engine: Engine, capture_id: str, exc: BaseException, result: CrawlResult) -> None:
+def _end_on_error(settings: Settings, engine: Engine, capture_id: str, exc: BaseException,
+                  result: CrawlResult) -> None:
     status = "interrupted" if isinstance(exc, (KeyboardInterrupt, Interrupted)) else "failed"
     catalog.add_failures(engine, capture_id, result.failures)
-    # The catalog's error may reach a published manifest: no server paths in it (the
-    # admin saw the whole message on stderr and in the log).
-    error = ("stopped: its files could not be written (a full disk?); the next capture resumes it"
-             if isinstance(exc, Interrupted) else f"{type(exc).__name__}: {exc}"[:1000])
-    catalog.finish_capture(engine, capture_id, status, _stats(engine, capture_id, result), error)
+    catalog.finish_capture(engine, capture_id, status, _stats(engine, capture_id, result), _public_error(settings, exc))
+
+
+def _public_error(settings: Settings, exc: BaseException) -> str:
+    """What the catalog keeps of why a capture ended early. It may reach a published
+    manifest: no server paths (the data directory is named as DATA) and no credentials;
+    the admin saw the whole message on stderr and in the log."""
+    if isinstance(exc, Interrupted):
+        return "stopped: its files could not be written (a full disk?); the next capture resumes it"
+    text = f"{type(exc).__name__}: {exc}"
+    for prefix in (str(settings.data.resolve()) + os.sep, str(settings.data) + os.sep):
+        text = text.replace(prefix, "DATA" + os.sep)
+    return redact_text(text)[:1000]
 
 
 def _claim(settings: Settings, engine: Engine, target: catalog.Target, fresh: bool) -> str:

@@ -27,6 +27,7 @@ import requests
 import urllib3.exceptions
 
 from refuge.config.addresses import PrivateAddressRefused
+from refuge.config.errors import first_line
 from refuge.net.session import guarded_session, refusing_private
 
 CHUNK = 64 * 1024
@@ -35,6 +36,10 @@ _RETRY_STATUS = frozenset({429, 500, 502, 503, 504, 507, 520, 521, 522, 523, 524
 _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                    urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
 
+
+# OpenSSL's verify codes for a chain that ends at a CA not trusted (self-signed, issuer
+# unknown), which ca_file can mend; an expired or misnamed certificate it cannot.
+_UNKNOWN_ISSUER = frozenset({18, 19, 20, 21})
 
 STOPPED = "capture stopped"  # the reason a fetch gives when the capture's stop cut it short
 
@@ -123,10 +128,10 @@ def fetch(session: requests.Session, url: str, policy: FetchPolicy,
         except _NETWORK_ERRORS as exc:
             untrusted = _certificate_error(exc)
             if untrusted is not None:  # the same certificate comes back on every retry
-                raise FetchError(f"TLS certificate not accepted: {untrusted.verify_message or untrusted} "
-                                 "(ca_file names the CAs a capture trusts)") from None
+                hint = " (ca_file names the CAs a capture trusts)" if untrusted.verify_code in _UNKNOWN_ISSUER else ""
+                raise FetchError(f"TLS certificate not accepted: {untrusted.verify_message or untrusted}{hint}") from None
             if attempt > policy.retries:
-                raise FetchError(f"network error after {attempt} attempts: {_describe(exc)}") from None
+                raise FetchError(f"network error after {attempt} attempts: {first_line(exc)}") from None
             if stop.wait(_backoff(policy, attempt)):
                 raise FetchError(STOPPED) from None
             continue
@@ -283,8 +288,3 @@ def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | Non
             return e
         todo += [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
     return None
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:300]

@@ -51,6 +51,7 @@ class WorkerConfig:
     robots: str  # the target's robots policy, for the warcinfo record
     number: int  # which worker: part of its WARC file names
     database: Any = None  # a database target's DatabaseSpec: what to read from its pages
+    log_level: int = logging.WARNING  # the coordinator's: a forkserver child does not inherit it
 
 
 @dataclass
@@ -281,7 +282,7 @@ def worker_main(conn: Connection, config: WorkerConfig, threads: int) -> None:
     """
     # Ctrl-C reaches the whole process group; the coordinator decides how to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    setup_logging(logging.getLogger().getEffectiveLevel())  # a forkserver child starts unconfigured
+    setup_logging(config.log_level)  # a forkserver child starts unconfigured
     # What the worker inherited from the coordinator is never freed: keep the cyclic GC
     # off it, which saves scanning it and copying its pages on write.
     gc.freeze()

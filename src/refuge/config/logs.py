@@ -20,7 +20,10 @@ class RedactingFilter(logging.Filter):
     """Rewrites a record's message and exception text with credentials redacted."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a faulty log call: the handler reports it, as without us
+            return True
         redacted = redact_text(message)
         if redacted != message:
             record.msg, record.args = redacted, None
@@ -28,6 +31,8 @@ class RedactingFilter(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = redact_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info)
         return True
 
 

@@ -47,7 +47,7 @@ class Settings:
     serve_processes: int = 0
     # Seconds a reader's connection may stay idle, stall in its headers, or take nothing of
     # its responses, before the replay server closes it.
-    serve_timeout: float = 30.0
+    serve_timeout: float = 60.0
     allow_private_networks: bool = False
     # Networks a capture may reach though they are not public (CIDRs: "10.1.0.0/16"), for an
     # intranet target when allowing every private network would be too much.

@@ -43,15 +43,33 @@ def sums_name(capture_id: str) -> str:
     return f"{capture_id}.sha256"
 
 
+ATTEMPTS = 3  # a capture resumed (or finished again) while its manifest is written: write it anew
+
+
+class _Changed(Exception):
+    """The capture is no longer what its manifest was written from."""
+
+
 def ensure_manifest(settings: Settings, engine: Engine, capture_id: str) -> list[FileRef]:
     """Write the capture's manifest and checksum list unless they exist; return all its files.
 
     Reads each data file once to compute its CID and to re-check its SHA-256, so a file
     damaged on disk since it was sealed is caught before any store receives it.
     """
-    refs = replicas.file_refs(engine, settings.data, [capture_id])
-    if any(f.kind == "manifest" for f in refs):
-        return refs
+    for _ in range(ATTEMPTS):
+        refs = replicas.file_refs(engine, settings.data, [capture_id])
+        if any(f.kind == "manifest" for f in refs):
+            return refs
+        written = _write_manifest(settings, engine, capture_id, refs)
+        if written is not None:
+            return written
+    raise Failure(f"capture {capture_id} kept changing while its manifest was written; try again")
+
+
+def _write_manifest(settings: Settings, engine: Engine, capture_id: str,
+                    refs: list[FileRef]) -> list[FileRef] | None:
+    """The manifest of the capture's files REFS written and recorded: all its files now, or
+    None if the capture changed meanwhile (nothing written then)."""
     capture = catalog.get_capture(engine, capture_id)
     if capture["status"] == "running":
         raise Failure(f"capture {capture_id} is still running; its manifest is written when it ends")
@@ -88,11 +106,9 @@ def ensure_manifest(settings: Settings, engine: Engine, capture_id: str) -> list
     try:
         with engine.begin() as conn:
             # Reading the files took a while: if the capture was resumed (or finished again)
-            # meanwhile, this manifest describes files it no longer is; write it anew.
+            # meanwhile, this manifest describes files it no longer is.
             if not hold_unchanged(conn, capture_id, capture["status"], capture["finished"]):
-                for _, tmp in written:
-                    tmp.unlink(missing_ok=True)
-                return ensure_manifest(settings, engine, capture_id)
+                raise _Changed  # out of the transaction first, so nothing waits on its lock
             for path, tmp in written:  # in place only while the capture is held as described
                 os.replace(tmp, path)
             for kind, path, data in (("manifest", manifest_path, body), ("sums", sums_path, sums_body)):
@@ -101,6 +117,10 @@ def ensure_manifest(settings: Settings, engine: Engine, capture_id: str) -> list
                     sha256=hashlib.sha256(data).hexdigest(), size=len(data), records=0,
                     sealed_at=catalog.now_iso()).returning(files.c.id)).scalar_one()
                 cids[file_id] = bytes_cid(data)
+    except _Changed:
+        for _, tmp in written:
+            tmp.unlink(missing_ok=True)
+        return None
     except IntegrityError:
         # Another process wrote the same manifest at the same moment (the same bytes: it is
         # a function of the capture and the configured stores) and recorded it first.

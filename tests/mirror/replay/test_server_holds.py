@@ -154,6 +154,15 @@ def test_clients_that_pipeline_many_requests_and_never_read_are_dropped(data) ->
             time.sleep(0.5)
 
 
+def test_a_player_resuming_a_big_file_gets_the_range_it_asks_for(server) -> None:
+    # A phone's player paused long enough is dropped (serve_timeout) and asks again from
+    # where it was: the rest of the file, not the whole of it again.
+    base, _ = server
+    tail = requests.get(f"{base}/web/{T}id_/{SITE}video.bin", headers={"Range": f"bytes={BIG - 20}-"}, timeout=30)
+    assert tail.status_code == 206 and tail.headers["Content-Range"] == f"bytes {BIG - 20}-{BIG - 1}/{BIG}"
+    assert tail.content == (b"0123456789abcdef" * 2)[-20:]  # BIG is a multiple of the pattern
+
+
 def test_connections_that_never_finish_their_headers_do_not_hold_the_server(server) -> None:
     base, _ = server
     with _held(base, 600, b"GET / HTTP/1.1\r\nHost: x\r\n"):

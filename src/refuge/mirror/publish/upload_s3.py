@@ -38,7 +38,7 @@ from urllib.parse import quote
 import requests
 
 from refuge.config.addresses import PrivateAddressRefused
-from refuge.config.errors import redact_text
+from refuge.config.errors import first_line, redact_text
 from refuge.config.settings import DIRECT
 from refuge.config.store_settings import S3Settings
 from refuge.mirror.publish.reach_watch import Watch, session_for
@@ -219,7 +219,7 @@ def public_read_problem(settings: S3Settings, key_prefix: str, path: str = "inde
         answer = session.get(url, timeout=timeout, stream=True)
         answer.close()
     except (requests.RequestException, PrivateAddressRefused) as exc:
-        return redact_text(f"s3: cannot reach the mirror at {url} (setting s3.public_base_url): {_first_line(exc)}")
+        return redact_text(f"s3: cannot reach the mirror at {url} (setting s3.public_base_url): {first_line(exc)}")
     finally:
         session.close()
         watch.close()
@@ -244,7 +244,3 @@ def s3_index_url(settings: S3Settings, key_prefix: str) -> str | None:
     """The mirror's front page URL (``.../index.html``), or None without s3.public_base_url."""
     folder = s3_mirror_url(settings, key_prefix)
     return None if folder is None else folder + "index.html"
-
-
-def _first_line(exc: object) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -165,18 +165,18 @@ class ReplayApp:
         ts, mod, url = m.group(1), m.group(2) or "", normalise_url(m.group(3))
         if url is None:
             return redirect("/")
-        return self.replay(ts, mod, url)
+        return self.replay(ts, mod, url, environ)
 
     # -- replay ---------------------------------------------------------------------------
 
-    def replay(self, ts: str, mod: str, url: str) -> Response:
+    def replay(self, ts: str, mod: str, url: str, environ: dict[str, Any] | None = None) -> Response:
         hit = index.closest(self.engine, url, ts)
         if hit is None:
             return self.not_found(url)
         hit = self.past_self_redirect(hit, url, ts)
         if mod == "" and hit.timestamp != ts:
             return redirect(archive_url(hit.timestamp, "", url))
-        return serve_hit(self.data, self.engine, hit, mod, url)
+        return serve_hit(self.data, self.engine, hit, mod, url, environ)
 
     def past_self_redirect(self, hit: index.Hit, url: str, ts: str | None) -> index.Hit:
         """A redirect to a URL with the same SURT key (http -> https, www. -> bare host)

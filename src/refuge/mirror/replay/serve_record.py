@@ -33,6 +33,7 @@ from refuge.formats.html.rewriter import HtmlRewriter
 from refuge.storage.catalog.index import Hit, original_of
 from refuge.storage.warc.payloads import open_payload, redirect_target
 from refuge.storage.warc.records import content_encoding, decoded_stream
+from refuge.mirror.replay import ranges
 from refuge.mirror.replay.pages import READER_HEADERS, banner, http_date, not_found_page
 from refuge.mirror.replay.policy import ReplayPolicy, quote_url, rewrite_refresh
 
@@ -161,8 +162,9 @@ def replay_headers(ts: str, url: str) -> list[tuple[str, str]]:
     ]
 
 
-def serve_hit(data_dir: Path, engine: Engine, hit: Hit, mod: str, url: str) -> Response:
-    """The response for HIT requested as /web/<ts><mod>/<url>."""
+def serve_hit(data_dir: Path, engine: Engine, hit: Hit, mod: str, url: str,
+              environ: dict[str, Any] | None = None) -> Response:
+    """The response for HIT requested as /web/<ts><mod>/<url> (by ENVIRON: a Range in it is honoured)."""
     original = None
     if hit.rectype == "revisit":
         original = original_of(engine, hit.target_id, hit.digest, not_after=hit.timestamp)
@@ -171,7 +173,7 @@ def serve_hit(data_dir: Path, engine: Engine, hit: Hit, mod: str, url: str) -> R
     stack = ExitStack()
     try:
         head, body = stack.enter_context(open_payload(data_dir, hit, original, stream=True))
-        response = _build(head, body, hit, mod, stack)
+        response = _build(head, body, hit, mod, stack, environ or {})
     except Failure as exc:
         stack.close()
         log.error("replay of %s at %s: %s", hit.url, hit.timestamp, exc)
@@ -201,7 +203,7 @@ def location_of(data_dir: Path, hit: Hit) -> str | None:
         return None
 
 
-def _build(head: Any, body: Any, hit: Hit, mod: str, stack: ExitStack) -> Response:
+def _build(head: Any, body: Any, hit: Hit, mod: str, stack: ExitStack, environ: dict[str, Any]) -> Response:
     http = head.http_headers
     try:
         status = int(http.get_statuscode())
@@ -266,9 +268,20 @@ def _build(head: Any, body: Any, hit: Hit, mod: str, stack: ExitStack) -> Respon
     if kind == "raw":
         length = getattr(body.raw_stream, "limit", None)
         sized = isinstance(length, int) and length >= 0
+        chunks = _raw(stream)
+        if sized and status == 200:
+            headers.append(("Accept-Ranges", "bytes"))
+            span = ranges.wanted_span(environ, length)
+            if span == ranges.UNSATISFIABLE:
+                stack.close()
+                return _Response(b"", status=416, headers=[*headers, ("Content-Range", f"bytes */{length}")])
+            if span is not None:
+                status, (start, stop) = 206, span
+                headers.append(("Content-Range", f"bytes {start}-{stop - 1}/{length}"))
+                chunks, length = ranges.window(chunks, start, stop), stop - start
         if sized:
             headers.append(("Content-Length", str(length)))
-        return _Response(_Body(_raw(stream), stack, f"{hit.url} at {hit.timestamp}", sized=sized), status=status,
+        return _Response(_Body(chunks, stack, f"{hit.url} at {hit.timestamp}", sized=sized), status=status,
                          headers=headers, direct_passthrough=True)
     if kind == "html":
         it = _html(stream, ctype, ReplayPolicy(hit.timestamp, hit.url,

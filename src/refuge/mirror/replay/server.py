@@ -52,7 +52,7 @@ _ADJUSTMENTS: dict[str, Any] = {
     "max_request_body_size": 1,
     "max_request_header_size": 64 * 1024,
 }
-TIMEOUT = 30.0  # seconds a connection may stay idle, stall its headers or read nothing
+TIMEOUT = 60.0  # seconds a connection may stay idle, stall its headers or read nothing
 RESTARTS_PER_MINUTE = 10  # a child dying faster than this is a fault to report, not to retry
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from refuge.config.errors import redact
+from refuge.config.errors import first_line, redact
 from refuge.config.store_settings import IpfsSettings
 from refuge.storage.stores.cid import as_cidv1, same_cid
 from refuge.storage.stores.interface import FileRef, Missing, StoreError, StoreUnavailable
@@ -111,7 +111,7 @@ class IpfsStore:
                 self._client = ipfshttpclient.Client(_multiaddr(self.settings.api), timeout=self.settings.timeout)
             except ipfshttpclient.exceptions.Error as exc:
                 raise StoreUnavailable(f"ipfs: setting ipfs.api = {self.settings.api!r} is not usable: "
-                                       f"{_first_line(exc)}") from None
+                                       f"{first_line(exc)}") from None
         return self._client
 
     # -- folders, MFS and pins (what publishing a mirror needs) ----------------------------
@@ -198,8 +198,8 @@ class IpfsStore:
         import ipfshttpclient
 
         if isinstance(exc, (ipfshttpclient.exceptions.ConnectionError, ipfshttpclient.exceptions.TimeoutError)):
-            return StoreUnavailable(f"ipfs: cannot reach ipfs.api = {self.settings.api}: {_first_line(exc)}")
-        return StoreError(f"ipfs: {_first_line(exc)}")
+            return StoreUnavailable(f"ipfs: cannot reach ipfs.api = {self.settings.api}: {first_line(exc)}")
+        return StoreError(f"ipfs: {first_line(exc)}")
 
 
 def _multiaddr(api: str) -> str:
@@ -210,7 +210,3 @@ def _multiaddr(api: str) -> str:
     host, port = parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
     proto = "ip6" if ":" in host else ("ip4" if host.replace(".", "").isdigit() else "dns")
     return f"/{proto}/{host}/tcp/{port}/{parts.scheme}"
-
-
-def _first_line(exc: object) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from refuge.config.errors import redact
+from refuge.config.errors import first_line, redact
 from refuge.config.store_settings import S3Settings
 from refuge.storage.stores.interface import (
     READ_CHUNK,
@@ -243,13 +243,13 @@ class S3Store:
                 "in the environment; refuge.toml never holds secrets") from None
         except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError,
                 bx.ConnectionClosedError) as exc:
-            raise StoreUnavailable(f"s3: cannot reach s3.endpoint_url = {endpoint}: {_first_line(exc)}") from None
+            raise StoreUnavailable(f"s3: cannot reach s3.endpoint_url = {endpoint}: {first_line(exc)}") from None
         except bx.ClientError as exc:
             raise _client_error(exc, self.settings.bucket, endpoint) from None
         except S3UploadFailedError as exc:
             raise _upload_error(exc, self.settings.bucket, endpoint) from None
         except (bx.BotoCoreError, ValueError) as exc:
-            raise StoreError(f"s3: {_first_line(exc)}") from None
+            raise StoreError(f"s3: {first_line(exc)}") from None
 
 
 _REFUSED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "InvalidToken",
@@ -268,14 +268,14 @@ def _client_error(exc: Any, bucket: str, endpoint: str) -> StoreError:
     elif code == "PermanentRedirect" or code == "AuthorizationHeaderMalformed":
         err = StoreUnavailable(f"s3: bucket {bucket!r} is in another region ({message}); set s3.region")
     else:
-        err = StoreError(f"s3: {exc.operation_name} failed: {code}: {_first_line(message)}")
+        err = StoreError(f"s3: {exc.operation_name} failed: {code}: {first_line(message)}")
     err.code = code  # type: ignore[attr-defined]
     return err
 
 
 def _upload_error(exc: Exception, bucket: str, endpoint: str) -> StoreError:
     # upload_file wraps the real ClientError in text; recover the interesting part.
-    text = _first_line(exc)
+    text = first_line(exc)
     for code in sorted(_REFUSED):
         if code in text:
             err: StoreError = StoreUnavailable(
@@ -300,10 +300,6 @@ def _refuses_checksums(exc: Exception) -> bool:
         "checksum" in text or "not implemented" in text or "notimplemented" in text)
 
 
-def _first_line(exc: object) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
 def _add_content_md5(params: dict[str, Any], **_: Any) -> None:
     body = params.get("body", b"")
     if isinstance(body, bytes) and "Content-MD5" not in params["headers"]:
@@ -318,6 +314,6 @@ def _chunks(body: Any) -> Iterator[bytes]:
         yield from body.iter_chunks(READ_CHUNK)
     except (BotoCoreError, HTTPError, OSError) as exc:
         # The connection broke mid-object: that says nothing about the copy's bytes.
-        raise StoreUnavailable(f"s3: reading stopped midway: {_first_line(exc)}") from None
+        raise StoreUnavailable(f"s3: reading stopped midway: {first_line(exc)}") from None
     finally:
         body.close()

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from warcio.bufferedreaders import BufferedReader
-from warcio.recordloader import ArcWarcRecord, ArcWarcRecordLoader
+from warcio.recordloader import ArcWarcRecord
 from zlib_ng import zlib_ng
 
 from refuge.config.errors import Failure
-from refuge.storage.warc.strict import read_record
+from refuge.storage.warc.strict import LOADER, read_record
 
 # A record stored in at most this many bytes (its gzip member, per the index) is read and
 # inflated in one call, and parsed from memory: most pages and assets. warcio's buffered
@@ -21,7 +21,6 @@ from refuge.storage.warc.strict import read_record
 WHOLE_STORED = 4 * 1024 * 1024
 WHOLE_INFLATED = 32 * 1024 * 1024  # ...as long as it inflates to no more than this
 
-_loader = ArcWarcRecordLoader(verify_http=False)  # as ArchiveIterator reads records
 
 
 @contextmanager
@@ -78,7 +77,7 @@ def _read_whole(fh: io.BufferedReader, offset: int, length: int) -> ArcWarcRecor
     if not inflater.eof or inflater.unused_data:
         return None
     try:
-        return _loader.parse_record_stream(io.BytesIO(data))
+        return LOADER.parse_record_stream(io.BytesIO(data))
     except Exception:  # noqa: BLE001 - the streaming path reads it again and says what is wrong
         return None
 

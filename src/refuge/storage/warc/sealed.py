@@ -133,10 +133,17 @@ def recover(engine: Engine, data_dir: Path, archive_dir: Path, target: str | Non
             continue
         try:
             rows, count = index_warc(path)
+        except OSError as exc:  # perhaps passing (EIO, EMFILE): left as it is for the next pass
+            log.error("%s: cannot read it to index it (%s); left for the next capture to try", path, exc)
+            continue
         except Exception as exc:  # noqa: BLE001 - warcio fails in many ways on a damaged file
             # Set aside as it is, so one damaged file does not fail every later capture.
             aside = path.with_name(path.name + DAMAGED_SUFFIX)
-            path.rename(aside)
+            try:
+                path.rename(aside)
+            except OSError as moved:
+                log.error("%s: damaged (%s) and cannot be set aside (%s)", path, exc, moved)
+                continue
             report["damaged"].append(str(aside))
             log.error("%s: cannot index it (%s: %s); set aside as %s", path, type(exc).__name__, exc, aside.name)
             continue

@@ -24,9 +24,9 @@ from warcio.bufferedreaders import BufferedReader
 from warcio.recordloader import ArcWarcRecord, ArcWarcRecordLoader
 from warcio.utils import BUFF_SIZE
 
-from refuge.config.errors import Failure
+from refuge.config.errors import Failure, first_line
 
-_loader = ArcWarcRecordLoader(verify_http=False)  # as ArchiveIterator reads records
+LOADER = ArcWarcRecordLoader(verify_http=False)  # as ArchiveIterator reads records
 GZIP_MAGIC = b"\x1f\x8b"
 # What a whole record holds after its block: the two CRLFs closing it. More than this
 # much after the block, inside the same gzip member, is not one record.
@@ -135,12 +135,12 @@ def read_record(fh: BinaryIO, path: object, offset: int) -> ArcWarcRecord:
     fh.seek(offset)
     reader = BufferedReader(_StrictInflater(fh, path, offset) if gzipped else fh, block_size=BUFF_SIZE)
     try:
-        record = _loader.parse_record_stream(reader, check_digests=not gzipped)
+        record = LOADER.parse_record_stream(reader, check_digests=not gzipped)
     except Failure:
         raise
     except Exception as exc:  # noqa: BLE001 - warcio fails on garbage in many ways, all meaning this
         raise damaged(path, offset, f"it does not parse as a WARC record ({type(exc).__name__}: "
-                                    f"{_first_line(exc)})") from None
+                                    f"{first_line(exc)})") from None
     finish = (lambda: _drain(reader, path, offset)) if gzipped else (lambda: _check_digests(record, path, offset))
     record.raw_stream = CheckedStream(record.raw_stream, finish, path, offset)
     return record
@@ -156,8 +156,3 @@ def _check_digests(record: ArcWarcRecord, path: object, offset: int) -> None:
     for problem in problems:
         if problem.startswith("block digest failed") or (not has_block and problem.startswith("payload digest failed")):
             raise damaged(path, offset, f"its bytes do not match its digest ({problem})")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else "no detail"
