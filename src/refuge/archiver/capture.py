@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from refuge.archiver import snapshot
-from refuge.archiver.crawl import Crawl, CrawlResult, Interrupted
+from refuge.archiver.crawl import Crawl, CrawlProgress, CrawlResult, Interrupted
 from refuge.archiver.dbcrawl import DatabaseCrawl
 from refuge.archiver.journal import JOURNAL_NAME
 from refuge.archiver.warcwriter import SealedWarc
@@ -43,10 +44,10 @@ from refuge.storage.replicate import queue_capture
 log = logging.getLogger(__name__)
 
 
-def run_capture(settings: Settings, engine: Engine, name: str,
-                stop: threading.Event | None = None, fresh: bool = False) -> dict[str, Any]:
+def run_capture(settings: Settings, engine: Engine, name: str, stop: threading.Event | None = None,
+                fresh: bool = False, progress: Callable[[CrawlProgress], None] | None = None) -> dict[str, Any]:
     """Capture target NAME now (resuming its interrupted capture unless FRESH) and
-    return the capture's summary.
+    return the capture's summary. PROGRESS, if given, hears how it goes a few times a second.
 
     Raises BadInput for an unknown target, catalog.AlreadyRunning if another live
     process is capturing it. A capture whose seed could not be captured is recorded
@@ -62,7 +63,7 @@ def run_capture(settings: Settings, engine: Engine, name: str,
     try:
         sealed.recover(engine, settings.data, settings.archive_dir, target.name, owned=capture_id)
         archived = _archived(settings, engine, capture_id) if journal.exists() else None
-        crawl = _crawl(settings, engine, target, capture_id, stop, journal, archived)
+        crawl = _crawl(settings, engine, target, capture_id, stop, journal, archived, progress)
         result = crawl.run()
     except BaseException as exc:
         _end_on_error(settings, engine, capture_id, exc, crawl.result if crawl is not None else CrawlResult())
@@ -105,7 +106,8 @@ def run_capture(settings: Settings, engine: Engine, name: str,
 
 
 def _crawl(settings: Settings, engine: Engine, target: catalog.Target, capture_id: str,
-           stop: threading.Event | None, journal: Path, archived: dict[str, tuple[str, int, int]] | None) -> Crawl:
+           stop: threading.Event | None, journal: Path, archived: dict[str, tuple[str, int, int]] | None,
+           progress: Callable[[CrawlProgress], None] | None) -> Crawl:
     def on_sealed(warc: SealedWarc) -> None:
         sealed.register_sealed(engine, settings.data, capture_id, target.id, warc.path, warc.sha256,
                                warc.size, warc.records, warc.rows)
@@ -116,7 +118,8 @@ def _crawl(settings: Settings, engine: Engine, target: catalog.Target, capture_i
                           log_level=logging.getLogger().getEffectiveLevel())
     crawl_kind = Crawl if database is None else partial(DatabaseCrawl, database=database)
     return crawl_kind(target.spec, settings, config, on_sealed, stop=stop,
-                      heartbeat=lambda: catalog.heartbeat(engine, capture_id), journal=journal, archived=archived)
+                      heartbeat=lambda: catalog.heartbeat(engine, capture_id), journal=journal, archived=archived,
+                      progress=progress)
 
 
 def _end_on_error(settings: Settings, engine: Engine, capture_id: str, exc: BaseException,

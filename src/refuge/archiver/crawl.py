@@ -44,6 +44,7 @@ MAX_REQUISITE_CHAIN = 5  # a stylesheet importing a stylesheet importing ... sto
 AHEAD = 2  # tasks a worker may hold for a host beyond its share of that host's slots
 REQUISITES_PER_PAGE = 200  # a bound on requisites in all: max_pages x this
 HEARTBEAT_SECONDS = 30.0
+PROGRESS_SECONDS = 0.5  # how often a live display hears how the crawl is going
 PAGE_ROLES = frozenset({"page", "listing", "api", "record"})  # counted as pages; the rest as requisites
 
 
@@ -63,17 +64,30 @@ class CrawlResult:
     resumed: int = 0  # outcomes replayed from the journal of an earlier, interrupted run
 
 
+@dataclass(frozen=True)
+class CrawlProgress:
+    """What a capture has done so far in this run, for a live display."""
+    pages: int
+    requisites: int
+    failed: int
+    queued: int  # waiting or in flight
+    bytes: int  # payload bytes fetched
+
+
 class Crawl:
     def __init__(self, spec: TargetSpec, settings: Settings, config: WorkerConfig,
                  on_sealed: Callable[[SealedWarc], None], stop: threading.Event | None = None,
                  heartbeat: Callable[[], None] | None = None, journal: Path | None = None,
-                 archived: Mapping[str, tuple[str, int, int]] | None = None) -> None:
+                 archived: Mapping[str, tuple[str, int, int]] | None = None,
+                 progress: Callable[[CrawlProgress], None] | None = None) -> None:
         self.spec = spec
         self.settings = settings
         self.config = config
         self.on_sealed = on_sealed
         self.stop = stop or threading.Event()  # set by whoever runs us: finish in-flight work, seal, return
         self.heartbeat = heartbeat or (lambda: None)
+        self.progress = progress
+        self._bytes = 0
         self.scope = Scope(spec)
         self.max_pages = spec.max_pages or settings.max_pages
         self.max_depth = spec.max_depth if spec.max_depth is not None else settings.max_depth
@@ -143,12 +157,15 @@ class Crawl:
         self._pages_queued = 1
 
     def _loop(self, pool: WorkerPool) -> None:
-        last_beat = time.monotonic()
+        last_beat = last_report = time.monotonic()
         stopping = False
         while True:
             if time.monotonic() - last_beat > HEARTBEAT_SECONDS:
                 self.heartbeat()
                 last_beat = time.monotonic()
+            if self.progress is not None and time.monotonic() - last_report > PROGRESS_SECONDS:
+                self.progress(self._progress(pool))
+                last_report = time.monotonic()
             if self.stop.is_set():
                 if not stopping:
                     pool.stop()
@@ -165,10 +182,16 @@ class Crawl:
             if self._journal is not None:
                 self._journal.flush()
 
+    def _progress(self, pool: WorkerPool) -> CrawlProgress:
+        r = self.result
+        return CrawlProgress(r.pages, r.requisites, len(r.failures),
+                             sum(len(q) for q in self._queues.values()) + pool.inflight, self._bytes)
+
     def _receive(self, worker: int, kind: str, payload: object) -> None:
         if kind == "outcome":
             assert isinstance(payload, Outcome) and self._slots is not None
             self._slots.done(payload.task.host, worker)
+            self._bytes += payload.length
             if payload.fatal:
                 raise Interrupted(f"{payload.fatal}; free space on the disk holding {self.settings.data} and "
                                   "capture the target again: the capture resumes where it stopped")

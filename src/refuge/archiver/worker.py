@@ -85,6 +85,7 @@ class Outcome:
     robots_txt: str | None = None  # for a robots task: the rules' text ("" when there are none)
     found: Any = None  # database roles: what the page says (dbextract's ListingResult, ApiResult, links)
     fatal: str | None = None  # the capture cannot go on (its WARC file could not be written)
+    length: int = 0  # payload bytes fetched (0 when read back from what an earlier run wrote)
 
 
 class Worker:
@@ -138,7 +139,9 @@ class Worker:
         # Written whole by an earlier run (a response or a revisit): not written again.
         ex, recorded = self._archived(task) or (None, None)
         try:
-            ex = ex or self._fetch(task.url)
+            if ex is None:
+                ex = self._fetch(task.url)
+                out.length = ex.length
         except FetchError as exc:
             out.error = str(exc)
             return out

@@ -116,10 +116,12 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_capture(args: argparse.Namespace, settings: Settings) -> int:
     from refuge.cli.pipeline import capture_and_follow  # the crawl's stack, for this command only
+    from refuge.cli.progress import capture_progress
 
     engine = catalog.connect(settings.catalog_url)
     try:
-        outcome = capture_and_follow(settings, engine, args.name, fresh=args.fresh)
+        with capture_progress(args.name, wanted=not args.json) as progress:
+            outcome = capture_and_follow(settings, engine, args.name, fresh=args.fresh, progress=progress)
     except catalog.AlreadyRunning as exc:
         raise Failure(str(exc)) from None
     summary = outcome.summary

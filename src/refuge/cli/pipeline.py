@@ -18,6 +18,7 @@ the next step still runs.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from refuge.archiver.capture import run_capture
+from refuge.archiver.crawl import CrawlProgress
 from refuge.config.errors import Failure
 from refuge.config.settings import Settings
 from refuge.storage.replicate import PushReport, push
@@ -56,15 +58,15 @@ def publishing(settings: Settings) -> bool:
 
 
 def capture_and_follow(settings: Settings, engine: Engine, name: str, *, stop: threading.Event | None = None,
-                       push_lock: AbstractContextManager[Any] | None = None,
-                       isolate: bool = False, fresh: bool = False) -> CaptureOutcome:
+                       push_lock: AbstractContextManager[Any] | None = None, isolate: bool = False,
+                       fresh: bool = False, progress: Callable[[CrawlProgress], None] | None = None) -> CaptureOutcome:
     """Capture target NAME now (resuming its interrupted capture unless FRESH), then
-    replicate and publish it as the settings say.
+    replicate and publish it as the settings say. PROGRESS hears how the crawl goes.
 
     `push_lock` is held around the push (the scheduler's: one push at a time in the
     process, its replication tick would race for the same files).
     """
-    outcome = CaptureOutcome(run_capture(settings, engine, name, stop=stop, fresh=fresh))
+    outcome = CaptureOutcome(run_capture(settings, engine, name, stop=stop, fresh=fresh, progress=progress))
     summary = outcome.summary
     unexpected: tuple[type[Exception], ...] = (Exception,) if isolate else ()
 
