@@ -43,7 +43,6 @@ from refuge.formats.urls import canonical, host_and_port
 MAX_REQUISITE_CHAIN = 5  # a stylesheet importing a stylesheet importing ... stops here
 AHEAD = 2  # tasks a worker may hold for a host beyond its share of that host's slots
 REQUISITES_PER_PAGE = 200  # a bound on requisites in all: max_pages x this
-HEARTBEAT_SECONDS = 30.0
 PROGRESS_SECONDS = 0.5  # how often a live display hears how the crawl is going
 PAGE_ROLES = frozenset({"page", "listing", "api", "record"})  # counted as pages; the rest as requisites
 
@@ -160,7 +159,7 @@ class Crawl:
         last_beat = last_report = time.monotonic()
         stopping = False
         while True:
-            if time.monotonic() - last_beat > HEARTBEAT_SECONDS:
+            if time.monotonic() - last_beat > self.settings.stale_capture_seconds / 4:
                 self.heartbeat()
                 last_beat = time.monotonic()
             if self.progress is not None and time.monotonic() - last_report > PROGRESS_SECONDS:

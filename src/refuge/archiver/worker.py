@@ -283,8 +283,10 @@ def worker_main(conn: Connection, config: WorkerConfig, threads: int) -> None:
     Messages in: ("task", Task), ("stop", None), ("close", None).
     Messages out: ("outcome", Outcome) per task, ("sealed", SealedWarc), ("closed", None).
     """
-    # Ctrl-C reaches the whole process group; the coordinator decides how to stop.
+    # Ctrl-C reaches the whole process group, and a service manager's SIGTERM often the
+    # whole group too (systemd's default): the coordinator decides how to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     setup_logging(config.log_level)  # a forkserver child starts unconfigured
     # What the worker inherited from the coordinator is never freed: keep the cyclic GC
     # off it, which saves scanning it and copying its pages on write.

@@ -30,7 +30,7 @@ from refuge.storage.catalog import mirrors, replicas, snapshots
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    setup_logging(logging.INFO if args.command in ("run", "serve", "demo") or args.verbose else logging.WARNING)
+    setup_logging(logging.INFO if args.command in ("run", "serve", "demo", "worker") or args.verbose else logging.WARNING)
     settings: Settings | None = None
     try:
         settings = load_settings(args.config, overrides={"data": args.data, **_flag_overrides(args)})
@@ -118,6 +118,13 @@ def cmd_capture(args: argparse.Namespace, settings: Settings) -> int:
     from refuge.cli.pipeline import capture_and_follow  # the crawl's stack, for this command only
     from refuge.cli.progress import capture_progress
 
+    if settings.queue:  # distributed mode: a worker captures it
+        from refuge.cli.queued import capture_by_queue
+
+        code, queued = capture_by_queue(args, settings)
+        if queued is not None:
+            print_json(queued) if args.json else _print_capture(queued)
+        return code
     engine = catalog.connect(settings.catalog_url)
     try:
         with capture_progress(args.name, wanted=not args.json) as progress:
@@ -143,6 +150,12 @@ def cmd_capture(args: argparse.Namespace, settings: Settings) -> int:
         print(f"refuge: failed: {summary['error']}", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK
+
+
+def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from refuge.cli.queued import cmd_worker  # the queue's stack, for this command only
+
+    return cmd_worker(args, settings)
 
 
 def cmd_captures(args: argparse.Namespace, settings: Settings) -> int:
@@ -291,7 +304,13 @@ def _parser() -> argparse.ArgumentParser:
     capture.add_argument("--fresh", action="store_true",
                          help="start a new capture even if the last one was interrupted (default: resume it)")
     capture.add_argument("--json", action="store_true")
+    capture.add_argument("--no-wait", action="store_true",
+                         help='with queue = "postgres": print the queued job and return at once')
     capture.set_defaults(handler=cmd_capture)
+
+    worker = sub.add_parser("worker", help='run queued captures (queue = "postgres"), on any machine')
+    worker.add_argument("--concurrency", type=_positive_int, default=1, help="captures at once (default 1)")
+    worker.set_defaults(handler=_cmd_worker)
 
     captures = sub.add_parser("captures", help="list captures, newest first")
     captures.add_argument("name", nargs="?")

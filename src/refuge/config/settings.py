@@ -57,6 +57,9 @@ class Settings:
     ca_file: str = ""
     user_agent: str = DEFAULT_USER_AGENT
     targets_file: str = ""  # empty means the bundled config/targets.toml
+    # "" runs captures in the calling process; "postgres" queues them as jobs on the
+    # PostgreSQL catalog for `refuge worker` processes on any machine (cli/jobs.py).
+    queue: str = ""
 
     # Capture defaults; a target's own limits override the page and depth ones.
     workers: int = 4  # fetches in flight at once, across all worker processes
@@ -79,7 +82,9 @@ class Settings:
     # Scheduler
     max_concurrent_captures: int = 2
     sync_seconds: float = 30.0  # how often `refuge run` picks up target changes
-    stale_capture_seconds: float = 600.0  # a running capture with no heartbeat this long is dead
+    # A running capture (and in distributed mode a worker) silent this long is dead: its
+    # capture is resumed, its jobs go back to the queue. Heartbeats come 4 times as often.
+    stale_capture_seconds: float = 120.0
     # An interrupted capture that started less than this long ago is resumed under its id
     # by the next capture of its target; an older one is left as it is (a duration: 12h, 1d).
     resume_within: str = "1d"
@@ -250,6 +255,12 @@ def _validated(s: Settings) -> Settings:
     parse_duration(s.fixity_every, "setting fixity_every")
     parse_duration(s.check_every, "setting check_every")
     parse_duration(s.resume_within, "setting resume_within")
+    if s.queue not in ("", "postgres"):
+        raise BadInput(f'setting queue: must be "" (in process) or "postgres", got {s.queue!r}')
+    if s.queue and not s.catalog_url.startswith("postgresql"):
+        raise BadInput('setting queue: "postgres" needs database_url to be a PostgreSQL URL')
+    if s.stale_capture_seconds < 4:
+        raise BadInput(f"setting stale_capture_seconds: must be at least 4, got {s.stale_capture_seconds}")
     if s.serve_timeout < 1:
         raise BadInput(f"setting serve_timeout: must be at least 1 second, got {s.serve_timeout}")
     if s.check_timeout <= 0:

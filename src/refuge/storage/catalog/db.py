@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -48,11 +50,32 @@ def connect(url: str, create: bool = True, pool: int | None = None) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
     if create and not _schema_is_current(engine):
-        metadata.create_all(engine)
-        _add_new_columns(engine)
-        _add_new_indexes(engine)
-        _mark_schema_current(engine)
+        with _one_at_a_time(engine):
+            if not _schema_is_current(engine):  # not brought up meanwhile by another process
+                metadata.create_all(engine)
+                _add_new_columns(engine)
+                _add_new_indexes(engine)
+                _mark_schema_current(engine)
     return engine
+
+
+_SCHEMA_LOCK = 7_203_418_910  # a PostgreSQL advisory lock key: one process changes the schema at a time
+
+
+@contextmanager
+def _one_at_a_time(engine: Engine) -> Iterator[None]:
+    """Held while the schema is made or brought up: on PostgreSQL an advisory lock, so two
+    workers starting on a new database do not both create its tables (SQLite's own file
+    lock does that there)."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _SCHEMA_LOCK})
 
 
 def _add_new_indexes(engine: Engine) -> None:

@@ -1,0 +1,159 @@
+"""Captures as jobs on the PostgreSQL catalog, for Refuge on many machines.
+
+With `queue = "postgres"` (and a PostgreSQL `database_url`), `refuge capture NAME`
+enqueues a capture job and `refuge worker` processes, on any number of machines, run
+them; without it everything runs in the calling process, as it always has. The queue is
+procrastinate's, in the catalog's own database: no server to add, jobs committed in the
+same place as what they produce.
+
+Contract:
+- at most one capture of a target waits in the queue (a queueing lock) and at most one
+  runs, across all workers (a lock per target): enqueueing it again while one waits
+  returns the waiting job;
+- a worker heartbeats every stale_capture_seconds / 4; one silent for stale_capture_seconds
+  (killed, its machine gone) has its jobs put back in the queue by any other worker,
+  which runs the capture again (resuming it when the capture's journal is on its disk);
+- a worker asked to stop (SIGTERM, Ctrl-C) stops its captures as `refuge capture` does
+  (they seal what they wrote) and puts each back in the queue for the next worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+import time
+from typing import Any
+
+import procrastinate
+from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.jobs import Status
+from procrastinate.worker import Worker
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from refuge.config.errors import BadInput
+from refuge.config.settings import Settings
+
+log = logging.getLogger(__name__)
+
+QUEUE = "captures"
+FINISHED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.ABORTED})
+_SCHEMA_LOCK = 7_203_418_911  # an advisory lock key: one process installs the queue's tables
+
+blueprint = procrastinate.Blueprint()
+
+
+def distributed(settings: Settings) -> bool:
+    return settings.queue == "postgres"
+
+
+def queue_app(settings: Settings) -> procrastinate.App:
+    """The procrastinate app on the catalog's PostgreSQL (not yet open)."""
+    url = make_url(settings.catalog_url)
+    if not url.drivername.startswith("postgresql"):
+        raise BadInput('setting queue: "postgres" needs database_url to be a PostgreSQL URL')
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=4))
+    app.add_tasks_from(blueprint, namespace="refuge")
+    return app
+
+
+def ensure_queue_schema(engine: Engine, app: procrastinate.App) -> None:
+    """procrastinate's tables in the catalog database, installed once by whoever comes first."""
+    with engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+        if conn.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar() is None:
+            # Straight to psycopg: without parameters it reads the schema's % signs as they are.
+            conn.connection.driver_connection.execute(app.schema_manager.get_schema())
+
+
+def _lock(name: str) -> str:
+    return f"capture:{name}"
+
+
+@blueprint.task(name="capture", queue=QUEUE, pass_context=True)
+def capture_job(context: procrastinate.JobContext, target: str) -> None:
+    """Capture TARGET on this worker, then push and publish it as the settings say."""
+    from refuge.cli.pipeline import capture_and_follow
+    from refuge.storage import catalog
+
+    settings: Settings = context.additional_context["settings"]
+    stop: threading.Event = context.additional_context["stop"]
+    engine = catalog.connect(settings.catalog_url, create=False)
+    try:
+        summary = capture_and_follow(settings, engine, target, stop=stop).summary
+    finally:
+        engine.dispose()
+    log.info("capture %s of %s: %s", summary["id"], target, summary["status"])
+    if stop.is_set() and summary["status"] == "interrupted":
+        try:  # this worker is stopping: the next one resumes it
+            enqueue_capture(context.app, target)
+        except Exception as exc:  # noqa: BLE001 - the scheduler or an admin queues it again
+            log.error("capture of %s: interrupted and not queued again (%s)", target, exc)
+
+
+def enqueue_capture(app: procrastinate.App, name: str) -> int:
+    """The id of the capture job of target NAME waiting in the queue: a new one, or the
+    one already waiting. APP is open."""
+    task = app.tasks["refuge:capture"]
+    try:
+        return task.configure(lock=_lock(name), queueing_lock=_lock(name)).defer(target=name)
+    except AlreadyEnqueued:
+        waiting = app.job_manager.list_jobs(queueing_lock=_lock(name), status="todo")
+        if not waiting:  # it started in between: queue the next one
+            return enqueue_capture(app, name)
+        return waiting[0].id
+
+
+def wait_for(app: procrastinate.App, job_id: int, poll: float = 1.0) -> Status:
+    """Follow job JOB_ID to its end; its final status. APP is open."""
+    while (status := app.job_manager.get_job_status(job_id)) not in FINISHED:
+        time.sleep(poll)
+    return status
+
+
+def run_worker(settings: Settings, engine: Engine, concurrency: int) -> None:
+    """Run capture jobs, CONCURRENCY at a time, until SIGTERM or Ctrl-C; meanwhile put back
+    in the queue the jobs of workers that went silent."""
+    app = queue_app(settings)
+    ensure_queue_schema(engine, app)
+    asyncio.run(_work(app, settings, concurrency))
+
+
+async def _work(app: procrastinate.App, settings: Settings, concurrency: int) -> None:
+    stop = threading.Event()
+    beat = max(1.0, settings.stale_capture_seconds / 4)
+    async with app.open_async():
+        worker = Worker(app, queues=[QUEUE], concurrency=concurrency, install_signal_handlers=False,
+                        additional_context={"settings": settings, "stop": stop},
+                        update_heartbeat_interval=beat, stalled_worker_timeout=settings.stale_capture_seconds)
+
+        def stopping(*_: Any) -> None:
+            log.info("stopping: running captures seal what they wrote and go back to the queue")
+            stop.set()
+            worker.stop()
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping)
+        takeover = asyncio.create_task(_take_over(app, settings, beat))
+        try:
+            await worker.run()
+        finally:
+            takeover.cancel()
+
+
+async def _take_over(app: procrastinate.App, settings: Settings, every: float) -> None:
+    """Put back in the queue the running jobs of workers silent for stale_capture_seconds."""
+    while True:
+        await asyncio.sleep(every)
+        stalled = await app.job_manager.get_stalled_jobs(queue=QUEUE,
+                                                         seconds_since_heartbeat=settings.stale_capture_seconds)
+        for job in stalled:
+            try:
+                await app.job_manager.retry_job(job)
+                log.warning("job %s (%s) of a silent worker is back in the queue", job.id, job.task_kwargs)
+            except Exception as exc:  # noqa: BLE001 - another worker put it back first
+                log.info("job %s: not put back (%s)", job.id, exc)

@@ -1,0 +1,55 @@
+"""The commands of distributed mode (`queue = "postgres"`): `refuge worker`, and
+`refuge capture` when it queues the capture instead of running it (cli/jobs.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+
+from refuge.cli import jobs
+from refuge.cli.output import EXIT_FAILURE, EXIT_OK, print_json
+from refuge.config.errors import BadInput
+from refuge.config.settings import Settings
+from refuge.storage import catalog
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    if not jobs.distributed(settings):
+        raise BadInput('refuge worker runs queued jobs: set queue = "postgres" and a PostgreSQL database_url')
+    engine = catalog.connect(settings.catalog_url)
+    jobs.run_worker(settings, engine, args.concurrency)
+    return EXIT_OK
+
+
+def capture_by_queue(args: argparse.Namespace, settings: Settings) -> tuple[int, dict | None]:
+    """Queue a capture of target ARGS.name and, unless --no-wait, follow it to its end:
+    (exit code, the capture's summary as the catalog holds it, or None with --no-wait)."""
+    engine = catalog.connect(settings.catalog_url)
+    catalog.get_target(engine, args.name)  # an unknown name is bad input here, not in a worker
+    app = jobs.queue_app(settings)
+    jobs.ensure_queue_schema(engine, app)
+    with app.open():
+        job = jobs.enqueue_capture(app, args.name)
+        if args.no_wait:
+            if args.json:
+                print_json({"job": job, "target": args.name})
+            else:
+                print(f"queued capture of {args.name}: job {job}")
+            return EXIT_OK, None
+        print(f"queued capture of {args.name} (job {job}); waiting for a worker", file=sys.stderr)
+        status = jobs.wait_for(app, job)
+    newest = catalog.list_captures(engine, args.name, limit=1)
+    if status != jobs.Status.SUCCEEDED or not newest:
+        print(f"refuge: failed: job {job} of {args.name} ended {status.value}; see the worker's log", file=sys.stderr)
+        return EXIT_FAILURE, None
+    summary = catalog.get_capture(engine, newest[0]["id"])
+    summary["seconds"] = _seconds(summary["started"], summary["finished"])
+    return EXIT_OK, summary
+
+
+def _seconds(started: str, finished: str | None) -> float:
+    if not finished:
+        return 0.0
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    return (datetime.strptime(finished, fmt) - datetime.strptime(started, fmt)).total_seconds()

@@ -1,0 +1,162 @@
+"""Captures as jobs on PostgreSQL (queue = "postgres"), with real `refuge worker`
+processes, each with a data directory of its own as if on a machine of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from refuge.storage import catalog
+from tiny_site import Route, page, serve
+
+pytestmark = pytest.mark.postgres
+
+REFUGE = str(Path(sys.executable).with_name("refuge"))
+TARGETS = 6
+
+
+def env_for(data: Path, database_url: str, **extra: str) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("REFUGE_")},
+            "REFUGE_DATA": str(data), "REFUGE_DATABASE_URL": database_url, "REFUGE_QUEUE": "postgres",
+            "REFUGE_ALLOW_PRIVATE_NETWORKS": "true", "REFUGE_STALE_CAPTURE_SECONDS": "4", **extra}
+
+
+def refuge(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([REFUGE, *args], env=env, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+@contextmanager
+def worker(data: Path, database_url: str, concurrency: int = 2) -> Iterator[subprocess.Popen]:
+    data.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([REFUGE, "worker", "--concurrency", str(concurrency)],
+                            env=env_for(data, database_url), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=open(data / "worker.log", "wb"), start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
+
+def site_routes(pages: int, delay: float) -> dict[str, Route]:
+    routes = {"/robots.txt": Route(b"", 404, "text/plain")}
+    for t in range(TARGETS):
+        links = [f"/t{t}/p{i}.html" for i in range(pages)]
+        routes[f"/t{t}/"] = Route(page(*links, title=f"t{t}"))
+        routes.update({path: Route(page(title=path), delay=delay) for path in links})
+    return routes
+
+
+def wait_until(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+def test_two_workers_capture_every_target_once_and_never_one_target_twice_at_once(tmp_path, postgres_server) -> None:
+    url = postgres_server.create_database("j" + uuid.uuid4().hex[:12])
+    admin = env_for(tmp_path / "admin", url)
+    with serve(site_routes(pages=6, delay=0.15)) as site:
+        for t in range(TARGETS):
+            assert refuge("add", site.url(f"/t{t}/"), "--name", f"t{t}", "--scope", "prefix",
+                          env=admin).returncode == 0
+        queued = [json.loads(refuge("capture", f"t{t}", "--no-wait", "--json", env=admin).stdout)["job"]
+                  for t in range(TARGETS)]
+        # Asked again while they wait: the waiting job is the answer, not a second one.
+        again = [json.loads(refuge("capture", f"t{t}", "--no-wait", "--json", env=admin).stdout)["job"]
+                 for t in range(TARGETS)]
+        assert again == queued and len(set(queued)) == TARGETS
+        engine = catalog.connect(url)
+        with worker(tmp_path / "w1", url), worker(tmp_path / "w2", url):
+            wait_until(lambda: sum(c["status"] == "complete" for c in catalog.list_captures(engine)) == TARGETS,
+                       120, "every queued capture completes")
+            # One more of each while the workers run: each target's captures follow one another.
+            for t in range(TARGETS):
+                refuge("capture", f"t{t}", "--no-wait", env=admin)
+            wait_until(lambda: sum(c["status"] == "complete" for c in catalog.list_captures(engine)) == 2 * TARGETS,
+                       120, "the second round completes")
+        rows = catalog.list_captures(engine)
+        assert all(r["status"] == "complete" and r["pages"] == 7 for r in rows), rows
+        for t in range(TARGETS):
+            mine = sorted((r["started"], r["finished"]) for r in rows if r["target"] == f"t{t}")
+            assert len(mine) == 2 and mine[0][1] <= mine[1][0], mine  # never two at once
+        assert set(site.hits.counts()) >= {f"/t{t}/p5.html" for t in range(TARGETS)}
+        engine.dispose()
+
+
+def test_capture_waits_for_a_worker_and_prints_the_summary(tmp_path, postgres_server) -> None:
+    url = postgres_server.create_database("j" + uuid.uuid4().hex[:12])
+    admin = env_for(tmp_path / "admin", url)
+    with serve(site_routes(pages=2, delay=0.0)) as site, worker(tmp_path / "w1", url):
+        assert refuge("add", site.url("/t0/"), "--name", "t0", "--scope", "prefix", env=admin).returncode == 0
+        done = refuge("capture", "t0", "--json", env=admin)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["status"] == "complete" and summary["pages"] == 3 and summary["target"] == "t0"
+    assert "waiting for a worker" in done.stderr
+    unknown = refuge("capture", "nope", "--no-wait", env=admin)
+    assert unknown.returncode == 2 and unknown.stderr.startswith("refuge: error: ")
+
+
+@contextmanager
+def a_capture_under_way(tmp_path: Path, postgres_server) -> Iterator[tuple]:  # type: ignore[no-untyped-def]
+    """One slow capture queued and under way on a first worker: (database URL, the data
+    directory the workers share, the site, a catalog engine, the first worker)."""
+    url = postgres_server.create_database("j" + uuid.uuid4().hex[:12])
+    shared = tmp_path / "shared"
+    admin = env_for(shared, url)
+    with serve(site_routes(pages=40, delay=0.1)) as site:
+        assert refuge("add", site.url("/t0/"), "--name", "t0", "--scope", "prefix", env=admin).returncode == 0
+        refuge("capture", "t0", "--no-wait", env=admin)
+        engine = catalog.connect(url)
+        with worker(shared, url, concurrency=1) as first:
+            wait_until(lambda: sum(n for p, n in site.hits.counts().items() if p.startswith("/t0/p")) >= 10,
+                       60, "the first worker is under way")
+            yield url, shared, site, engine, first
+        engine.dispose()
+
+
+def test_a_killed_workers_capture_is_taken_over_and_resumed(tmp_path, postgres_server) -> None:
+    # Two workers sharing one disk: the capture's journal and files are where the second
+    # looks, so it resumes the capture under its id.
+    with a_capture_under_way(tmp_path, postgres_server) as (url, shared, site, engine, first):
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(10)
+        [killed] = catalog.list_captures(engine, "t0")
+        assert killed["status"] == "running"  # as the kill left it
+        with worker(shared, url, concurrency=1):
+            wait_until(lambda: catalog.get_capture(engine, killed["id"])["status"] == "complete", 90,
+                       "the second worker takes the job over and completes the capture")
+        [resumed] = catalog.list_captures(engine, "t0")
+        assert resumed["id"] == killed["id"] and resumed["pages"] == 41
+        fetched = site.hits.counts()
+        assert all(fetched[f"/t0/p{i}.html"] <= 2 for i in range(40))  # resumed, not started over
+
+
+def test_a_worker_asked_to_stop_seals_its_capture_and_queues_it_for_the_next(tmp_path, postgres_server) -> None:
+    with a_capture_under_way(tmp_path, postgres_server) as (url, shared, site, engine, first):
+        os.killpg(first.pid, signal.SIGTERM)
+        assert first.wait(60) == 0  # it stops, having sealed what it wrote
+        [stopped] = catalog.list_captures(engine, "t0")
+        assert stopped["status"] == "interrupted"
+        with worker(shared, url, concurrency=1):  # no takeover needed: the job is waiting
+            wait_until(lambda: catalog.get_capture(engine, stopped["id"])["status"] == "complete", 60,
+                       "the next worker resumes it")
+        assert catalog.get_capture(engine, stopped["id"])["pages"] == 41
