@@ -115,7 +115,7 @@ def _crawl(settings: Settings, engine: Engine, target: catalog.Target, capture_i
     database = database_spec(target.spec)
     config = WorkerConfig(settings=settings, target_id=target.id, target_name=target.name,
                           capture_id=capture_id, robots=target.spec.robots, number=0, database=database,
-                          log_level=logging.getLogger().getEffectiveLevel())
+                          log_level=logging.getLogger().getEffectiveLevel(), coordinator=os.getpid())
     crawl_kind = Crawl if database is None else partial(DatabaseCrawl, database=database)
     return crawl_kind(target.spec, settings, config, on_sealed, stop=stop,
                       heartbeat=lambda: catalog.heartbeat(engine, capture_id), journal=journal, archived=archived,

@@ -52,6 +52,7 @@ class WorkerConfig:
     number: int  # which worker: part of its WARC file names
     database: Any = None  # a database target's DatabaseSpec: what to read from its pages
     log_level: int = logging.WARNING  # the coordinator's: a forkserver child does not inherit it
+    coordinator: int = 0  # its pid: under forkserver a worker's parent is the fork server, not it
 
 
 @dataclass
@@ -291,7 +292,8 @@ def worker_main(conn: Connection, config: WorkerConfig, threads: int) -> None:
     # What the worker inherited from the coordinator is never freed: keep the cyclic GC
     # off it, which saves scanning it and copying its pages on write.
     gc.freeze()
-    parent = os.getppid()
+    coordinator = config.coordinator or os.getppid()
+    forked = os.getppid() == coordinator  # else started by a fork server, which may go first
     send_lock = threading.Lock()
 
     def send(message: tuple[str, Any]) -> None:
@@ -317,10 +319,15 @@ def worker_main(conn: Connection, config: WorkerConfig, threads: int) -> None:
 
     while True:
         if not conn.poll(1.0):
-            if os.getppid() != parent:  # the coordinator was killed: leave the .open files as they are
+            # The coordinator was killed: leave the .open files as they are. (Forked, this
+            # process is handed to another parent the moment it dies, zombie or not.)
+            if (forked and os.getppid() != coordinator) or not _alive(coordinator):
                 os._exit(1)
             continue
-        kind, payload = conn.recv()
+        try:
+            kind, payload = conn.recv()
+        except EOFError:  # the coordinator's end of the pipe closed: it is gone
+            os._exit(1)
         if kind == "task":
             gate.add(payload)
         elif kind == "stop":
@@ -330,6 +337,16 @@ def worker_main(conn: Connection, config: WorkerConfig, threads: int) -> None:
             worker.close()
             send(("closed", None))
             return
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process by now: ours is gone, but say so only when sure
+    return True
 
 
 class HostGate:

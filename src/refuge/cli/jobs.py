@@ -33,14 +33,18 @@ from procrastinate.worker import Worker
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from refuge.config.errors import BadInput
+from refuge.config.errors import BadInput, Failure
 from refuge.config.settings import Settings
+from refuge.storage import catalog
+from refuge.storage.catalog import AlreadyRunning
 
 log = logging.getLogger(__name__)
 
 QUEUE = "captures"
 FINISHED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.ABORTED})
-_SCHEMA_LOCK = 7_203_418_911  # an advisory lock key: one process installs the queue's tables
+_SCHEMA_LOCK = 7_203_418_911  # advisory lock keys: one process installs the queue's tables,
+_TAKEOVER_LOCK = 7_203_418_912  # and one puts back the jobs of silent workers
+MAX_TAKEOVERS = 5
 
 blueprint = procrastinate.Blueprint()
 
@@ -73,17 +77,22 @@ def _lock(name: str) -> str:
     return f"capture:{name}"
 
 
-@blueprint.task(name="capture", queue=QUEUE, pass_context=True)
-def capture_job(context: procrastinate.JobContext, target: str) -> None:
-    """Capture TARGET on this worker, then push and publish it as the settings say."""
+# A job taken over from a worker on another machine may find the capture it ran still
+# 'running' until that capture's heartbeat goes stale too: it waits and tries again.
+_NOT_YET_DEAD = procrastinate.RetryStrategy(max_attempts=8, wait=30, retry_exceptions={AlreadyRunning})
+
+
+@blueprint.task(name="capture", queue=QUEUE, pass_context=True, retry=_NOT_YET_DEAD)
+def capture_job(context: procrastinate.JobContext, target: str, fresh: bool = False) -> None:
+    """Capture TARGET on this worker (resuming its interrupted capture unless FRESH), then
+    push and publish it as the settings say."""
     from refuge.cli.pipeline import capture_and_follow
-    from refuge.storage import catalog
 
     settings: Settings = context.additional_context["settings"]
     stop: threading.Event = context.additional_context["stop"]
     engine = catalog.connect(settings.catalog_url, create=False)
     try:
-        summary = capture_and_follow(settings, engine, target, stop=stop).summary
+        summary = capture_and_follow(settings, engine, target, stop=stop, fresh=fresh).summary
     finally:
         engine.dispose()
     log.info("capture %s of %s: %s", summary["id"], target, summary["status"])
@@ -94,17 +103,27 @@ def capture_job(context: procrastinate.JobContext, target: str) -> None:
             log.error("capture of %s: interrupted and not queued again (%s)", target, exc)
 
 
-def enqueue_capture(app: procrastinate.App, name: str) -> int:
+def enqueue_capture(app: procrastinate.App, name: str, fresh: bool = False) -> int:
     """The id of the capture job of target NAME waiting in the queue: a new one, or the
     one already waiting. APP is open."""
     task = app.tasks["refuge:capture"]
-    try:
-        return task.configure(lock=_lock(name), queueing_lock=_lock(name)).defer(target=name)
-    except AlreadyEnqueued:
-        waiting = app.job_manager.list_jobs(queueing_lock=_lock(name), status="todo")
-        if not waiting:  # it started in between: queue the next one
-            return enqueue_capture(app, name)
-        return waiting[0].id
+    for _ in range(3):  # the waiting one may start between the two questions
+        try:
+            return task.configure(lock=_lock(name), queueing_lock=_lock(name)).defer(target=name, fresh=fresh)
+        except AlreadyEnqueued:
+            waiting = app.job_manager.list_jobs(queueing_lock=_lock(name), status="todo")
+            if waiting:
+                return waiting[0].id
+    raise Failure(f"capture of {name}: the queue kept changing; try again")
+
+
+def active_job(app: procrastinate.App, name: str) -> int | None:
+    """The capture job of target NAME waiting or running now, if any. APP is open."""
+    for status in ("doing", "todo"):
+        found = app.job_manager.list_jobs(lock=_lock(name), status=status)
+        if found:
+            return found[0].id
+    return None
 
 
 def wait_for(app: procrastinate.App, job_id: int, poll: float = 1.0) -> Status:
@@ -119,10 +138,10 @@ def run_worker(settings: Settings, engine: Engine, concurrency: int) -> None:
     in the queue the jobs of workers that went silent."""
     app = queue_app(settings)
     ensure_queue_schema(engine, app)
-    asyncio.run(_work(app, settings, concurrency))
+    asyncio.run(_work(app, engine, settings, concurrency))
 
 
-async def _work(app: procrastinate.App, settings: Settings, concurrency: int) -> None:
+async def _work(app: procrastinate.App, engine: Engine, settings: Settings, concurrency: int) -> None:
     stop = threading.Event()
     beat = max(1.0, settings.stale_capture_seconds / 4)
     async with app.open_async():
@@ -130,30 +149,63 @@ async def _work(app: procrastinate.App, settings: Settings, concurrency: int) ->
                         additional_context={"settings": settings, "stop": stop},
                         update_heartbeat_interval=beat, stalled_worker_timeout=settings.stale_capture_seconds)
 
+        loop = asyncio.get_running_loop()
+        takeover = asyncio.create_task(_take_over(app, engine, settings, beat))
+
         def stopping(*_: Any) -> None:
             log.info("stopping: running captures seal what they wrote and go back to the queue")
             stop.set()
+            takeover.cancel()
             worker.stop()
+            for sig in (signal.SIGTERM, signal.SIGINT):  # a second one stops at once
+                loop.remove_signal_handler(sig)
 
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping)
-        takeover = asyncio.create_task(_take_over(app, settings, beat))
         try:
             await worker.run()
         finally:
             takeover.cancel()
 
 
-async def _take_over(app: procrastinate.App, settings: Settings, every: float) -> None:
+async def _take_over(app: procrastinate.App, engine: Engine, settings: Settings, every: float) -> None:
     """Put back in the queue the running jobs of workers silent for stale_capture_seconds."""
     while True:
         await asyncio.sleep(every)
-        stalled = await app.job_manager.get_stalled_jobs(queue=QUEUE,
-                                                         seconds_since_heartbeat=settings.stale_capture_seconds)
-        for job in stalled:
-            try:
-                await app.job_manager.retry_job(job)
+        try:
+            await _take_over_once(app, engine, settings)
+        except Exception:  # noqa: BLE001 - the next pass tries again
+            log.exception("taking over the jobs of silent workers failed")
+
+
+async def _take_over_once(app: procrastinate.App, engine: Engine, settings: Settings) -> None:
+    conn = await asyncio.to_thread(engine.connect)
+    try:
+        # One worker at a time, so two never put back the same job (the second would put
+        # back the run that the first one's retry had already started).
+        held = await asyncio.to_thread(lambda: conn.execute(text("SELECT pg_try_advisory_lock(:key)"),
+                                                            {"key": _TAKEOVER_LOCK}).scalar())
+        if not held:
+            return
+        manager = app.job_manager
+        for job in await manager.get_stalled_jobs(queue=QUEUE, seconds_since_heartbeat=settings.stale_capture_seconds):
+            waiting = job.queueing_lock and await manager.list_jobs_async(queueing_lock=job.queueing_lock,
+                                                                          status="todo")
+            if job.attempts >= MAX_TAKEOVERS or waiting:
+                # Given up on (it keeps killing its workers), or the target's next capture
+                # waits already and will resume this one.
+                await manager.finish_job(job, Status.FAILED, delete_job=False)
+                log.warning("job %s (%s) of a silent worker ended: %s", job.id, job.task_kwargs,
+                            "taken over too often" if not waiting else "the next capture of its target waits")
+            else:
+                await manager.retry_job(job)
                 log.warning("job %s (%s) of a silent worker is back in the queue", job.id, job.task_kwargs)
-            except Exception as exc:  # noqa: BLE001 - another worker put it back first
-                log.info("job %s: not put back (%s)", job.id, exc)
+    finally:
+        await asyncio.to_thread(_unlock_and_close, conn)
+
+
+def _unlock_and_close(conn: Any) -> None:
+    try:
+        conn.execute(text("SELECT pg_advisory_unlock_all()"))
+    finally:
+        conn.close()

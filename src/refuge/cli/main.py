@@ -259,6 +259,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _at_least_one(text: str) -> int:
+    value = _positive_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage mistakes get the same one-line error and exit status 2 as any bad input."""
 
@@ -309,7 +316,7 @@ def _parser() -> argparse.ArgumentParser:
     capture.set_defaults(handler=cmd_capture)
 
     worker = sub.add_parser("worker", help='run queued captures (queue = "postgres"), on any machine')
-    worker.add_argument("--concurrency", type=_positive_int, default=1, help="captures at once (default 1)")
+    worker.add_argument("--concurrency", type=_at_least_one, default=1, help="captures at once (default 1)")
     worker.set_defaults(handler=_cmd_worker)
 
     captures = sub.add_parser("captures", help="list captures, newest first")

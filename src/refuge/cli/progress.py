@@ -8,6 +8,7 @@ a terminal (a pipe, a log file, cron): output meant for programs stays as it was
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,15 +23,17 @@ from refuge.cli.output import size
 
 @contextmanager
 def capture_progress(name: str, wanted: bool = True) -> Iterator[Callable[[CrawlProgress], None] | None]:
-    console = Console(stderr=True)
-    if not wanted or not console.is_terminal:
+    # Asked of stderr itself: rich calls a pipe a terminal when FORCE_COLOR is set.
+    if not wanted or not sys.stderr.isatty():
         yield None
         return
     started = time.monotonic()
-    with Live(Text(f"{name}: starting"), console=console, transient=True, refresh_per_second=4) as live:
+    # Redrawn when the crawl reports, not by a thread of rich's: a capture started with no
+    # other thread forks its worker processes, the quicker way (archiver/workerpool.py).
+    with Live(Text(f"{name}: starting"), console=Console(stderr=True), transient=True, auto_refresh=False) as live:
         def show(p: CrawlProgress) -> None:
             rate = p.pages / max(time.monotonic() - started, 1e-3)
             live.update(Text(f"{name}: {p.pages:,} pages, {p.requisites:,} requisites, {p.failed:,} failed, "
-                             f"{p.queued:,} queued · {size(p.bytes)} · {rate:.1f} pages/s"))
+                             f"{p.queued:,} queued · {size(p.bytes)} · {rate:.1f} pages/s"), refresh=True)
 
         yield show

@@ -24,13 +24,14 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def capture_by_queue(args: argparse.Namespace, settings: Settings) -> tuple[int, dict | None]:
     """Queue a capture of target ARGS.name and, unless --no-wait, follow it to its end:
-    (exit code, the capture's summary as the catalog holds it, or None with --no-wait)."""
+    (exit code, the capture's summary as the catalog holds it, or None with --no-wait).
+    A capture a stopping worker handed back to the queue is followed on to its end."""
     engine = catalog.connect(settings.catalog_url)
     catalog.get_target(engine, args.name)  # an unknown name is bad input here, not in a worker
     app = jobs.queue_app(settings)
     jobs.ensure_queue_schema(engine, app)
     with app.open():
-        job = jobs.enqueue_capture(app, args.name)
+        job: int | None = jobs.enqueue_capture(app, args.name, fresh=args.fresh)
         if args.no_wait:
             if args.json:
                 print_json({"job": job, "target": args.name})
@@ -38,13 +39,19 @@ def capture_by_queue(args: argparse.Namespace, settings: Settings) -> tuple[int,
                 print(f"queued capture of {args.name}: job {job}")
             return EXIT_OK, None
         print(f"queued capture of {args.name} (job {job}); waiting for a worker", file=sys.stderr)
-        status = jobs.wait_for(app, job)
-    newest = catalog.list_captures(engine, args.name, limit=1)
-    if status != jobs.Status.SUCCEEDED or not newest:
-        print(f"refuge: failed: job {job} of {args.name} ended {status.value}; see the worker's log", file=sys.stderr)
-        return EXIT_FAILURE, None
-    summary = catalog.get_capture(engine, newest[0]["id"])
+        while job is not None:
+            status = jobs.wait_for(app, job)
+            newest = catalog.list_captures(engine, args.name, limit=1)
+            if status != jobs.Status.SUCCEEDED or not newest:
+                print(f"refuge: failed: job {job} of {args.name} ended {status.value}; see the worker's log",
+                      file=sys.stderr)
+                return EXIT_FAILURE, None
+            summary = catalog.get_capture(engine, newest[0]["id"])
+            job = jobs.active_job(app, args.name) if summary["status"] == "interrupted" else None
     summary["seconds"] = _seconds(summary["started"], summary["finished"])
+    if summary["status"] == "failed":
+        print(f"refuge: failed: {summary['error']}", file=sys.stderr)
+        return EXIT_FAILURE, summary
     return EXIT_OK, summary
 
 
