@@ -159,7 +159,7 @@ class Crawl:
         last_beat = last_report = time.monotonic()
         stopping = False
         while True:
-            if time.monotonic() - last_beat > self.settings.stale_capture_seconds / 4:
+            if time.monotonic() - last_beat > self.settings.heartbeat_seconds:
                 self.heartbeat()
                 last_beat = time.monotonic()
             if self.progress is not None and time.monotonic() - last_report > PROGRESS_SECONDS:

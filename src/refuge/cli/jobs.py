@@ -33,7 +33,7 @@ from procrastinate.worker import Worker
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from refuge.config.errors import BadInput, Failure
+from refuge.config.errors import Failure
 from refuge.config.settings import Settings
 from refuge.storage import catalog
 from refuge.storage.catalog import AlreadyRunning
@@ -49,15 +49,10 @@ MAX_TAKEOVERS = 5
 blueprint = procrastinate.Blueprint()
 
 
-def distributed(settings: Settings) -> bool:
-    return settings.queue == "postgres"
-
-
 def queue_app(settings: Settings) -> procrastinate.App:
-    """The procrastinate app on the catalog's PostgreSQL (not yet open)."""
+    """The procrastinate app on the catalog's PostgreSQL (not yet open; the settings'
+    validation made sure the catalog is PostgreSQL)."""
     url = make_url(settings.catalog_url)
-    if not url.drivername.startswith("postgresql"):
-        raise BadInput('setting queue: "postgres" needs database_url to be a PostgreSQL URL')
     conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=4))
     app.add_tasks_from(blueprint, namespace="refuge")
@@ -143,7 +138,7 @@ def run_worker(settings: Settings, engine: Engine, concurrency: int) -> None:
 
 async def _work(app: procrastinate.App, engine: Engine, settings: Settings, concurrency: int) -> None:
     stop = threading.Event()
-    beat = max(1.0, settings.stale_capture_seconds / 4)
+    beat = settings.heartbeat_seconds  # at least 1 s: stale_capture_seconds is at least 4
     async with app.open_async():
         worker = Worker(app, queues=[QUEUE], concurrency=concurrency, install_signal_handlers=False,
                         additional_context={"settings": settings, "stop": stop},

@@ -15,7 +15,7 @@ from refuge.storage import catalog
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    if not jobs.distributed(settings):
+    if not settings.queue:
         raise BadInput('refuge worker runs queued jobs: set queue = "postgres" and a PostgreSQL database_url')
     engine = catalog.connect(settings.catalog_url)
     jobs.run_worker(settings, engine, args.concurrency)

@@ -107,6 +107,11 @@ class Settings:
         return self.database_url or f"sqlite:///{(self.data / 'catalog.sqlite').resolve()}"
 
     @property
+    def heartbeat_seconds(self) -> float:
+        """How often a running capture, and a queue worker, says it is alive."""
+        return self.stale_capture_seconds / 4
+
+    @property
     def archive_dir(self) -> Path:
         return self.data / "archive"
 
