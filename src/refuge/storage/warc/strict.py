@@ -76,7 +76,9 @@ def _drain(reader: BufferedReader, path: object, offset: int) -> None:
     while chunk := reader.read(BUFF_SIZE):
         tail += len(chunk)
         if tail > TAIL_LIMIT:
-            raise damaged(path, offset, "its gzip member goes on past the record's stated length")
+            # Inflating on past the record is the bad data showing before zlib notices it.
+            raise damaged(path, offset, "its gzip data does not inflate to one record: "
+                                        "it goes on past the record's stated length")
 
 
 class CheckedStream:
