@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,59 +14,10 @@ from typing import Iterator
 import pytest
 
 from refuge.storage import catalog
-from tiny_site import Route, page, serve
+from refuge_cluster import TARGETS, env_for, refuge, site_routes, wait_until, worker
+from tiny_site import serve
 
 pytestmark = pytest.mark.postgres
-
-REFUGE = str(Path(sys.executable).with_name("refuge"))
-TARGETS = 6
-
-
-def env_for(data: Path, database_url: str, **extra: str) -> dict[str, str]:
-    return {**{k: v for k, v in os.environ.items() if not k.startswith("REFUGE_")},
-            "REFUGE_DATA": str(data), "REFUGE_DATABASE_URL": database_url, "REFUGE_QUEUE": "postgres",
-            "REFUGE_ALLOW_PRIVATE_NETWORKS": "true", "REFUGE_STALE_CAPTURE_SECONDS": "4", **extra}
-
-
-def refuge(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([REFUGE, *args], env=env, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
-
-
-@contextmanager
-def worker(data: Path, database_url: str, concurrency: int = 2) -> Iterator[subprocess.Popen]:
-    data.mkdir(parents=True, exist_ok=True)
-    with open(data / "worker.log", "ab") as log:
-        proc = subprocess.Popen([REFUGE, "worker", "--concurrency", str(concurrency)],
-                                env=env_for(data, database_url), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=log, start_new_session=True)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-
-
-def site_routes(pages: int, delay: float) -> dict[str, Route]:
-    routes = {"/robots.txt": Route(b"", 404, "text/plain")}
-    for t in range(TARGETS):
-        links = [f"/t{t}/p{i}.html" for i in range(pages)]
-        routes[f"/t{t}/"] = Route(page(*links, title=f"t{t}"))
-        routes.update({path: Route(page(title=path), delay=delay) for path in links})
-    return routes
-
-
-def wait_until(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
-
 
 def test_two_workers_capture_every_target_once_and_never_one_target_twice_at_once(tmp_path, postgres_server) -> None:
     url = postgres_server.create_database("j" + uuid.uuid4().hex[:12])

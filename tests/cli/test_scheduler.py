@@ -137,10 +137,10 @@ def test_a_scheduled_capture_logs_its_push_and_publish_and_survives_a_broken_pus
     scheduler = CaptureScheduler(settings, engine, threading.Event())
 
     def said() -> list[tuple[str, str]]:
-        return [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "refuge.cli.scheduler"]
+        return [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "refuge.cli.local_actions"]
 
     caplog.set_level("INFO")
-    scheduler.capture("news")
+    scheduler.actions.capture("news")
     lines = said()
     assert lines[0] == ("INFO", "capture of news starting")
     assert lines[1][0] == "INFO" and lines[1][1].startswith("replication: 0 uploaded, 0 already there, 0 failed, ")
@@ -153,7 +153,7 @@ def test_a_scheduled_capture_logs_its_push_and_publish_and_survives_a_broken_pus
 
     monkeypatch.setattr(pipeline, "push", broken_push)
     caplog.clear()
-    scheduler.capture("news")  # raises nothing: logged, and the capture is still published
+    scheduler.actions.capture("news")  # raises nothing: logged, and the capture is still published
     lines = said()
     assert lines[1] == ("ERROR", "replication failed")
     assert "RuntimeError: the catalog went away" in caplog.records[

@@ -71,13 +71,13 @@ def test_scheduled_audit_records_results_shown_in_targets_and_front_page(tmp_set
     engine = catalog.connect(tmp_settings.catalog_url)
     made = make_capture(tmp_settings, engine, records=2)
     scheduler = CaptureScheduler(tmp_settings, engine, threading.Event())
-    scheduler.audit()
+    scheduler.actions.audit()
     target = catalog.get_target(engine, made.target)
     assert replicas.fixity_by_target(engine)[target.id]["status"] == "ok"
     page = Client(make_app(tmp_settings, engine)).get("/").get_data(as_text=True)
     assert "copies intact" in page
     flip_byte(made.warcs[0])
-    scheduler.audit()
+    scheduler.actions.audit()
     assert main(["--data", str(tmp_settings.data), "targets"]) == 0
     assert "1 BAD" in capsys.readouterr().out
     page = Client(make_app(tmp_settings, engine)).get("/").get_data(as_text=True)

@@ -33,6 +33,7 @@ from procrastinate.worker import Worker
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from refuge.cli import cluster
 from refuge.config.errors import Failure
 from refuge.config.settings import Settings
 from refuge.storage import catalog
@@ -41,6 +42,8 @@ from refuge.storage.catalog import AlreadyRunning
 log = logging.getLogger(__name__)
 
 QUEUE = "captures"
+UPKEEP = "upkeep"  # replicate, fixity, check: beside captures, one of each kind at a time
+UPKEEP_TASKS = ("replicate", "audit", "check")
 FINISHED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.ABORTED})
 _SCHEMA_LOCK = 7_203_418_911  # advisory lock keys: one process installs the queue's tables,
 _TAKEOVER_LOCK = 7_203_418_912  # and one puts back the jobs of silent workers
@@ -49,23 +52,42 @@ MAX_TAKEOVERS = 5
 blueprint = procrastinate.Blueprint()
 
 
+def conninfo(settings: Settings) -> str:
+    """The catalog's PostgreSQL URL as libpq takes it (the settings' validation made sure
+    the catalog is PostgreSQL). It holds the password: never log it."""
+    return make_url(settings.catalog_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def queue_app(settings: Settings) -> procrastinate.App:
-    """The procrastinate app on the catalog's PostgreSQL (not yet open; the settings'
-    validation made sure the catalog is PostgreSQL)."""
-    url = make_url(settings.catalog_url)
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=4))
+    """The procrastinate app on the catalog's PostgreSQL (not yet open)."""
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(settings), min_size=1,
+                                                                     max_size=4))
     app.add_tasks_from(blueprint, namespace="refuge")
     return app
 
 
+# Who each of procrastinate's workers is, for `refuge cluster` and the version check; a
+# row goes with its procrastinate worker (unregistered, or pruned as stalled).
+_WORKERS_TABLE = """
+CREATE TABLE IF NOT EXISTS refuge_workers (
+    worker_id bigint PRIMARY KEY REFERENCES procrastinate_workers(id) ON DELETE CASCADE,
+    host text NOT NULL,
+    pid integer NOT NULL,
+    version text NOT NULL,
+    concurrency integer NOT NULL,
+    started timestamp with time zone NOT NULL DEFAULT NOW()
+)"""
+
+
 def ensure_queue_schema(engine: Engine, app: procrastinate.App) -> None:
-    """procrastinate's tables in the catalog database, installed once by whoever comes first."""
+    """procrastinate's tables (and Refuge's list of workers) in the catalog database,
+    installed once by whoever comes first."""
     with engine.begin() as conn:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
         if conn.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar() is None:
             # Straight to psycopg: without parameters it reads the schema's % signs as they are.
             conn.connection.driver_connection.execute(app.schema_manager.get_schema())
+        conn.execute(text(_WORKERS_TABLE))
 
 
 def _lock(name: str) -> str:
@@ -96,6 +118,44 @@ def capture_job(context: procrastinate.JobContext, target: str, fresh: bool = Fa
             enqueue_capture(context.app, target)
         except Exception as exc:  # noqa: BLE001 - the scheduler or an admin queues it again
             log.error("capture of %s: interrupted and not queued again (%s)", target, exc)
+
+
+def _upkeep(context: procrastinate.JobContext, kind: str) -> None:
+    from refuge.cli.local_actions import LocalActions
+
+    settings: Settings = context.additional_context["settings"]
+    engine = catalog.connect(settings.catalog_url, create=False)
+    try:
+        getattr(LocalActions(settings, engine, context.additional_context["stop"]), kind)()
+    finally:
+        engine.dispose()
+
+
+@blueprint.task(name="replicate", queue=UPKEEP, pass_context=True)
+def replicate_job(context: procrastinate.JobContext) -> None:
+    """Copy what is due to every store (`refuge push`)."""
+    _upkeep(context, "replicate")
+
+
+@blueprint.task(name="audit", queue=UPKEEP, pass_context=True)
+def audit_job(context: procrastinate.JobContext) -> None:
+    """Re-read every copy in every store (`refuge verify --all`)."""
+    _upkeep(context, "audit")
+
+
+@blueprint.task(name="check", queue=UPKEEP, pass_context=True)
+def check_job(context: procrastinate.JobContext) -> None:
+    """Fetch every mirror URL from every vantage point (`refuge check`)."""
+    _upkeep(context, "check")
+
+
+def enqueue_upkeep(app: procrastinate.App, kind: str) -> int | None:
+    """Queue an upkeep job of KIND (one of UPKEEP_TASKS): its id, or None when one of that
+    kind waits already (it will do the same work). APP is open."""
+    try:
+        return app.tasks[f"refuge:{kind}"].configure(lock=kind, queueing_lock=kind).defer()
+    except AlreadyEnqueued:
+        return None
 
 
 def enqueue_capture(app: procrastinate.App, name: str, fresh: bool = False) -> int:
@@ -133,6 +193,7 @@ def run_worker(settings: Settings, engine: Engine, concurrency: int) -> None:
     in the queue the jobs of workers that went silent."""
     app = queue_app(settings)
     ensure_queue_schema(engine, app)
+    cluster.check_version(engine, settings.stale_capture_seconds)
     asyncio.run(_work(app, engine, settings, concurrency))
 
 
@@ -140,12 +201,13 @@ async def _work(app: procrastinate.App, engine: Engine, settings: Settings, conc
     stop = threading.Event()
     beat = settings.heartbeat_seconds  # at least 1 s: stale_capture_seconds is at least 4
     async with app.open_async():
-        worker = Worker(app, queues=[QUEUE], concurrency=concurrency, install_signal_handlers=False,
+        worker = Worker(app, queues=[QUEUE, UPKEEP], concurrency=concurrency, install_signal_handlers=False,
                         additional_context={"settings": settings, "stop": stop},
                         update_heartbeat_interval=beat, stalled_worker_timeout=settings.stale_capture_seconds)
 
         loop = asyncio.get_running_loop()
         takeover = asyncio.create_task(_take_over(app, engine, settings, beat))
+        introduce = asyncio.create_task(_introduce(worker, engine, concurrency))
 
         def stopping(*_: Any) -> None:
             log.info("stopping: running captures seal what they wrote and go back to the queue")
@@ -161,6 +223,17 @@ async def _work(app: procrastinate.App, engine: Engine, settings: Settings, conc
             await worker.run()
         finally:
             takeover.cancel()
+            introduce.cancel()
+
+
+async def _introduce(worker: Worker, engine: Engine, concurrency: int) -> None:
+    """Say who this worker is (`refuge cluster`) once procrastinate has registered it."""
+    while worker.worker_id is None:
+        await asyncio.sleep(0.1)
+    try:
+        await asyncio.to_thread(cluster.introduce, engine, worker.worker_id, concurrency)
+    except Exception:  # noqa: BLE001 - the worker works anyway; only `refuge cluster` lacks its name
+        log.exception("could not record this worker for `refuge cluster`")
 
 
 async def _take_over(app: procrastinate.App, engine: Engine, settings: Settings, every: float) -> None:
@@ -183,7 +256,7 @@ async def _take_over_once(app: procrastinate.App, engine: Engine, settings: Sett
         if not held:
             return
         manager = app.job_manager
-        for job in await manager.get_stalled_jobs(queue=QUEUE, seconds_since_heartbeat=settings.stale_capture_seconds):
+        for job in await manager.get_stalled_jobs(seconds_since_heartbeat=settings.stale_capture_seconds):
             waiting = job.queueing_lock and await manager.list_jobs_async(queueing_lock=job.queueing_lock,
                                                                           status="todo")
             if job.attempts >= MAX_TAKEOVERS or waiting:

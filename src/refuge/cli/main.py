@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.exc import OperationalError
 
 from refuge import __version__
+from refuge.cli import cluster_commands as cli_cluster
 from refuge.cli import database as cli_database
 from refuge.cli import mirrors as cli_mirrors
 from refuge.cli import replicas as cli_replicas
@@ -30,7 +31,7 @@ from refuge.storage.catalog import mirrors, replicas, snapshots
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    setup_logging(logging.INFO if args.command in ("run", "serve", "demo", "worker") or args.verbose else logging.WARNING)
+    setup_logging(logging.INFO if args.command in ("run", "serve", "demo", "worker", "scheduler") or args.verbose else logging.WARNING)
     settings: Settings | None = None
     try:
         settings = load_settings(args.config, overrides={"data": args.data, **_flag_overrides(args)})
@@ -150,12 +151,6 @@ def cmd_capture(args: argparse.Namespace, settings: Settings) -> int:
         print(f"refuge: failed: {summary['error']}", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK
-
-
-def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from refuge.cli.queued import cmd_worker  # the queue's stack, for this command only
-
-    return cmd_worker(args, settings)
 
 
 def cmd_captures(args: argparse.Namespace, settings: Settings) -> int:
@@ -315,10 +310,6 @@ def _parser() -> argparse.ArgumentParser:
                          help='with queue = "postgres": print the queued job and return at once')
     capture.set_defaults(handler=cmd_capture)
 
-    worker = sub.add_parser("worker", help='run queued captures (queue = "postgres"), on any machine')
-    worker.add_argument("--concurrency", type=_at_least_one, default=1, help="captures at once (default 1)")
-    worker.set_defaults(handler=_cmd_worker)
-
     captures = sub.add_parser("captures", help="list captures, newest first")
     captures.add_argument("name", nargs="?")
     captures.add_argument("--json", action="store_true")
@@ -342,6 +333,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=cmd_demo)
 
     cli_replicas.add_parsers(sub)
+    cli_cluster.add_parsers(sub, _at_least_one)
     cli_database.add_parsers(sub)
     cli_mirrors.add_parsers(sub)
     return p

@@ -13,8 +13,8 @@ from refuge.storage.catalog import mirrors
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from refuge.mirror.publish import mirror_list
     from refuge.mirror.export.exporter import export_capture
+    from refuge.mirror.publish import mirror_list
 
     engine = catalog.connect(settings.catalog_url)
     catalog.get_target(engine, args.name)
@@ -118,9 +118,10 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_key(args: argparse.Namespace, settings: Settings) -> int:
-    from refuge.mirror.publish.signing_key import load_or_create_key
+    from refuge.mirror.publish.signing_key import load_or_create_key, signing_key
 
-    key = load_or_create_key(settings.data)
+    key = signing_key(settings, catalog.connect(settings.catalog_url)) if settings.queue \
+        else load_or_create_key(settings.data)
     if args.json:
         print_json({"public_key": key.public_key_b64(), "key_id": key.key_id_hex,
                     "file": key.public_key_file()})

@@ -1,5 +1,5 @@
-"""The commands of distributed mode (`queue = "postgres"`): `refuge worker`, and
-`refuge capture` when it queues the capture instead of running it (cli/jobs.py)."""
+"""`refuge capture` in distributed mode (`queue = "postgres"`): it queues the capture
+for a worker (cli/jobs.py) instead of running it, and follows it to its end."""
 
 from __future__ import annotations
 
@@ -9,17 +9,8 @@ from datetime import datetime
 
 from refuge.cli import jobs
 from refuge.cli.output import EXIT_FAILURE, EXIT_OK, print_json
-from refuge.config.errors import BadInput
 from refuge.config.settings import Settings
 from refuge.storage import catalog
-
-
-def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.queue:
-        raise BadInput('refuge worker runs queued jobs: set queue = "postgres" and a PostgreSQL database_url')
-    engine = catalog.connect(settings.catalog_url)
-    jobs.run_worker(settings, engine, args.concurrency)
-    return EXIT_OK
 
 
 def capture_by_queue(args: argparse.Namespace, settings: Settings) -> tuple[int, dict | None]:

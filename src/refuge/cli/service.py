@@ -30,9 +30,24 @@ def run_service(settings: Settings) -> None:
         log.warning("marked interrupted captures left running by a stopped process: %s", ", ".join(reaped))
     sealed.recover(engine, settings.data, settings.archive_dir)
     stop = threading.Event()
+    install_stop_signals()
+    if settings.queue:
+        # Distributed mode: this process schedules when it holds the cluster's lead and
+        # serves; `refuge worker`s run the jobs it queues.
+        from refuge.cli.cluster_scheduler import run_scheduler
+
+        thread = threading.Thread(target=run_scheduler, args=(settings, engine, stop), name="scheduler")
+        thread.start()
+        try:
+            log.info("replay server on http://%s:%s/ (captures run on `refuge worker`s)", settings.host,
+                     settings.port)
+            serve_replay(settings)
+        finally:
+            stop.set()
+            thread.join()
+        return
     scheduler = CaptureScheduler(settings, engine, stop)
     scheduler.start()
-    install_stop_signals()
     try:
         log.info("replay server on http://%s:%s/", settings.host, settings.port)
         serve_replay(settings)

@@ -285,7 +285,7 @@ def test_scheduler_publishes_after_a_capture_and_checks_every_hour(tmp_settings,
     engine = catalog.connect(settings.catalog_url)
     catalog.save_target(engine, make_target(fixture_site.url, name="news", scope="host", every="1d"))
     scheduler = CaptureScheduler(settings, engine, threading.Event())
-    scheduler.capture("news")
+    scheduler.actions.capture("news")
     capture = catalog.list_captures(engine, "news")[0]
     rows = mirrors.active(engine, "news")
     assert [(r["channel"], r["capture_id"]) for r in rows] == [("ipfs", capture["id"])]

@@ -30,7 +30,7 @@ from refuge.config.settings import Settings
 from refuge.formats.urls import display_url
 from refuge.mirror.pages.reader import bilingual as _t
 from refuge.mirror.pages.reader import reader_page
-from refuge.mirror.publish.signing_key import load_or_create_key
+from refuge.mirror.publish.signing_key import signing_key
 from refuge.storage import catalog
 from refuge.storage.catalog import mirrors
 from refuge.storage.mirror_files import list_dir
@@ -42,7 +42,7 @@ _STATUS = {"up": ("ដំណើរការ", "working"), "down": ("មិនដ
 
 def document(settings: Settings, engine: Engine) -> dict[str, Any]:
     """The list as a JSON-ready dict."""
-    key = load_or_create_key(settings.data)
+    key = signing_key(settings, engine)
     rows = mirrors.active(engine)
     vantages = mirrors.latest_by_vantage(engine, (r["id"] for r in rows))
     by_target: dict[str, dict[str, Any]] = {}
@@ -113,7 +113,7 @@ def trusted_comment(doc: dict[str, Any]) -> str:
 def build_files(settings: Settings, engine: Engine, doc: dict[str, Any] | None = None, *,
                 home: str = "index.html") -> dict[str, bytes]:
     """The four list files, from DOC or the catalog as it is now."""
-    key = load_or_create_key(settings.data)
+    key = signing_key(settings, engine)
     doc = doc if doc is not None else document(settings, engine)
     body = render_json(doc)
     return {

@@ -15,11 +15,8 @@ name its own CID); the S3 copies and the replay server always carry the newest l
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +29,7 @@ from refuge.mirror.export.exporter import Export, export_capture
 from refuge.mirror.publish import mirror_list
 from refuge.storage import catalog, mirror_files
 from refuge.storage.catalog import mirrors
+from refuge.storage.catalog.locks import exclusive
 from refuge.storage.catalog.mirrors import Published
 from refuge.storage.stores.interface import StoreError
 
@@ -90,8 +88,9 @@ def publish(settings: Settings, engine: Engine, target_name: str, capture_id: st
     if not names:
         raise BadInput("nothing to publish to: configure [s3] and/or [ipfs] in refuge.toml (see README, Publishing)")
     target = catalog.get_target(engine, target_name)
-    # One publish of a target at a time (the scheduler's, a CLI's): they share the export folder.
-    with file_lock(settings.data / "mirrors" / target_name / ".publish.lock"):
+    # One publish of a target at a time (the scheduler's, a CLI's, any machine's): on one
+    # machine they share the export folder; on many, the mirror's objects and catalog rows.
+    with exclusive(engine, f"publish:{target_name}", settings.data / "mirrors" / target_name / ".publish.lock"):
         return _publish(settings, engine, target, names, capture_id)
 
 
@@ -194,10 +193,10 @@ def update_list(settings: Settings, engine: Engine) -> dict[str, bytes]:
     """Rebuild the mirror list and, with S3 configured, upload it beside the mirrors and
     into each target's S3 mirror (only the files whose bytes changed go up).
 
-    Under one lock, so two updates (a publish and a check, two processes) never leave
+    Under one lock, so two updates (a publish and a check, two processes or machines) never leave
     one's mirrors.json beside the other's signature; the signature goes up after its
     list, so a failed upload leaves the old pair, not a mismatched one."""
-    with file_lock(mirror_files.list_dir(settings) / ".lock"):
+    with exclusive(engine, "mirror-list", mirror_files.list_dir(settings) / ".lock"):
         doc = mirror_list.document(settings, engine)
         files = mirror_list.refresh(settings, engine, doc)
         if settings.s3 is None:
@@ -219,15 +218,3 @@ def update_list(settings: Settings, engine: Engine) -> dict[str, bytes]:
         except StoreError as exc:
             log.error("could not upload the mirror list to S3: %s", exc)
         return files
-
-
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock between processes on this machine (flock on PATH, created)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)

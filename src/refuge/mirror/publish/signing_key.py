@@ -1,5 +1,6 @@
 """The mirror list's signing key on disk: DATA/keys/mirrors.key (owner-only, made on first
-use, never overwritten) and mirrors.pub beside it (publish.signing holds the format)."""
+use, never overwritten) and mirrors.pub beside it (publish.signing holds the format). In
+distributed mode the cluster has one key, kept in the catalog (cluster_key)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import secrets
 import stat
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from refuge.config.errors import BadInput, Failure
+from refuge.config.settings import Settings
 from refuge.mirror.publish.signing import KEY_ID_BYTES, PK_ALG, PUBLIC_KEY_BYTES, SEED_BYTES, SigningKey, b64, unb64
+from refuge.storage.catalog.shared import first_value
 
 KEY_DIR = "keys"
 KEY_FILE = "mirrors.key"
@@ -110,15 +115,16 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _create_key(key_path: Path) -> None:
-    """Write a new key to ``key_path`` unless some other process got there first.
+def _create_key(key_path: Path, text: str | None = None) -> None:
+    """Write a new key (or the key file TEXT) to ``key_path`` unless some other process
+    got there first.
 
     The key is written whole to a private temporary file and then hard-linked into
     place: link() fails when the name exists, so of two racing processes exactly one
     key wins and nobody ever reads a half-written file. Where the filesystem has no
     hard links, O_EXCL creation stands in.
     """
-    text = _key_file_text(SigningKey.generate())
+    text = text if text is not None else _key_file_text(SigningKey.generate())
     tmp = key_path.with_name(f".{key_path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     _write_new(tmp, text, 0o600)
     try:
@@ -171,16 +177,7 @@ def load_or_create_key(data_dir: Path) -> SigningKey:
     Creation is atomic and safe between processes (see _create_key). A key file that is
     unreadable, corrupt, or open to group or others is refused with BadInput naming it.
     """
-    keys = Path(data_dir) / KEY_DIR
-    try:
-        keys.mkdir(mode=0o700, parents=True)
-        if os.name == "posix":
-            os.chmod(keys, 0o700)
-    except FileExistsError:
-        if not keys.is_dir():
-            raise BadInput(f"{keys}: not a directory (it should hold the signing keys)") from None
-    except OSError as exc:
-        raise BadInput(f"{keys}: cannot create the key directory ({exc.strerror or exc})") from None
+    keys = _key_dir(data_dir)
     key_path = keys / KEY_FILE
     key = _read_key(key_path)
     if key is None:
@@ -193,3 +190,49 @@ def load_or_create_key(data_dir: Path) -> SigningKey:
             raise Failure(f"{key_path}: the signing key vanished right after it was created")
     _write_public(keys / PUB_FILE, key.public_key_file())
     return key
+
+
+def signing_key(settings: Settings, engine: Engine) -> SigningKey:
+    """The key that signs the mirror list: the cluster's in distributed mode, else this
+    machine's own."""
+    return cluster_key(settings.data, engine) if settings.queue else load_or_create_key(settings.data)
+
+
+def cluster_key(data_dir: Path, engine: Engine) -> SigningKey:
+    """The one signing key of a cluster (distributed mode), kept in the catalog so every
+    machine signs the mirror list alike; a copy goes under DATA_DIR/keys as on one machine.
+
+    The first machine to need it offers its own key if it has one (a deployment that grows
+    keeps the key its readers already trust), else a new one. A machine whose own key
+    differs from the cluster's is refused with BadInput naming its key file: nothing
+    is overwritten, and the operator decides which key stays."""
+    keys = _key_dir(data_dir)
+    key_path = keys / KEY_FILE
+    local = _read_key(key_path)
+    text = first_value(engine, "mirror-signing-key", _key_file_text(local or SigningKey.generate()))
+    key = _parse_key_file(Path("catalog: shared_values mirror-signing-key"), text)
+    if local is None:
+        try:
+            _create_key(key_path, text)
+        except OSError as exc:
+            raise BadInput(f"{key_path}: cannot write the cluster's signing key ({exc.strerror or exc})") from None
+        local = _read_key(key_path)
+    if local is None or (local.key_id, local.seed) != (key.key_id, key.seed):
+        raise BadInput(f"{key_path}: this machine's signing key is not the cluster's (key id {key.key_id_hex}, "
+                       f"kept in the catalog): move it aside to use the cluster's")
+    _write_public(keys / PUB_FILE, key.public_key_file())
+    return key
+
+
+def _key_dir(data_dir: Path) -> Path:
+    keys = Path(data_dir) / KEY_DIR
+    try:
+        keys.mkdir(mode=0o700, parents=True)
+        if os.name == "posix":
+            os.chmod(keys, 0o700)
+    except FileExistsError:
+        if not keys.is_dir():
+            raise BadInput(f"{keys}: not a directory (it should hold the signing keys)") from None
+    except OSError as exc:
+        raise BadInput(f"{keys}: cannot create the key directory ({exc.strerror or exc})") from None
+    return keys

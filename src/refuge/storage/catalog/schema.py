@@ -237,3 +237,12 @@ db_records = Table(
     Column("search", Text, nullable=False),  # every field's text, lowercased, for substring search
     Index("db_records_by_capture", "capture_id", "record_id", "lang"),
 )
+
+# Values every machine of a cluster must share, set once by whichever needs one first
+# (storage.catalog.shared): the mirror list's signing key, so all machines sign alike.
+shared_values = Table(
+    "shared_values", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created", String(20), nullable=False),
+)
