@@ -41,7 +41,7 @@ if _SUPPORT not in sys.path:
     sys.path.insert(0, _SUPPORT)
 
 # The S3 server and IPFS node fixtures live in their own module.
-pytest_plugins = ["store_servers"]
+pytest_plugins = ["store_servers", "refuge_cluster"]
 
 import fixture_site as _site  # noqa: E402
 import servers as _servers  # noqa: E402

@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import uuid
 from pathlib import Path
 
 import pytest
+from refuge_cluster import env_for, process, refuge, site_routes, wait_until, worker
+from servers import free_port
 from sqlalchemy import text
+from tiny_site import serve
 
 from refuge.storage import catalog
-from refuge_cluster import env_for, process, refuge, site_routes, wait_until, worker
-from tiny_site import serve
 
 pytestmark = pytest.mark.postgres
 
@@ -30,17 +30,16 @@ def capture_jobs(engine, target: str) -> int:  # type: ignore[no-untyped-def]
                                  "AND args->>'target' = :t"), {"t": target}).scalar()
 
 
-def test_two_schedulers_queue_each_capture_once_and_a_standby_takes_over(tmp_path, postgres_server) -> None:
-    url = postgres_server.create_database("c" + uuid.uuid4().hex[:12])
-    admin = env_for(tmp_path / "admin", url)
+def test_two_schedulers_queue_each_capture_once_and_a_standby_takes_over(tmp_path, cluster) -> None:
+    admin = env_for(tmp_path / "admin", cluster)
     a, b = tmp_path / "a", tmp_path / "b"
     with serve(site_routes(pages=1, delay=0.0)) as site:
         assert refuge("add", site.url("/t0/"), "--name", "t0", "--scope", "prefix", "--every", "3s",
                       env=admin).returncode == 0
-        engine = catalog.connect(url)
-        with process(a, url, "scheduler", REFUGE_STARTUP_SPREAD="0.2") as first:
+        engine = catalog.connect(cluster.database_url)
+        with process(a, cluster, "scheduler", REFUGE_STARTUP_SPREAD="0.2") as first:
             wait_until(lambda: "this scheduler is the active one" in log_of(a, "scheduler"), 60, "A leads")
-            with process(b, url, "scheduler", REFUGE_STARTUP_SPREAD="0.2"), worker(tmp_path / "w", url):
+            with process(b, cluster, "scheduler", REFUGE_STARTUP_SPREAD="0.2"), worker(tmp_path / "w", cluster):
                 wait_until(lambda: "standing by" in log_of(b, "scheduler"), 60, "B stands by")
                 wait_until(lambda: sum(c["status"] == "complete" for c in catalog.list_captures(engine, "t0")) >= 3,
                            60, "three scheduled captures")
@@ -64,9 +63,8 @@ def test_two_schedulers_queue_each_capture_once_and_a_standby_takes_over(tmp_pat
         engine.dispose()
 
 
-def test_cluster_shows_workers_their_jobs_what_waits_and_what_failed(tmp_path, postgres_server) -> None:
-    url = postgres_server.create_database("c" + uuid.uuid4().hex[:12])
-    admin = env_for(tmp_path / "admin", url)
+def test_cluster_shows_workers_their_jobs_what_waits_and_what_failed(tmp_path, cluster) -> None:
+    admin = env_for(tmp_path / "admin", cluster)
     with serve(site_routes(pages=30, delay=0.2)) as site:
         for t in range(3):
             assert refuge("add", site.url(f"/t{t}/"), "--name", f"t{t}", "--scope", "prefix",
@@ -76,7 +74,7 @@ def test_cluster_shows_workers_their_jobs_what_waits_and_what_failed(tmp_path, p
         assert refuge("remove", "t2", env=admin).returncode == 0
         for t in range(2):
             refuge("capture", f"t{t}", "--no-wait", env=admin)
-        with worker(tmp_path / "w1", url, concurrency=1) as w1:
+        with worker(tmp_path / "w1", cluster, concurrency=1) as w1:
             wait_until(lambda: json.loads(refuge("cluster", "--json", env=admin).stdout)["failed"], 60,
                        "the job of the removed target fails")
             doc = json.loads(refuge("cluster", "--json", env=admin).stdout)
@@ -90,9 +88,9 @@ def test_cluster_shows_workers_their_jobs_what_waits_and_what_failed(tmp_path, p
                 in shown.stdout and f"job {gone}" in shown.stdout
 
             # A worker of another Refuge version beside it is refused, by name.
-            with catalog.connect(url).begin() as conn:
+            with catalog.connect(cluster.database_url).begin() as conn:
                 conn.execute(text("UPDATE refuge_workers SET version = '0.0.1'"))
-            other = refuge("worker", env=env_for(tmp_path / "w2", url), timeout=60)
+            other = refuge("worker", env=env_for(tmp_path / "w2", cluster), timeout=60)
             assert other.returncode == 2, other.stderr
             assert "a worker of Refuge 0.0.1 runs on" in other.stderr and f"(pid {w1.pid})" in other.stderr
 
@@ -110,19 +108,26 @@ def test_distributed_commands_say_what_to_set(tmp_path) -> None:
         done = refuge(command, env=env)
         assert done.returncode == 2 and f"refuge {command} is for distributed mode: set queue = \"postgres\"" \
             in done.stderr
+    queued = env | {"REFUGE_QUEUE": "postgres", "REFUGE_DATABASE_URL": f"postgresql+psycopg://refuge:sekrit@127.0.0.1:"
+                                                                       f"{free_port()}/refuge"}
+    no_s3 = refuge("worker", env=queued)
+    assert no_s3.returncode == 2 and 'setting queue: "postgres" keeps the archive in S3: configure [s3]' \
+        in no_s3.stderr
+    down = refuge("worker", env=queued | {"REFUGE_S3_BUCKET": "b", "REFUGE_S3_ENDPOINT_URL": "http://127.0.0.1:9"})
+    assert down.returncode == 1 and down.stderr.count("\n") == 1 and "sekrit" not in down.stderr
+    assert "the catalog at database_url = postgresql+psycopg://refuge:***@127.0.0.1:" in down.stderr
 
 
-def test_every_machine_signs_the_mirror_list_with_the_clusters_one_key(tmp_path, postgres_server) -> None:
-    url = postgres_server.create_database("c" + uuid.uuid4().hex[:12])
-    keys = [json.loads(refuge("key", "--json", env=env_for(tmp_path / m, url)).stdout) for m in ("m1", "m2")]
+def test_every_machine_signs_the_mirror_list_with_the_clusters_one_key(tmp_path, cluster) -> None:
+    keys = [json.loads(refuge("key", "--json", env=env_for(tmp_path / m, cluster)).stdout) for m in ("m1", "m2")]
     assert keys[0]["public_key"] == keys[1]["public_key"]
     assert oct((tmp_path / "m2" / "keys" / "mirrors.key").stat().st_mode & 0o777) == "0o600"
 
     # A machine that brings a key of its own is told, and its key is left as it was.
-    own = env_for(tmp_path / "m3", os.environ.get("UNUSED", ""))
-    own.pop("REFUGE_QUEUE"), own.pop("REFUGE_DATABASE_URL")
+    own = env_for(tmp_path / "m3", cluster)
+    own.pop("REFUGE_QUEUE"), own.pop("REFUGE_DATABASE_URL")  # this machine, before it joined
     mine = json.loads(refuge("key", "--json", env=own).stdout)
     before = (tmp_path / "m3" / "keys" / "mirrors.key").read_bytes()
-    refused = refuge("key", env=env_for(tmp_path / "m3", url))
+    refused = refuge("key", env=env_for(tmp_path / "m3", cluster))
     assert refused.returncode == 2 and "mirrors.key: this machine's signing key is not the cluster's" in refused.stderr
     assert (tmp_path / "m3" / "keys" / "mirrors.key").read_bytes() == before and mine != keys[0]

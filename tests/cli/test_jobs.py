@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -19,9 +18,8 @@ from tiny_site import serve
 
 pytestmark = pytest.mark.postgres
 
-def test_two_workers_capture_every_target_once_and_never_one_target_twice_at_once(tmp_path, postgres_server) -> None:
-    url = postgres_server.create_database("j" + uuid.uuid4().hex[:12])
-    admin = env_for(tmp_path / "admin", url)
+def test_two_workers_capture_every_target_once_and_never_one_target_twice_at_once(tmp_path, cluster) -> None:
+    admin = env_for(tmp_path / "admin", cluster)
     with serve(site_routes(pages=6, delay=0.15)) as site:
         for t in range(TARGETS):
             assert refuge("add", site.url(f"/t{t}/"), "--name", f"t{t}", "--scope", "prefix",
@@ -32,8 +30,8 @@ def test_two_workers_capture_every_target_once_and_never_one_target_twice_at_onc
         again = [json.loads(refuge("capture", f"t{t}", "--no-wait", "--json", env=admin).stdout)["job"]
                  for t in range(TARGETS)]
         assert again == queued and len(set(queued)) == TARGETS
-        engine = catalog.connect(url)
-        with worker(tmp_path / "w1", url), worker(tmp_path / "w2", url):
+        engine = catalog.connect(cluster.database_url)
+        with worker(tmp_path / "w1", cluster), worker(tmp_path / "w2", cluster):
             wait_until(lambda: any(c["status"] == "running" for c in catalog.list_captures(engine)), 60,
                        "the workers start")
             # One more of each while the first round runs: a target with a capture running
@@ -51,10 +49,9 @@ def test_two_workers_capture_every_target_once_and_never_one_target_twice_at_onc
         engine.dispose()
 
 
-def test_capture_waits_for_a_worker_and_prints_the_summary(tmp_path, postgres_server) -> None:
-    url = postgres_server.create_database("j" + uuid.uuid4().hex[:12])
-    admin = env_for(tmp_path / "admin", url)
-    with serve(site_routes(pages=2, delay=0.0)) as site, worker(tmp_path / "w1", url):
+def test_capture_waits_for_a_worker_and_prints_the_summary(tmp_path, cluster) -> None:
+    admin = env_for(tmp_path / "admin", cluster)
+    with serve(site_routes(pages=2, delay=0.0)) as site, worker(tmp_path / "w1", cluster):
         assert refuge("add", site.url("/t0/"), "--name", "t0", "--scope", "prefix", env=admin).returncode == 0
         done = refuge("capture", "t0", "--json", env=admin)
     assert done.returncode == 0, done.stderr
@@ -66,32 +63,31 @@ def test_capture_waits_for_a_worker_and_prints_the_summary(tmp_path, postgres_se
 
 
 @contextmanager
-def a_capture_under_way(tmp_path: Path, postgres_server) -> Iterator[tuple]:  # type: ignore[no-untyped-def]
-    """One slow capture queued and under way on a first worker: (database URL, the data
-    directory the workers share, the site, a catalog engine, the first worker)."""
-    url = postgres_server.create_database("j" + uuid.uuid4().hex[:12])
+def a_capture_under_way(tmp_path: Path, cluster) -> Iterator[tuple]:  # type: ignore[no-untyped-def]
+    """One slow capture queued and under way on a first worker: (the data directory the
+    workers share, the site, a catalog engine, the first worker)."""
     shared = tmp_path / "shared"
-    admin = env_for(shared, url)
+    admin = env_for(shared, cluster)
     with serve(site_routes(pages=40, delay=0.1)) as site:
         assert refuge("add", site.url("/t0/"), "--name", "t0", "--scope", "prefix", env=admin).returncode == 0
         refuge("capture", "t0", "--no-wait", env=admin)
-        engine = catalog.connect(url)
-        with worker(shared, url, concurrency=1) as first:
+        engine = catalog.connect(cluster.database_url)
+        with worker(shared, cluster, concurrency=1) as first:
             wait_until(lambda: sum(n for p, n in site.hits.counts().items() if p.startswith("/t0/p")) >= 10,
                        60, "the first worker is under way")
-            yield url, shared, site, engine, first
+            yield shared, site, engine, first
         engine.dispose()
 
 
-def test_a_killed_workers_capture_is_taken_over_and_resumed(tmp_path, postgres_server) -> None:
+def test_a_killed_workers_capture_is_taken_over_and_resumed(tmp_path, cluster) -> None:
     # Two workers sharing one disk: the capture's journal and files are where the second
     # looks, so it resumes the capture under its id.
-    with a_capture_under_way(tmp_path, postgres_server) as (url, shared, site, engine, first):
+    with a_capture_under_way(tmp_path, cluster) as (shared, site, engine, first):
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(10)
         [killed] = catalog.list_captures(engine, "t0")
         assert killed["status"] == "running"  # as the kill left it
-        with worker(shared, url, concurrency=1):
+        with worker(shared, cluster, concurrency=1):
             wait_until(lambda: catalog.get_capture(engine, killed["id"])["status"] == "complete", 90,
                        "the second worker takes the job over and completes the capture")
         [resumed] = catalog.list_captures(engine, "t0")
@@ -100,13 +96,13 @@ def test_a_killed_workers_capture_is_taken_over_and_resumed(tmp_path, postgres_s
         assert all(fetched[f"/t0/p{i}.html"] <= 2 for i in range(40))  # resumed, not started over
 
 
-def test_a_worker_asked_to_stop_seals_its_capture_and_queues_it_for_the_next(tmp_path, postgres_server) -> None:
-    with a_capture_under_way(tmp_path, postgres_server) as (url, shared, site, engine, first):
+def test_a_worker_asked_to_stop_seals_its_capture_and_queues_it_for_the_next(tmp_path, cluster) -> None:
+    with a_capture_under_way(tmp_path, cluster) as (shared, site, engine, first):
         os.killpg(first.pid, signal.SIGTERM)
         assert first.wait(60) == 0  # it stops, having sealed what it wrote
         [stopped] = catalog.list_captures(engine, "t0")
         assert stopped["status"] == "interrupted"
-        with worker(shared, url, concurrency=1):  # no takeover needed: the job is waiting
+        with worker(shared, cluster, concurrency=1):  # no takeover needed: the job is waiting
             wait_until(lambda: catalog.get_capture(engine, stopped["id"])["status"] == "complete", 60,
                        "the next worker resumes it")
         assert catalog.get_capture(engine, stopped["id"])["pages"] == 41

@@ -1,5 +1,7 @@
 """Real `refuge` processes of distributed mode for tests: each with a data directory of
-its own, as if on a machine of its own, on a test PostgreSQL."""
+its own, as if on a machine of its own, sharing a test PostgreSQL (catalog and queue)
+and a test S3 bucket (the archive). The `cluster` fixture gives a fresh database and
+bucket per test."""
 
 from __future__ import annotations
 
@@ -8,19 +10,37 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import pytest
+from swift_server import S3Server
 from tiny_site import Route, page
+
+@dataclass(frozen=True)
+class Cluster:
+    database_url: str
+    s3: S3Server
+    bucket: str
+
+
+@pytest.fixture
+def cluster(postgres_server, s3_server: S3Server, s3_bucket: str) -> Cluster:  # type: ignore[no-untyped-def]
+    return Cluster(postgres_server.create_database("c" + uuid.uuid4().hex[:12]), s3_server, s3_bucket)
+
 
 REFUGE = str(Path(sys.executable).with_name("refuge"))
 TARGETS = 6
 
 
-def env_for(data: Path, database_url: str, **extra: str) -> dict[str, str]:
-    return {**{k: v for k, v in os.environ.items() if not k.startswith("REFUGE_")},
-            "REFUGE_DATA": str(data), "REFUGE_DATABASE_URL": database_url, "REFUGE_QUEUE": "postgres",
+def env_for(data: Path, cluster: Cluster, **extra: str) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(("REFUGE_", "AWS_"))},
+            "REFUGE_DATA": str(data), "REFUGE_DATABASE_URL": cluster.database_url, "REFUGE_QUEUE": "postgres",
+            "REFUGE_S3_BUCKET": cluster.bucket, "REFUGE_S3_ENDPOINT_URL": cluster.s3.endpoint_url,
+            "AWS_ACCESS_KEY_ID": cluster.s3.access_key, "AWS_SECRET_ACCESS_KEY": cluster.s3.secret_key,
             "REFUGE_ALLOW_PRIVATE_NETWORKS": "true", "REFUGE_STALE_CAPTURE_SECONDS": "4", **extra}
 
 
@@ -30,19 +50,19 @@ def refuge(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.
 
 
 @contextmanager
-def worker(data: Path, database_url: str, concurrency: int = 2) -> Iterator[subprocess.Popen]:
-    with process(data, database_url, "worker", "--concurrency", str(concurrency)) as proc:
+def worker(data: Path, cluster: Cluster, concurrency: int = 2) -> Iterator[subprocess.Popen]:
+    with process(data, cluster, "worker", "--concurrency", str(concurrency)) as proc:
         yield proc
 
 
 @contextmanager
-def process(data: Path, database_url: str, *args: str, **env: str) -> Iterator[subprocess.Popen]:
+def process(data: Path, cluster: Cluster, *args: str, **env: str) -> Iterator[subprocess.Popen]:
     """`refuge ARGS...` running in the background, its log in DATA/ARGS[0].log; stopped
     with SIGTERM (SIGKILL if it takes a minute) when the block ends. ENV: more settings."""
     data.mkdir(parents=True, exist_ok=True)
     with open(data / f"{args[0]}.log", "ab") as log:
         proc = subprocess.Popen([REFUGE, *args],
-                                env=env_for(data, database_url, **env), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                env=env_for(data, cluster, **env), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=log, start_new_session=True)
     try:
         yield proc

@@ -16,19 +16,22 @@ from typing import IO, Any, Callable
 
 from refuge.archiver.fetch import CHUNK, SPOOL_IN_MEMORY, Exchange
 from refuge.config.errors import Failure
-from refuge.storage.warc.records import open_record
+from refuge.storage.warc.files import WarcFiles
+from refuge.storage.warc.records import open_stored_record
 
-Where = tuple[str, int, int]  # (file, offset, length) of a record
+Where = tuple[str, int, int]  # (file in the data directory, offset, length) of a record
 # (payload digest, the revisit's 14-digit timestamp) -> where the original record is, or None
 FindOriginal = Callable[[str, str], "Where | None"]
 
 
-def archived_exchange(path: Path, offset: int, length: int, max_bytes: int, spool_dir: Path | None = None,
+def archived_exchange(files: WarcFiles, path: str, offset: int, length: int, max_bytes: int,
+                      spool_dir: Path | None = None,
                       find_original: FindOriginal | None = None) -> tuple[Exchange, str]:
-    """The response or revisit record at OFFSET of the WARC at PATH as an Exchange (its
-    body at most MAX_BYTES, as a fetch would keep it), and the record's type. Raises
-    Failure if the record, or a revisit's original, cannot be read."""
-    with open_record(path, offset, length) as record:
+    """The response or revisit record at OFFSET of the sealed file PATH (in the data
+    directory, read wherever FILES finds it: on another machine's resume, in S3) as an
+    Exchange (its body at most MAX_BYTES, as a fetch would keep it), and the record's
+    type. Raises Failure if the record, or a revisit's original, cannot be read."""
+    with open_stored_record(files, path, offset, length) as record:
         headers = record.rec_headers
         digest = headers.get_header("WARC-Payload-Digest") or ""
         date = headers.get_header("WARC-Date") or ""
@@ -36,7 +39,7 @@ def archived_exchange(path: Path, offset: int, length: int, max_bytes: int, spoo
             original = find_original(digest, "".join(c for c in date if c.isdigit())[:14]) if find_original else None
             if original is None:
                 raise Failure(f"{path} offset {offset}: a revisit whose original record is not in the archive")
-            with open_record(*original) as source:
+            with open_stored_record(files, *original) as source:
                 body, size = _spooled(source.raw_stream, max_bytes, spool_dir)
         else:
             body, size = _spooled(record.raw_stream, max_bytes, spool_dir)

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from refuge.archiver import snapshot
+from refuge.archiver.checkpoint import Checkpoints, fetch_journal
 from refuge.archiver.crawl import Crawl, CrawlProgress, CrawlResult, Interrupted
 from refuge.archiver.dbcrawl import DatabaseCrawl
 from refuge.archiver.journal import JOURNAL_NAME
@@ -38,8 +39,9 @@ from refuge.config.targets import TargetSpec, parse_duration
 from refuge.formats.urls import canonical
 from refuge.storage import catalog
 from refuge.storage.catalog import index
-from refuge.storage.warc import sealed
 from refuge.storage.replicate import queue_capture
+from refuge.storage.warc import sealed
+from refuge.storage.warc.files import warc_files
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +60,18 @@ def run_capture(settings: Settings, engine: Engine, name: str, stop: threading.E
     began = time.monotonic()
     journal = _journal(settings, target.name, capture_id)
     crawl: Crawl | None = None
+    # Distributed mode: sealed files and the journal go to S3 as the capture runs.
+    checkpoints = Checkpoints(settings, engine, target.name, capture_id, journal) if settings.queue else None
     # From the claim on, whatever goes wrong (salvaging the killed run's files included)
     # ends the capture, which would otherwise stay 'running' under a live process.
     try:
         sealed.recover(engine, settings.data, settings.archive_dir, target.name, owned=capture_id)
-        archived = _archived(settings, engine, capture_id) if journal.exists() else None
-        crawl = _crawl(settings, engine, target, capture_id, stop, journal, archived, progress)
+        archived = _archived(engine, capture_id) if journal.exists() else None
+        crawl = _crawl(settings, engine, target, capture_id, stop, journal, archived, progress, checkpoints)
         result = crawl.run()
     except BaseException as exc:
+        if checkpoints is not None:
+            checkpoints.close(complete=False)
         _end_on_error(settings, engine, capture_id, exc, crawl.result if crawl is not None else CrawlResult())
         raise
     error: str | None = None
@@ -76,6 +82,8 @@ def run_capture(settings: Settings, engine: Engine, name: str, stop: threading.E
     else:
         status = "complete"
         journal.unlink(missing_ok=True)  # nothing left to resume
+    if checkpoints is not None:
+        checkpoints.close(complete=status == "complete")
     catalog.add_failures(engine, capture_id, result.failures)
     catalog.finish_capture(engine, capture_id, status, _stats(engine, capture_id, result), error)
     snapshot_summary = None
@@ -83,8 +91,8 @@ def run_capture(settings: Settings, engine: Engine, name: str, stop: threading.E
         # Read the records from what was just sealed; a crawl that stopped early still
         # gets its snapshot, marked incomplete.
         try:
-            snapshot_summary = snapshot.build(engine, settings.data, capture_id, target.id, crawl.db,
-                                              crawl.enumeration)
+            snapshot_summary = snapshot.build(engine, warc_files(settings, engine), capture_id, target.id,
+                                              crawl.db, crawl.enumeration)
         except Exception as exc:  # noqa: BLE001 - the capture is sealed and kept; only its snapshot failed
             log.exception("capture %s: building the database snapshot failed", capture_id)
             snapshot_summary = {"error": f"building the snapshot failed: {type(exc).__name__}: {exc}"[:500]}
@@ -107,10 +115,12 @@ def run_capture(settings: Settings, engine: Engine, name: str, stop: threading.E
 
 def _crawl(settings: Settings, engine: Engine, target: catalog.Target, capture_id: str,
            stop: threading.Event | None, journal: Path, archived: dict[str, tuple[str, int, int]] | None,
-           progress: Callable[[CrawlProgress], None] | None) -> Crawl:
+           progress: Callable[[CrawlProgress], None] | None, checkpoints: Checkpoints | None) -> Crawl:
     def on_sealed(warc: SealedWarc) -> None:
         sealed.register_sealed(engine, settings.data, capture_id, target.id, warc.path, warc.sha256,
                                warc.size, warc.records, warc.rows)
+        if checkpoints is not None:
+            checkpoints.sealed()
 
     database = database_spec(target.spec)
     config = WorkerConfig(settings=settings, target_id=target.id, target_name=target.name,
@@ -147,8 +157,12 @@ def _claim(settings: Settings, engine: Engine, target: catalog.Target, fresh: bo
     if not fresh:
         earlier = catalog.resumable_capture(engine, target, parse_duration(settings.resume_within))
         # Without its journal a capture cannot say what it did: it would be crawled again
-        # into the same id, every URL twice.
-        journaled = earlier is not None and _journal(settings, target.name, earlier).exists()
+        # into the same id, every URL twice. In distributed mode the journal of a capture
+        # begun on another machine comes from S3.
+        journaled = earlier is not None and (
+            _journal(settings, target.name, earlier).exists()
+            or (settings.queue != "" and fetch_journal(settings, target.name, earlier,
+                                                       _journal(settings, target.name, earlier))))
         if journaled and catalog.reopen_capture(engine, target, earlier):
             log.info("capture %s of %s: resuming it", earlier, target.name)
             return earlier
@@ -160,14 +174,14 @@ def _journal(settings: Settings, target_name: str, capture_id: str) -> Path:
     return settings.archive_dir / target_name / capture_id / JOURNAL_NAME
 
 
-def _archived(settings: Settings, engine: Engine, capture_id: str) -> dict[str, tuple[str, int, int]]:
+def _archived(engine: Engine, capture_id: str) -> dict[str, tuple[str, int, int]]:
     """What the capture holds already: canonical URL -> where its record is, a response
     rather than a revisit (which is read back through its original) if it has both."""
     held: dict[str, tuple[str, int, int]] = {}
     for hit in index.capture_hits(engine, capture_id):
         key = canonical(hit.url)
         if key not in held or hit.rectype == "response":
-            held[key] = (str(settings.data / hit.path), hit.offset, hit.length)
+            held[key] = (hit.path, hit.offset, hit.length)
     return held
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -22,23 +21,24 @@ from refuge.formats import dbextract
 from refuge.storage.catalog import snapshots
 from refuge.storage.catalog.index import Hit, capture_hits
 from refuge.formats.urls import resolve
+from refuge.storage.warc.files import WarcFiles
 from refuge.storage.warc.payloads import payload, redirect_target, stored_payload_digest
 from refuge.storage.catalog.schema import failures
 
 MAX_LISTED_MISSING = 200  # ids spelled out in the summary; the count is always exact
 
 
-def build(engine: Engine, data: Path, capture_id: str, target_id: int, spec: Any,
+def build(engine: Engine, files: WarcFiles, capture_id: str, target_id: int, spec: Any,
           enumeration: Enumeration) -> dict[str, Any]:
     """Extract and store the snapshot of CAPTURE_ID; return its summary."""
-    hits = _hits(engine, data, capture_id)
+    hits = _hits(engine, files, capture_id)
     failed = _failures(engine, capture_id)
     rows: list[dict[str, Any]] = []
     attachment_cache: dict[str, dict[str, Any]] = {}
     pages_missing: list[dict[str, str]] = []  # a record's page in one language that was not captured
 
     def page_row(record_id: str, lang: str, url: str) -> dict[str, Any] | None:
-        row = _row_from_page(engine, data, spec, record_id, lang, url, hits, failed, attachment_cache)
+        row = _row_from_page(engine, files, spec, record_id, lang, url, hits, failed, attachment_cache)
         if row is None:
             final = hits.final(url)
             reason = failed.get(url) or (f"HTTP {final.status}" if final is not None else "not captured")
@@ -46,7 +46,7 @@ def build(engine: Engine, data: Path, capture_id: str, target_id: int, spec: Any
         return row
 
     if spec.api is not None:
-        items = _api_items(engine, data, hits, spec, enumeration)
+        items = _api_items(engine, files, hits, spec, enumeration)
         for record_id, (item, api_hit) in items.items():
             pages = _record_pages_api(spec, record_id)
             if not pages:
@@ -78,22 +78,22 @@ class Hits(dict):
     followed the way the crawler followed them: a record page that moved (http to https,
     a trailing slash, a language redirect) is read at its final address."""
 
-    def __init__(self, data: Path, hits: list[Hit]) -> None:
+    def __init__(self, files: WarcFiles, hits: list[Hit]) -> None:
         super().__init__((hit.url, hit) for hit in hits)
-        self.data = data
+        self.files = files
 
     def final(self, url: str) -> Hit | None:
         hit = self.get(url)
         for _ in range(MAX_REDIRECTS):
             if hit is None or hit.status is None or not 300 <= hit.status < 400:
                 return hit
-            location = redirect_target(self.data, hit)
+            location = redirect_target(self.files, hit)
             hit = self.get(resolve(hit.url, location) or "") if location else None
         return hit
 
 
-def _hits(engine: Engine, data: Path, capture_id: str) -> Hits:
-    return Hits(data, capture_hits(engine, capture_id))
+def _hits(engine: Engine, files: WarcFiles, capture_id: str) -> Hits:
+    return Hits(files, capture_hits(engine, capture_id))
 
 
 def _failures(engine: Engine, capture_id: str) -> dict[str, str]:
@@ -102,7 +102,7 @@ def _failures(engine: Engine, capture_id: str) -> dict[str, str]:
             select(failures.c.url, failures.c.reason).where(failures.c.capture_id == capture_id))}
 
 
-def _api_items(engine: Engine, data: Path, hits: Hits, spec: Any,
+def _api_items(engine: Engine, files: WarcFiles, hits: Hits, spec: Any,
                enumeration: Enumeration) -> dict[str, tuple[Any, Hit]]:
     """Each record's item, whole, and the API page record it was read from."""
     items: dict[str, tuple[Any, Hit]] = {}
@@ -111,7 +111,7 @@ def _api_items(engine: Engine, data: Path, hits: Hits, spec: Any,
         if hit is None or not _ok(hit):
             continue
         try:
-            page = dbextract.api_page(spec.api, url, payload(engine, data, hit)[0])
+            page = dbextract.api_page(spec.api, url, payload(engine, files, hit)[0])
         except (ValueError, Failure):
             continue  # reported as a failure during the capture
         for record_id, item in page.items:
@@ -136,30 +136,30 @@ def _row_from_item(record_id: str, item: Any, api_page: Hit) -> dict[str, Any]:
             "warc_file": api_page.filename, "warc_offset": api_page.offset}
 
 
-def _row_from_page(engine: Engine, data: Path, spec: Any, record_id: str, lang: str, url: str,
+def _row_from_page(engine: Engine, files: WarcFiles, spec: Any, record_id: str, lang: str, url: str,
                    hits: Hits, failed: dict[str, str],
                    cache: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     hit = hits.final(url)
     if hit is None or not _ok(hit):
         return None
-    body, content_type = payload(engine, data, hit)
+    body, content_type = payload(engine, files, hit)
     fields = dbextract.record_fields(spec.record, hit.url, body, content_type)
     attachments = []
     for link in dbextract.record_attachments(spec.record, hit.url, body, content_type):
         if link not in cache:
-            cache[link] = _attachment(engine, data, link, hits, failed)
+            cache[link] = _attachment(engine, files, link, hits, failed)
         attachments.append(cache[link])
     return {"id": record_id, "lang": lang, "url": hit.url, "captured_at": _iso(hit.timestamp), "fields": fields,
             "item": None, "attachments": attachments, "sha256": hit.digest.removeprefix("sha256:"),
             "warc_file": hit.filename, "warc_offset": hit.offset}
 
 
-def _attachment(engine: Engine, data: Path, url: str, hits: Hits, failed: dict[str, str]) -> dict[str, Any]:
+def _attachment(engine: Engine, files: WarcFiles, url: str, hits: Hits, failed: dict[str, str]) -> dict[str, Any]:
     hit = hits.final(url)
     if hit is None or not _ok(hit):
         reason = failed.get(url) or (f"HTTP {hit.status}" if hit is not None else "not captured")
         return {"url": url, "error": reason}
-    sha, size = stored_payload_digest(engine, data, hit)
+    sha, size = stored_payload_digest(engine, files, hit)
     return {"url": url, "sha256": sha, "size": size, "mime": hit.mime}
 
 

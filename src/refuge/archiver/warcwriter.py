@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -125,8 +126,15 @@ class RollingWarcWriter:
     """Thread-safe writer for one capture; call close() to seal the last file."""
 
     def __init__(self, directory: Path, basename: str, max_bytes: int, info: dict[str, str],
-                 on_seal: Callable[[SealedWarc], None], gzip_level: int = 5) -> None:
+                 on_seal: Callable[[SealedWarc], None], gzip_level: int = 5, max_age: float | None = None,
+                 taken: frozenset[str] = frozenset()) -> None:
+        """MAX_AGE: also seal a file at the first record written this many seconds after it
+        was opened (a checkpoint: what is sealed survives the machine). TAKEN: names the
+        capture's earlier runs used, wherever their files are now (another machine, S3)."""
         self.directory = directory
+        self.taken = taken
+        self.max_age = max_age
+        self._opened = 0.0
         self.gzip_level = gzip_level
         self.basename = basename
         self.max_bytes = max_bytes
@@ -182,7 +190,8 @@ class RollingWarcWriter:
         }
         self._current.rows.append(row)
         written = dict(row, path=self._current.path)
-        if self._counting.pos >= self.max_bytes:
+        if self._counting.pos >= self.max_bytes or \
+                (self.max_age is not None and time.monotonic() - self._opened >= self.max_age):
             self._seal()
         return written
 
@@ -216,12 +225,14 @@ class RollingWarcWriter:
         while True:
             name = f"{self.basename}-{next(self._serials):05d}.warc.gz"
             path = self.directory / name
-            if not any(path.with_name(name + suffix).exists() for suffix in ("", OPEN_SUFFIX, INCOMPLETE_SUFFIX)):
+            if name not in self.taken and \
+                    not any(path.with_name(name + suffix).exists() for suffix in ("", OPEN_SUFFIX, INCOMPLETE_SUFFIX)):
                 break
         self._file = open(path.with_name(name + OPEN_SUFFIX), "xb")
         self._counting = _CountingFile(self._file)
         self._writer = _Sha256Writer(self._counting, self.gzip_level)
         self._current = SealedWarc(path=path, name=name, sha256="", size=0, records=0)
+        self._opened = time.monotonic()
         self._writer.write_record(self._writer.create_warcinfo_record(name, self.info))
         self._current.records += 1
         return self._writer

@@ -18,7 +18,6 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any, Callable
 
 import requests
@@ -34,6 +33,7 @@ from refuge.config.settings import Settings
 from refuge.formats.urls import resolve
 from refuge.storage import catalog
 from refuge.storage.catalog import index
+from refuge.storage.warc.files import warc_files
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +102,14 @@ class Worker:
         self.halt = threading.Event()  # set to make fetches sleeping in a backoff give up
         self.engine = catalog.connect(s.catalog_url, create=False)
         self.target_id = config.target_id
+        self.files = warc_files(s, self.engine)  # where an earlier run's records are read back
         # One file series per worker process; its threads take turns writing records.
         self.writers = RollingWarcWriter(
             s.archive_dir / config.target_name / config.capture_id,
             f"{config.target_name}-{config.capture_id}-w{config.number}", s.warc_max_bytes,
-            warcinfo_fields(config.target_name, s.user_agent, config.robots), on_seal, s.warc_gzip_level)
+            warcinfo_fields(config.target_name, s.user_agent, config.robots), on_seal, s.warc_gzip_level,
+            max_age=s.checkpoint_seconds if s.queue else None,
+            taken=frozenset(catalog.known_file_names(self.engine, [config.capture_id])))
         self.record = Recorder(self.engine, config.target_id, self.writers)
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
@@ -201,8 +204,8 @@ class Worker:
             return None
         path, offset, length = task.archived
         try:
-            return archived_exchange(Path(path), offset, length, self.policy.max_bytes, self.policy.spool_dir,
-                                     self._original)
+            return archived_exchange(self.files, path, offset, length, self.policy.max_bytes,
+                                     self.policy.spool_dir, self._original)
         except Exception as exc:  # noqa: BLE001 - an unreadable record is fetched again
             log.warning("%s: cannot read its record at %s offset %d again (%s); fetching it", task.url, path,
                         offset, exc)
@@ -211,7 +214,7 @@ class Worker:
     def _original(self, digest: str, timestamp: str) -> tuple[str, int, int] | None:
         """Where the record a revisit stands for is: as replay finds it."""
         hit = index.original_of(self.engine, self.target_id, digest, not_after=timestamp)
-        return None if hit is None else (str(self.settings.data / hit.path), hit.offset, hit.length)
+        return None if hit is None else (hit.path, hit.offset, hit.length)
 
     def _fetch(self, url: str) -> Exchange:
         session = getattr(self._local, "session", None)

@@ -20,7 +20,7 @@ from refuge.cli import replicas as cli_replicas
 from refuge.cli.output import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, print_json, print_table, size
 from refuge.config.addresses import check_host_allowed
 from refuge.config.dbspec import load_spec_file, spec_as_dict
-from refuge.config.errors import BadInput, Failure, redact_text
+from refuge.config.errors import BadInput, Failure, redact, redact_text
 from refuge.config.logs import setup_logging
 from refuge.config.settings import Settings, load_settings
 from refuge.config.targets import KINDS, SCOPES, make_target
@@ -47,10 +47,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OperationalError as exc:
         # The catalog could not be read or written: a full disk, a lock held too long, a
         # server gone. One line naming the cause, not a traceback.
-        where = settings.data if settings is not None else "the data directory"
-        cause = (str(exc.orig).strip().splitlines() or ["unknown"])[0][:300]
-        print(f"refuge: failed: the catalog could not be used ({cause}); if the disk holding {where} is full, "
-              "free space and run the command again", file=sys.stderr)
+        cause = redact_text((str(exc.orig).strip().splitlines() or ["unknown"])[0][:300])
+        if settings is not None and settings.database_url:
+            print(f"refuge: failed: the catalog at database_url = {redact(settings.database_url)} could not be "
+                  f"used ({cause}); check that the server is up and reachable from here", file=sys.stderr)
+        else:
+            where = settings.data if settings is not None else "the data directory"
+            print(f"refuge: failed: the catalog could not be used ({cause}); if the disk holding {where} is full, "
+                  "free space and run the command again", file=sys.stderr)
         return EXIT_FAILURE
 
 

@@ -85,6 +85,10 @@ class Settings:
     # A running capture (and in distributed mode a worker) silent this long is dead: its
     # capture is resumed, its jobs go back to the queue. Heartbeats come 4 times as often.
     stale_capture_seconds: float = 120.0
+    # Distributed mode: every this many seconds a capture seals its open WARC files and
+    # puts them and its journal in S3, so a capture taken over on another machine fetches
+    # again at most about this much of its work.
+    checkpoint_seconds: float = 300.0
     # An interrupted capture that started less than this long ago is resumed under its id
     # by the next capture of its target; an older one is left as it is (a duration: 12h, 1d).
     resume_within: str = "1d"
@@ -264,6 +268,11 @@ def _validated(s: Settings) -> Settings:
         raise BadInput(f'setting queue: must be "" (in process) or "postgres", got {s.queue!r}')
     if s.queue and not s.catalog_url.startswith("postgresql"):
         raise BadInput('setting queue: "postgres" needs database_url to be a PostgreSQL URL')
+    if s.queue and s.s3 is None:
+        raise BadInput('setting queue: "postgres" keeps the archive in S3: configure [s3] (a bucket every '
+                       'machine reaches; see docs/scaling.md)')
+    if s.checkpoint_seconds < 1:
+        raise BadInput(f"setting checkpoint_seconds: must be at least 1, got {s.checkpoint_seconds}")
     if s.stale_capture_seconds < 4:
         raise BadInput(f"setting stale_capture_seconds: must be at least 4, got {s.stale_capture_seconds}")
     if s.serve_timeout < 1:

@@ -33,6 +33,12 @@ class S3Settings:
     # "https://refuge-mirror.s3.ap-southeast-1.amazonaws.com/". Empty: no S3 mirror URL.
     public_read: bool = False
     public_base_url: str = ""
+    # Files not on this machine's disk are read from S3, a record at a time (replay, export,
+    # verify); each process keeps the records it read in at most this much memory.
+    cache_mb: int = 64
+    # Distributed mode: delete a sealed file from this machine's disk once its S3 copy is
+    # verified (S3 is the archive; the disk holds what is being written).
+    keep_local: bool = True
 
 
 @dataclass(frozen=True)
@@ -126,9 +132,9 @@ def _validated(name: str, s: Any, where: str) -> Any:
         if s.public_base_url and urlsplit(s.public_base_url).scheme not in ("http", "https"):
             raise BadInput(f"{where}: setting s3.public_base_url must be an http(s) URL, got {s.public_base_url!r}")
         # S3 allows at most 10,000 parts and at least 5 MiB per part.
-        if s.part_size < 5 * 1024 * 1024 or s.concurrency < 1 or s.timeout <= 0:
-            raise BadInput(f"{where}: settings s3.part_size (>= 5 MiB), s3.concurrency (>= 1) and "
-                           f"s3.timeout (> 0) are out of range")
+        if s.part_size < 5 * 1024 * 1024 or s.concurrency < 1 or s.timeout <= 0 or s.cache_mb < 0:
+            raise BadInput(f"{where}: settings s3.part_size (>= 5 MiB), s3.concurrency (>= 1), "
+                           f"s3.timeout (> 0) and s3.cache_mb (>= 0) are out of range")
     if isinstance(s, IpfsSettings):
         if not (s.api.startswith("/") or urlsplit(s.api).scheme in ("http", "https")):
             raise BadInput(f"{where}: setting ipfs.api must be a multiaddr (/ip4/HOST/tcp/PORT/http) "

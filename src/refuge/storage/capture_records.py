@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import Engine
 
 from refuge.config.errors import Failure
 from refuge.storage.catalog.index import Hit, capture_hits, original_of
+from refuge.storage.warc.files import WarcFiles
 from refuge.storage.warc.payloads import redirect_target
 
 
@@ -36,8 +36,9 @@ def _is_redirect(hit: Hit) -> bool:
     return hit.rectype in ("response", "revisit") and hit.status is not None and 300 <= hit.status < 400
 
 
-def read_capture_records(engine: Engine, data: Path, capture_id: str) -> CaptureRecords:
-    """Everything about CAPTURE_ID's records that its hits alone do not say (DATA: the data directory)."""
+def read_capture_records(engine: Engine, files: WarcFiles, capture_id: str) -> CaptureRecords:
+    """Everything about CAPTURE_ID's records that its hits alone do not say (FILES: where
+    its sealed files are read)."""
     hits = capture_hits(engine, capture_id)
     earliest: dict[tuple[int, str], Hit | None] = {}
     originals: dict[Hit, Hit | None] = {}
@@ -54,7 +55,7 @@ def read_capture_records(engine: Engine, data: Path, capture_id: str) -> Capture
             originals[hit] = first if first is not None and first.timestamp <= hit.timestamp else None
         if _is_redirect(hit):
             try:
-                locations[hit] = redirect_target(data, hit)
+                locations[hit] = redirect_target(files, hit)
             except Failure as exc:
                 unreadable[hit] = str(exc)
     return CaptureRecords(hits, originals, locations, unreadable)

@@ -80,7 +80,7 @@ def verify(settings: Settings, engine: Engine, capture_ids: Iterable[str] | None
             found: dict[str, CopyCheck] = {}
             for name in wanted:
                 row = states.get((f.file_id, name))
-                if row is None:
+                if row is None or row["state"] == "dropped":  # no copy, or a cache's, let go on purpose
                     continue
                 found[name] = _check_row(engine, opened[name], f, row, down)
             checks.extend(found.values())

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import Engine, insert
@@ -27,8 +28,8 @@ from refuge.config.settings import Settings
 from refuge.storage import catalog
 from refuge.storage.catalog import replicas
 from refuge.storage.catalog.captures import hold_unchanged
-from refuge.storage.stores.cid import CidBuilder, bytes_cid
 from refuge.storage.catalog.schema import files
+from refuge.storage.stores.cid import CidBuilder, bytes_cid
 from refuge.storage.stores.interface import READ_CHUNK, FileRef, configured_store_names, open_store
 
 FORMAT = "refuge-capture-manifest/1"
@@ -74,7 +75,7 @@ def _write_manifest(settings: Settings, engine: Engine, capture_id: str,
     if capture["status"] == "running":
         raise Failure(f"capture {capture_id} is still running; its manifest is written when it ends")
     target = catalog.get_target(engine, capture["target"], include_removed=True)
-    cids = {f.file_id: f.cid or _checked_cid(f) for f in refs}
+    cids = {f.file_id: f.cid or _checked_cid(settings, f) for f in refs}
     replicas.set_cids(engine, cids)
     refs = [FileRef(**{**f.__dict__, "cid": cids[f.file_id]}) for f in refs]
 
@@ -129,19 +130,32 @@ def _write_manifest(settings: Settings, engine: Engine, capture_id: str,
     return replicas.file_refs(engine, settings.data, [capture_id])
 
 
-def _checked_cid(f: FileRef) -> str:
+def _checked_cid(settings: Settings, f: FileRef) -> str:
     builder, digest = CidBuilder(), hashlib.sha256()
-    try:
-        with open(f.local_path, "rb") as fh:
-            while chunk := fh.read(READ_CHUNK):
-                builder.update(chunk)
-                digest.update(chunk)
-    except OSError as exc:
-        raise Failure(f"{f.local_path}: cannot read it to write the manifest: {exc.strerror or exc}") from None
+    for chunk in _file_bytes(settings, f):
+        builder.update(chunk)
+        digest.update(chunk)
     if digest.hexdigest() != f.sha256:
         raise Failure(f"{f.local_path}: its SHA-256 no longer matches the one recorded when it was sealed; "
                       f"run `refuge verify {f.capture} --repair`")
     return builder.cid()
+
+
+def _file_bytes(settings: Settings, f: FileRef) -> Iterator[bytes]:
+    """F's bytes: from this disk, or (a capture resumed on another machine, in distributed
+    mode) from its S3 copy."""
+    try:
+        fh = open(f.local_path, "rb")
+    except FileNotFoundError:
+        if settings.s3 is None:
+            raise Failure(f"{f.local_path}: cannot read it to write the manifest: no such file") from None
+        yield from open_store(settings, "s3").read(f)
+        return
+    except OSError as exc:
+        raise Failure(f"{f.local_path}: cannot read it to write the manifest: {exc.strerror or exc}") from None
+    with fh:
+        while chunk := fh.read(READ_CHUNK):
+            yield chunk
 
 
 def _prepare(path: Path, body: bytes) -> Path:

@@ -100,6 +100,41 @@ def push(settings: Settings, engine: Engine, capture_ids: Iterable[str] | None =
                        for name, refs in by_store.items()]:
             future.result()
     report.pending = replicas.pending_count(engine, names) if names else 0
+    if settings.s3 is not None and not settings.s3.keep_local:
+        drop_local(settings, engine, names, wanted)
+    return report
+
+
+def drop_local(settings: Settings, engine: Engine, stores: list[str], capture_ids: list[str] | None) -> int:
+    """keep_local = false: delete the local copy of each file every other store holds,
+    once S3 confirms its copy (size and SHA-256); how many went. Marked in the catalog
+    before the file goes, so a crash between the two leaves a file, never a hole."""
+    s3 = open_store(settings, "s3")
+    dropped = 0
+    for f in replicas.local_to_drop(engine, settings.data, stores, capture_ids):
+        try:
+            confirmed = s3.has(f)
+        except StoreError as exc:
+            log.warning("keeping local copies for now: %s", exc)
+            break
+        if not confirmed:
+            log.warning("%s: S3 does not show the copy recorded as there; keeping the local one", f.relative)
+            continue
+        replicas.mark_dropped(engine, f)
+        f.local_path.unlink(missing_ok=True)
+        dropped += 1
+    return dropped
+
+
+def push_sealed(settings: Settings, engine: Engine, capture_id: str, store: str) -> PushReport:
+    """Copy the files CAPTURE_ID has sealed so far (it may still be running) to STORE now:
+    a capture's checkpoint (archiver.checkpoint). The manifest comes when it ends."""
+    report = PushReport()
+    replicas.enqueue(engine, replicas.file_refs(engine, settings.data, [capture_id]), ["local", store])
+    refs = [f for f, _store, _attempts in replicas.due(engine, settings.data, [store], [capture_id],
+                                                      ignore_backoff=True)]
+    if refs:
+        _push_store(settings, engine, store, refs, report)
     return report
 
 

@@ -55,6 +55,7 @@ from refuge.storage import catalog
 from refuge.storage.catalog import snapshots
 from refuge.storage.capture_records import read_capture_records
 from refuge.storage.catalog.index import Hit
+from refuge.storage.warc.files import WarcFiles, warc_files
 from refuge.storage.warc.payloads import open_payload
 from refuge.storage.warc.records import content_encoding, decoded_stream
 from refuge.storage.catalog.schema import cdx
@@ -95,7 +96,8 @@ def export_capture(settings: Settings, engine: Engine, target_name: str, out: Pa
     extra = _check_extra(extra_files or {})
     out = Path(out).absolute()
     _check_out(out)
-    plan = Plan(read_capture_records(engine, settings.data, capture_id), ROOT_NAMES | set(extra))
+    files = warc_files(settings, engine)
+    plan = Plan(read_capture_records(engine, files, capture_id), ROOT_NAMES | set(extra))
     if not plan.paths:
         raise BadInput(f"capture {capture_id} of {target_name!r}: nothing to export (no successful response)")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -104,7 +106,7 @@ def export_capture(settings: Settings, engine: Engine, target_name: str, out: Pa
     try:
         tree = Tree(tmp)
         site = Site(target.spec.url)
-        titles = _write_all(settings.data, plan, tree, Pages(site, {}))
+        titles = _write_all(files, plan, tree, Pages(site, {}))
         pages = sorted(titles)
         seed_path = plan.lookup(target.spec.url) or (pages[0] if pages else min(plan.paths.values()))
         has_data = target.spec.kind == "database" and snapshots.snapshot(engine, capture_id) is not None
@@ -197,7 +199,7 @@ class Pages:
     memos: dict[tuple[str, str, bool], dict[str, str]]
 
 
-def _write_all(data: Path, plan: Plan, tree: Tree, pages: Pages) -> dict[str, str]:
+def _write_all(files: WarcFiles, plan: Plan, tree: Tree, pages: Pages) -> dict[str, str]:
     """Write every captured file; {path: title} of the pages. The HTML parser is pure Python,
     so many pages are shared out to forked worker processes (where forking is safe: Linux,
     a process with no other thread), each writing its own files."""
@@ -205,7 +207,7 @@ def _write_all(data: Path, plan: Plan, tree: Tree, pages: Pages) -> dict[str, st
     jobs = sorted(plan.paths.items(), key=lambda kv: kv[1])
     workers = min(os.cpu_count() or 1, MAX_WORKERS)
     if len(plan.pages) >= PARALLEL_PAGES and workers > 1 and sys.platform == "linux" and _single_threaded():
-        _JOB = (data, plan, tree, pages)
+        _JOB = (files, plan, tree, pages)
         prepare_rewriter()  # compiled once, inherited by every worker
         try:
             with multiprocessing.get_context("fork").Pool(workers) as pool:
@@ -214,7 +216,7 @@ def _write_all(data: Path, plan: Plan, tree: Tree, pages: Pages) -> dict[str, st
         finally:
             _JOB = None
     else:
-        results = [_write_entry(data, plan, tree, pages, key, path) for key, path in jobs]
+        results = [_write_entry(files, plan, tree, pages, key, path) for key, path in jobs]
     titles = {}
     for file, title in results:
         tree.files.append(file)
@@ -223,7 +225,7 @@ def _write_all(data: Path, plan: Plan, tree: Tree, pages: Pages) -> dict[str, st
     return titles
 
 
-_JOB: tuple[Path, Plan, Tree, Pages] | None = None  # what forked workers inherit
+_JOB: tuple[WarcFiles, Plan, Tree, Pages] | None = None  # what forked workers inherit
 
 
 def _shares(jobs: list[tuple[str, str]], plan: Plan, workers: int) -> list[list[tuple[str, str]]]:
@@ -247,11 +249,11 @@ def _shares(jobs: list[tuple[str, str]], plan: Plan, workers: int) -> list[list[
 
 def _write_part(jobs: list[tuple[str, str]]) -> list[tuple[ExportedFile, str | None]]:
     assert _JOB is not None
-    data, plan, tree, pages = _JOB
-    return [_write_entry(data, plan, tree, pages, key, path) for key, path in jobs]
+    files, plan, tree, pages = _JOB
+    return [_write_entry(files, plan, tree, pages, key, path) for key, path in jobs]
 
 
-def _write_entry(data: Path, plan: Plan, tree: Tree, pages: Pages, key: str,
+def _write_entry(files: WarcFiles, plan: Plan, tree: Tree, pages: Pages, key: str,
                  path: str) -> tuple[ExportedFile, str | None]:
     """Write the captured file of KEY (a canonical URL in the plan) at PATH; its entry and, for
     a page, its title (possibly "")."""
@@ -259,7 +261,7 @@ def _write_entry(data: Path, plan: Plan, tree: Tree, pages: Pages, key: str,
     page = key in plan.pages
     with ExitStack() as stack:
         try:
-            head, body = stack.enter_context(open_payload(data, hit, plan.sources.get(key)))
+            head, body = stack.enter_context(open_payload(files, hit, plan.sources.get(key)))
             ctype = head.http_headers.get_header("Content-Type") if head.http_headers else None
             stream = decoded_stream(body, content_encoding(body))
             if stream is None:  # an encoding this Python cannot undo: the bytes as stored

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import threading
 import re
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import quote
 
@@ -31,6 +30,7 @@ from refuge.config.settings import Settings
 from refuge.formats.urls import join
 from refuge.storage import catalog, mirror_files
 from refuge.storage.catalog import index, replicas
+from refuge.storage.warc.files import warc_files
 from refuge.mirror.replay import data_pages, pages
 from refuge.mirror.replay.policy import MODS, archive_url, quote_url
 from refuge.mirror.replay.serve_record import location_of, serve_hit
@@ -102,7 +102,7 @@ class ReplayApp:
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
         self.engine = engine
-        self.data: Path = settings.data
+        self.files = warc_files(settings, engine)
         self.streams = threading.BoundedSemaphore(STREAMS)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -176,7 +176,7 @@ class ReplayApp:
         hit = self.past_self_redirect(hit, url, ts)
         if mod == "" and hit.timestamp != ts:
             return redirect(archive_url(hit.timestamp, "", url))
-        return serve_hit(self.data, self.engine, hit, mod, url, environ)
+        return serve_hit(self.files, self.engine, hit, mod, url, environ)
 
     def past_self_redirect(self, hit: index.Hit, url: str, ts: str | None) -> index.Hit:
         """A redirect to a URL with the same SURT key (http -> https, www. -> bare host)
@@ -184,7 +184,7 @@ class ReplayApp:
         redirect instead, if there is one."""
         if hit.status is None or not 300 <= hit.status < 400:
             return hit
-        location = location_of(self.data, hit)
+        location = location_of(self.files, hit)
         target = join(hit.url, location) if location else None
         if target is None or index.url_key(target) != hit.urlkey:
             return hit

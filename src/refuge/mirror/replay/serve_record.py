@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any, Iterator
 
 from sqlalchemy import Engine
@@ -31,6 +30,7 @@ from refuge.formats.css import rewrite_css
 from refuge.formats.html import utf8_view
 from refuge.formats.html.rewriter import HtmlRewriter
 from refuge.storage.catalog.index import Hit, original_of
+from refuge.storage.warc.files import WarcFiles
 from refuge.storage.warc.payloads import open_payload, redirect_target
 from refuge.storage.warc.records import content_encoding, decoded_stream
 from refuge.mirror.replay import ranges
@@ -162,7 +162,7 @@ def replay_headers(ts: str, url: str) -> list[tuple[str, str]]:
     ]
 
 
-def serve_hit(data_dir: Path, engine: Engine, hit: Hit, mod: str, url: str,
+def serve_hit(files: WarcFiles, engine: Engine, hit: Hit, mod: str, url: str,
               environ: dict[str, Any] | None = None) -> Response:
     """The response for HIT requested as /web/<ts><mod>/<url> (by ENVIRON: a Range in it is honoured)."""
     original = None
@@ -172,7 +172,7 @@ def serve_hit(data_dir: Path, engine: Engine, hit: Hit, mod: str, url: str,
             return missing_original(url, hit)
     stack = ExitStack()
     try:
-        head, body = stack.enter_context(open_payload(data_dir, hit, original, stream=True))
+        head, body = stack.enter_context(open_payload(files, hit, original, stream=True))
         response = _build(head, body, hit, mod, stack, environ or {})
     except Failure as exc:
         stack.close()
@@ -195,10 +195,10 @@ def missing_original(url: str, hit: Hit, damaged: bool = False) -> Response:
     return Response(page, status=404, headers=READER_HEADERS, content_type="text/html; charset=utf-8")
 
 
-def location_of(data_dir: Path, hit: Hit) -> str | None:
+def location_of(files: WarcFiles, hit: Hit) -> str | None:
     """The Location header of a redirect capture (its own, for a revisit)."""
     try:
-        return redirect_target(data_dir, hit)
+        return redirect_target(files, hit)
     except Failure:
         return None
 

@@ -54,6 +54,42 @@ def file_refs(engine: Engine, data: Path, capture_ids: Iterable[str] | None = No
         return [_ref(r, data) for r in conn.execute(query)]
 
 
+def located(engine: Engine, path: str, store: str) -> tuple[str, int] | None:
+    """Where STORE holds its copy of the sealed file at PATH (relative to the data
+    directory), and the file's size; None when it holds none yet."""
+    with engine.connect() as conn:
+        row = conn.execute(select(replicas.c.location, files.c.size)
+                           .join(files, files.c.id == replicas.c.file_id)
+                           .where(files.c.name == path.rsplit("/", 1)[-1], files.c.path == path,
+                                  replicas.c.store == store, replicas.c.state == "copied",
+                                  replicas.c.location.is_not(None))).first()
+    return (row.location, row.size) if row is not None else None
+
+
+def local_to_drop(engine: Engine, data: Path, stores: Iterable[str],
+                  capture_ids: Iterable[str] | None = None) -> list[FileRef]:
+    """Files of finished captures whose local copy is still here and which every one of
+    STORES holds already: what may leave this disk when it is only a cache."""
+    stores = list(stores)
+    held = (select(func.count()).select_from(replicas)
+            .where(replicas.c.file_id == files.c.id, replicas.c.store.in_(stores), replicas.c.state == "copied")
+            .scalar_subquery())
+    local = (select(replicas.c.id).where(replicas.c.file_id == files.c.id, replicas.c.store == "local",
+                                         replicas.c.state == "copied").exists())
+    query = _file_query().where(captures.c.status != "running", local, held == len(stores)).order_by(files.c.id)
+    if capture_ids is not None:
+        query = query.where(files.c.capture_id.in_(list(capture_ids)))
+    with engine.connect() as conn:
+        return [_ref(r, data) for r in conn.execute(query)]
+
+
+def mark_dropped(engine: Engine, f: FileRef) -> None:
+    """F's local copy is deleted on purpose (its disk is a cache): not a copy to check or heal."""
+    with engine.begin() as conn:
+        conn.execute(update(replicas).where(replicas.c.file_id == f.file_id, replicas.c.store == "local").values(
+            state="dropped", location=None))
+
+
 def set_cids(engine: Engine, cids: dict[int, str]) -> None:
     if not cids:
         return

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,6 +41,7 @@ class S3Store:
     def __init__(self, settings: S3Settings) -> None:
         self.settings = settings
         self._client: Any = None
+        self._client_pid = 0
         self._checksums = True  # until the service shows it does not keep them
         self._checksums_probed = False
 
@@ -150,6 +152,18 @@ class S3Store:
                 return None
             raise
 
+    def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        """Bytes START to END (inclusive) of KEY, streamed in bounded chunks: one ranged GET.
+        Raises Missing when there is no such object."""
+        try:
+            response = self._call(self.client.get_object, Bucket=self.settings.bucket, Key=key,
+                                  Range=f"bytes={start}-{end}")
+        except StoreError as exc:
+            if _code(exc) in ("NoSuchKey", "404"):
+                raise Missing(f"s3: no object s3://{self.settings.bucket}/{key}") from None
+            raise
+        return _chunks(response["Body"])
+
     def put_file(self, key: str, source: Path, extra: dict[str, Any], *, in_parallel: bool = False) -> None:
         """Upload the file SOURCE to KEY: in parts of s3.part_size when it is bigger, then
         s3.concurrency parts at a time with IN_PARALLEL, else one after another in the
@@ -204,7 +218,10 @@ class S3Store:
 
     @property
     def client(self) -> Any:
-        if self._client is None:
+        # A forked process (an export's workers) makes its own: a client's pooled
+        # connections must not be shared with the parent.
+        if self._client is None or self._client_pid != os.getpid():
+            self._client_pid = os.getpid()
             import boto3
             from botocore.config import Config
 

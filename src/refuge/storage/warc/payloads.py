@@ -6,20 +6,20 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
 from refuge.config.errors import Failure
 from refuge.storage.catalog.index import Hit, original_of
-from refuge.storage.warc.records import open_record
+from refuge.storage.warc.files import WarcFiles
+from refuge.storage.warc.records import open_stored_record
 
 MAX_READ = 64 * 1024 * 1024
 
 
 @contextmanager
-def open_payload(data: Path, hit: Hit, original: Hit | None, *, stream: bool = False) -> Iterator[tuple[Any, Any]]:
+def open_payload(files: WarcFiles, hit: Hit, original: Hit | None, *, stream: bool = False) -> Iterator[tuple[Any, Any]]:
     """(head, body): the records to answer for HIT with, open inside the block. BODY holds
     the payload: ORIGINAL's record when HIT is a revisit (ORIGINAL: the record it stands
     for, None otherwise), else HIT's own. HEAD holds the status and headers: HIT's own
@@ -27,7 +27,7 @@ def open_payload(data: Path, hit: Hit, original: Hit | None, *, stream: bool = F
     whole (records.open_record), so memory does not grow with what a record inflates to."""
     with ExitStack() as stack:
         def opened(h: Hit) -> Any:
-            return stack.enter_context(open_record(f"{data}/{h.path}", h.offset, h.length, stream))
+            return stack.enter_context(open_stored_record(files, h.path, h.offset, h.length, stream))
         head = body = opened(hit)
         if original is not None:
             body = opened(original)
@@ -45,16 +45,16 @@ def _source(engine: Engine, hit: Hit) -> Hit:
     return original
 
 
-def payload(engine: Engine, data: Path, hit: Hit, limit: int = MAX_READ) -> tuple[bytes, str | None]:
+def payload(engine: Engine, files: WarcFiles, hit: Hit, limit: int = MAX_READ) -> tuple[bytes, str | None]:
     """The payload as the reader's browser would see it (transfer and content coding
     undone), and the Content-Type it was served with (its charset matters)."""
     source = _source(engine, hit)
-    with open_record(data / source.path, source.offset, source.length) as record:
+    with open_stored_record(files, source.path, source.offset, source.length) as record:
         content_type = record.http_headers.get_header("Content-Type") if record.http_headers else None
         return record.content_stream().read(limit), content_type
 
 
-def stored_payload_digest(engine: Engine, data: Path, hit: Hit) -> tuple[str, int]:
+def stored_payload_digest(engine: Engine, files: WarcFiles, hit: Hit) -> tuple[str, int]:
     """SHA-256 hex and size of the payload bytes exactly as served (content coding kept).
 
     Refuge's own records say both without reading the body: the index keeps the payload
@@ -63,7 +63,7 @@ def stored_payload_digest(engine: Engine, data: Path, hit: Hit) -> tuple[str, in
     record from elsewhere is read and hashed instead.
     """
     source = _source(engine, hit)
-    with open_record(data / source.path, source.offset, source.length) as record:
+    with open_stored_record(files, source.path, source.offset, source.length) as record:
         length = record.http_headers.get_header("Content-Length") if record.http_headers else None
         if hit.digest.startswith("sha256:") and length and length.strip().isdigit() and \
                 record.rec_headers.get_header("WARC-Payload-Digest") == hit.digest:
@@ -75,8 +75,8 @@ def stored_payload_digest(engine: Engine, data: Path, hit: Hit) -> tuple[str, in
     return digest.hexdigest(), size
 
 
-def redirect_target(data: Path, hit: Hit) -> str | None:
+def redirect_target(files: WarcFiles, hit: Hit) -> str | None:
     """The Location a captured redirect pointed to (its own header, also for a revisit)."""
-    with open_record(data / hit.path, hit.offset, hit.length) as record:
+    with open_stored_record(files, hit.path, hit.offset, hit.length) as record:
         location = record.http_headers.get_header("Location") if record.http_headers else None
     return location.strip() if location else None

@@ -6,13 +6,14 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from warcio.bufferedreaders import BufferedReader
 from warcio.recordloader import ArcWarcRecord
 from zlib_ng import zlib_ng
 
 from refuge.config.errors import Failure
+from refuge.storage.warc.files import WarcFiles, open_local
 from refuge.storage.warc.strict import LOADER, read_record
 
 # A record stored in at most this many bytes (its gzip member, per the index) is read and
@@ -26,7 +27,26 @@ WHOLE_INFLATED = 32 * 1024 * 1024  # ...as long as it inflates to no more than t
 @contextmanager
 def open_record(path: Path | str, offset: int, length: int | None = None,
                 stream: bool = False) -> Iterator[ArcWarcRecord]:
-    """The record starting at OFFSET in the WARC at PATH; its streams are valid inside the block.
+    """The record starting at OFFSET in the WARC at PATH on this disk; its streams are
+    valid inside the block. As record_in, which says the rest."""
+    with open_local(path) as fh, record_in(fh, path, offset, length, stream) as record:
+        yield record
+
+
+@contextmanager
+def open_stored_record(files: WarcFiles, path: str, offset: int, length: int | None = None,
+                       stream: bool = False) -> Iterator[ArcWarcRecord]:
+    """The record starting at OFFSET in the sealed file PATH (relative to the data
+    directory), wherever FILES finds its copy. As record_in, which says the rest."""
+    with files.open(path, offset, length) as fh, \
+            record_in(fh, getattr(fh, "name", path), offset, length, stream) as record:  # errors name the copy read
+        yield record
+
+
+@contextmanager
+def record_in(fh: BinaryIO, path: Path | str, offset: int, length: int | None = None,
+              stream: bool = False) -> Iterator[ArcWarcRecord]:
+    """The record starting at OFFSET in FH, the WARC file PATH.
 
     Each record is its own gzip member, so seeking to its offset and reading one
     record touches only that record's bytes. LENGTH, the stored length from the index,
@@ -38,30 +58,23 @@ def open_record(path: Path | str, offset: int, length: int | None = None,
     end shows (the gzip CRC), by its raw_stream before it returns the last bytes
     (storage.warc.strict).
     """
-    try:
-        fh = open(path, "rb")
-    except OSError as exc:
-        raise Failure(f"{path}: cannot open WARC file ({exc.strerror})") from None
-    try:
-        end = fh.seek(0, 2)
-        if offset >= end:  # an index row that points past the file (a wrong or damaged index)
-            raise Failure(f"{path}: no WARC record at offset {offset}: the file is only {end} bytes long "
-                          f"(see `refuge verify`)")
-        if length is not None:
-            if end < offset + length:
-                raise Failure(f"{path}: the record at offset {offset} is cut short: it needs {length} bytes, "
-                              f"the file ends {end - offset} bytes after its start (see `refuge verify`)")
-        small = length is not None and 0 < length <= WHOLE_STORED and not stream
-        whole = _read_whole(fh, offset, length) if small else None
-        if whole is not None:
-            yield whole
-            return
-        yield read_record(fh, path, offset)
-    finally:
-        fh.close()
+    end = fh.seek(0, 2)
+    if offset >= end:  # an index row that points past the file (a wrong or damaged index)
+        raise Failure(f"{path}: no WARC record at offset {offset}: the file is only {end} bytes long "
+                      f"(see `refuge verify`)")
+    if length is not None:
+        if end < offset + length:
+            raise Failure(f"{path}: the record at offset {offset} is cut short: it needs {length} bytes, "
+                          f"the file ends {end - offset} bytes after its start (see `refuge verify`)")
+    small = length is not None and 0 < length <= WHOLE_STORED and not stream
+    whole = _read_whole(fh, offset, length) if small else None
+    if whole is not None:
+        yield whole
+        return
+    yield read_record(fh, path, offset)
 
 
-def _read_whole(fh: io.BufferedReader, offset: int, length: int) -> ArcWarcRecord | None:
+def _read_whole(fh: BinaryIO, offset: int, length: int) -> ArcWarcRecord | None:
     """The record in the LENGTH bytes at OFFSET, parsed from memory; None unless those bytes
     are exactly one whole gzip member (an uncompressed WARC is streamed)."""
     fh.seek(offset)
