@@ -86,3 +86,21 @@ def test_piped_or_json_a_capture_prints_only_its_summary(tmp_path) -> None:
     assert piped.returncode == 0 and "pages/s" not in piped.stderr and "queued" not in piped.stderr
     assert forced.returncode == 0 and "pages/s" not in forced.stderr
     assert code == 0 and "pages/s" not in shown and out.lstrip().startswith("{")
+
+
+def test_export_and_verify_on_a_terminal_count_files_as_they_go(tmp_path) -> None:
+    with serve(site_routes()) as site:
+        env = env_for(tmp_path / "data")
+        subprocess.run([REFUGE, "add", site.url("/"), "--name", "slow", "--scope", "host"], env=env, check=True,
+                       capture_output=True)
+        subprocess.run([REFUGE, "capture", "slow"], env=env, check=True, capture_output=True, timeout=120)
+    code, out, shown = run_on_a_terminal([REFUGE, "export", "slow", "--out", str(tmp_path / "site")], env)
+    assert code == 0, shown
+    counts = [(int(done), int(total)) for done, total in re.findall(r"export slow: (\d+)/(\d+) files · ", shown)]
+    assert counts and counts[-1][0] == counts[-1][1] == PAGES + 1, shown  # every captured file, counted up
+    assert out.startswith("exported capture ")
+
+    code, out, shown = run_on_a_terminal([REFUGE, "verify"], env)
+    assert code == 0 and re.search(r"verify: \d+ copies · [\d.]+ [KMG]?B", shown), shown
+    piped = subprocess.run([REFUGE, "verify"], env=env, capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0 and "copies ·" not in piped.stderr

@@ -41,6 +41,8 @@ def env_for(data: Path, cluster: Cluster, **extra: str) -> dict[str, str]:
             "REFUGE_DATA": str(data), "REFUGE_DATABASE_URL": cluster.database_url, "REFUGE_QUEUE": "postgres",
             "REFUGE_S3_BUCKET": cluster.bucket, "REFUGE_S3_ENDPOINT_URL": cluster.s3.endpoint_url,
             "AWS_ACCESS_KEY_ID": cluster.s3.access_key, "AWS_SECRET_ACCESS_KEY": cluster.s3.secret_key,
+            "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": str(data / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(data / "no-aws-credentials"),
             "REFUGE_ALLOW_PRIVATE_NETWORKS": "true", "REFUGE_STALE_CAPTURE_SECONDS": "4", **extra}
 
 

@@ -18,12 +18,12 @@ from sqlalchemy import Engine, select
 from refuge.archiver.dbcrawl import Enumeration
 from refuge.config.errors import Failure
 from refuge.formats import dbextract
+from refuge.formats.urls import resolve
 from refuge.storage.catalog import snapshots
 from refuge.storage.catalog.index import Hit, capture_hits
-from refuge.formats.urls import resolve
+from refuge.storage.catalog.schema import failures
 from refuge.storage.warc.files import WarcFiles
 from refuge.storage.warc.payloads import payload, redirect_target, stored_payload_digest
-from refuge.storage.catalog.schema import failures
 
 MAX_LISTED_MISSING = 200  # ids spelled out in the summary; the count is always exact
 

@@ -26,8 +26,14 @@ from refuge.archiver.archived import archived_exchange
 from refuge.archiver.dbpages import DATABASE_ROLES, read_database_page
 from refuge.archiver.fetch import STOPPED, Exchange, FetchError, FetchPolicy, crawler_session, fetch
 from refuge.archiver.links import outlinks
-from refuge.archiver.warcwriter import (RollingWarcWriter, SealedWarc, WriteFailed, timestamp14, warc_date,
-                                       warcinfo_fields)
+from refuge.archiver.warcwriter import (
+    RollingWarcWriter,
+    SealedWarc,
+    WriteFailed,
+    timestamp14,
+    warc_date,
+    warcinfo_fields,
+)
 from refuge.config.logs import setup_logging
 from refuge.config.settings import Settings
 from refuge.formats.urls import resolve

@@ -13,13 +13,15 @@ from refuge.storage.catalog import mirrors
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from refuge.cli.progress import step_progress
     from refuge.mirror.export.exporter import export_capture
     from refuge.mirror.publish import mirror_list
 
     engine = catalog.connect(settings.catalog_url)
     catalog.get_target(engine, args.name)
-    exp = export_capture(settings, engine, args.name, Path(args.out), args.capture,
-                         extra_files=mirror_list.build_files(settings, engine))
+    with step_progress(f"export {args.name}", "files", wanted=not args.json) as progress:
+        exp = export_capture(settings, engine, args.name, Path(args.out), args.capture,
+                             extra_files=mirror_list.build_files(settings, engine), progress=progress)
     doc = {"target": exp.target, "capture": exp.capture_id, "out": str(exp.root), "index": "index.html",
            "seed": exp.seed_path, "pages": len(exp.pages), "files": len(exp.files),
            "bytes": sum(f.size for f in exp.files), "digest": exp.digest}
@@ -32,10 +34,12 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    from refuge.cli.progress import step_progress
     from refuge.mirror.publish.publisher import publish
 
     engine = catalog.connect(settings.catalog_url)
-    report = publish(settings, engine, args.name, args.capture)
+    with step_progress(f"publish {args.name}: export", "files", wanted=not args.json) as progress:
+        report = publish(settings, engine, args.name, args.capture, progress)
     if args.json:
         print_json(report.as_dict())
         return EXIT_OK if report.ok else EXIT_FAILURE

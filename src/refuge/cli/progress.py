@@ -1,14 +1,17 @@
-"""Live progress of a long command on a terminal: one line on stderr, redrawn a few
-times a second and gone when the command ends, so a capture of hours says how it goes.
+"""Live progress of a long command on a terminal: one line on stderr, redrawn as work
+is done and gone when the command ends, so a capture of hours says how it goes.
 
-Contract: capture_progress(name, wanted) yields a callable for run_capture's progress,
-or None (nothing shown, nothing printed) when WANTED is false (--json) or stderr is not
-a terminal (a pipe, a log file, cron): output meant for programs stays as it was.
+Contract: capture_progress(name, wanted) yields a callable for run_capture's progress;
+step_progress(label, unit, wanted) one for the (done, total, bytes) progress of push,
+verify, export and publish (thread-safe: a push reports from a thread per store). Each
+yields None (nothing shown, nothing printed) when WANTED is false (--json) or stderr is
+not a terminal (a pipe, a log file, cron): output meant for programs stays as it was.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,5 +38,23 @@ def capture_progress(name: str, wanted: bool = True) -> Iterator[Callable[[Crawl
             rate = p.pages / max(time.monotonic() - started, 1e-3)
             live.update(Text(f"{name}: {p.pages:,} pages, {p.requisites:,} requisites, {p.failed:,} failed, "
                              f"{p.queued:,} queued · {size(p.bytes)} · {rate:.1f} pages/s"), refresh=True)
+
+        yield show
+
+
+@contextmanager
+def step_progress(label: str, unit: str, wanted: bool = True) -> Iterator[Callable[[int, int | None, int], None] | None]:
+    if not wanted or not sys.stderr.isatty():
+        yield None
+        return
+    started = time.monotonic()
+    lock = threading.Lock()
+    with Live(Text(f"{label}: starting"), console=Console(stderr=True), transient=True, auto_refresh=False) as live:
+        def show(done: int, total: int | None, nbytes: int) -> None:
+            rate = nbytes / max(time.monotonic() - started, 1e-3)
+            of = f"/{total:,}" if total is not None else ""
+            with lock:
+                live.update(Text(f"{label}: {done:,}{of} {unit} · {size(nbytes)} · {size(int(rate))}/s"),
+                            refresh=True)
 
         yield show

@@ -16,8 +16,11 @@ from refuge.storage.stores.interface import configured_store_names, open_store
 
 
 def cmd_push(args: argparse.Namespace, settings: Settings) -> int:
+    from refuge.cli.progress import step_progress  # rich, for this command only
+
     engine = catalog.connect(settings.catalog_url)
-    report = push(settings, engine, _capture_scope(engine, args))
+    with step_progress("push", "copies", wanted=not args.json) as progress:
+        report = push(settings, engine, _capture_scope(engine, args), progress=progress)
     if args.json:
         print_json(report.as_dict())
     else:
@@ -60,6 +63,7 @@ def cmd_replicas(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from refuge.cli.progress import step_progress
     from refuge.storage import fixity  # only for this command: it brings the CID code
 
     engine = catalog.connect(settings.catalog_url)
@@ -69,7 +73,9 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
             raise BadInput(f"--store {args.store}: not configured (configured: "
                            f"{', '.join(configured_store_names(settings))})")
         stores = [args.store]
-    checks = fixity.verify(settings, engine, _capture_scope(engine, args), stores, repair=args.repair)
+    with step_progress("verify", "copies", wanted=not args.json) as progress:
+        checks = fixity.verify(settings, engine, _capture_scope(engine, args), stores, repair=args.repair,
+                               progress=progress)
     failing = [c for c in checks if c.result != "ok" and not c.repaired]
     if args.json:
         print_json({"ok": not failing, "counts": fixity.summary(checks), "copies": [c.as_dict() for c in checks]})

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,8 +25,8 @@ from refuge.config.errors import Failure
 from refuge.config.settings import Settings
 from refuge.storage.catalog import replicas
 from refuge.storage.damage import where_damaged
-from refuge.storage.stores.cid import CidBuilder, same_cid
 from refuge.storage.replicate import finished_captures, queue_capture
+from refuge.storage.stores.cid import CidBuilder, same_cid
 from refuge.storage.stores.interface import (
     FileRef,
     Missing,
@@ -60,8 +60,10 @@ class CopyCheck:
 
 
 def verify(settings: Settings, engine: Engine, capture_ids: Iterable[str] | None = None,
-           stores: Iterable[str] | None = None, *, repair: bool = False) -> list[CopyCheck]:
-    """Check every copy of every file of these captures (or all) in these stores (or all)."""
+           stores: Iterable[str] | None = None, *, repair: bool = False,
+           progress: Callable[[int, int | None, int], None] | None = None) -> list[CopyCheck]:
+    """Check every copy of every file of these captures (or all) in these stores (or all).
+    PROGRESS hears (copies checked, None, bytes read) after each copy."""
     configured = configured_store_names(settings)
     wanted = [s for s in (stores or configured)]
     opened = {name: open_store(settings, name) for name in configured}
@@ -84,6 +86,8 @@ def verify(settings: Settings, engine: Engine, capture_ids: Iterable[str] | None
                     continue
                 found[name] = _check_row(engine, opened[name], f, row, down)
             checks.extend(found.values())
+            if progress is not None:
+                progress(len(checks), None, sum(c.size or 0 for c in checks))
             if repair and any(c.result != "ok" for c in found.values()):
                 _repair(settings, engine, opened, f, found, down)
     return checks

@@ -9,8 +9,9 @@ after a crash, a kill or a store outage finishes the work and never duplicates i
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,15 +21,9 @@ from sqlalchemy import Engine, select
 from refuge.config.errors import Failure
 from refuge.config.settings import Settings
 from refuge.storage.catalog import replicas
-from refuge.storage.manifest import ensure_manifest
 from refuge.storage.catalog.schema import captures
-from refuge.storage.stores.interface import (
-    FileRef,
-    StoreError,
-    StoreUnavailable,
-    configured_store_names,
-    open_store,
-)
+from refuge.storage.manifest import ensure_manifest
+from refuge.storage.stores.interface import FileRef, StoreError, StoreUnavailable, configured_store_names, open_store
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +65,16 @@ def queue_capture(settings: Settings, engine: Engine, capture_id: str) -> list[F
     return refs
 
 
+Progress = Callable[[int, "int | None", int], None]  # (files done, of how many, bytes)
+
+
 def push(settings: Settings, engine: Engine, capture_ids: Iterable[str] | None = None, *,
-         ignore_backoff: bool = True) -> PushReport:
+         ignore_backoff: bool = True, progress: Progress | None = None) -> PushReport:
     """Do the pending replication now (of these captures, or of all).
 
     The CLI ignores the retry backoff (an admin asking now means now); the scheduler's
-    tick respects it so a store that is down is not hammered.
+    tick respects it so a store that is down is not hammered. PROGRESS hears of each
+    copy made or found there (from one thread per store).
     """
     report = PushReport()
     wanted = None if capture_ids is None else list(capture_ids)
@@ -94,9 +93,10 @@ def push(settings: Settings, engine: Engine, capture_ids: Iterable[str] | None =
     by_store: dict[str, list[FileRef]] = {}
     for f, store, _attempts in work:
         by_store.setdefault(store, []).append(f)
+    counted = _counter(len(work), progress)
     # Stores are independent: one slow or dead store must not hold up the others.
     with ThreadPoolExecutor(max_workers=max(len(by_store), 1)) as pool:
-        for future in [pool.submit(_push_store, settings, engine, name, refs, report)
+        for future in [pool.submit(_push_store, settings, engine, name, refs, report, counted)
                        for name, refs in by_store.items()]:
             future.result()
     report.pending = replicas.pending_count(engine, names) if names else 0
@@ -138,7 +138,22 @@ def push_sealed(settings: Settings, engine: Engine, capture_id: str, store: str)
     return report
 
 
-def _push_store(settings: Settings, engine: Engine, name: str, refs: list[FileRef], report: PushReport) -> None:
+def _counter(total: int, progress: Progress | None) -> Callable[[int], None]:
+    """A thread-safe tally of files done and bytes moved, told to PROGRESS at each one."""
+    lock, state = threading.Lock(), [0, 0]
+
+    def count(nbytes: int) -> None:
+        if progress is None:
+            return
+        with lock:
+            state[0] += 1
+            state[1] += nbytes
+            progress(state[0], total, state[1])
+    return count
+
+
+def _push_store(settings: Settings, engine: Engine, name: str, refs: list[FileRef], report: PushReport,
+                counted: Callable[[int], None] = lambda _n: None) -> None:
     store = open_store(settings, name)
     touched: set[tuple[str, str]] = set()
     for i, f in enumerate(refs):
@@ -147,9 +162,11 @@ def _push_store(settings: Settings, engine: Engine, name: str, refs: list[FileRe
             if store.has(f):
                 location = store.location(f)
                 report.already_there.append({**entry, "location": location})
+                counted(0)
             else:
                 location = store.put(f, f.local_path)
                 report.uploaded.append({**entry, "location": location})
+                counted(f.size)
             replicas.mark_copied(engine, f, name, location)
             touched.add((f.target, f.capture))
         except StoreUnavailable as exc:

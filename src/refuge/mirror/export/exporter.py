@@ -39,26 +39,26 @@ from sqlalchemy import Engine, select
 from refuge.config.errors import BadInput, Failure
 from refuge.config.settings import Settings
 from refuge.formats import charset as charsets
-from refuge.formats.html import utf8_view
 from refuge.formats.charset import rewrite_chunks
-from refuge.mirror.export.data import write_data_index
-from refuge.mirror.export.banner import banner, charset_label, head_meta
-from refuge.mirror.export.paths import media_type, rel_href, served_type, type_of_extra
-from refuge.mirror.export.plan import Plan
+from refuge.formats.html import utf8_view
 from refuge.formats.html.rewriter import HtmlRewriter
 from refuge.formats.html.rewriter import prepare as prepare_rewriter
+from refuge.mirror.export.banner import banner, charset_label, head_meta
+from refuge.mirror.export.data import write_data_index
+from refuge.mirror.export.paths import media_type, rel_href, served_type, type_of_extra
+from refuge.mirror.export.plan import Plan
 from refuge.mirror.export.policy import ExportPolicy, folder_of, rewrite_stylesheet
-from refuge.mirror.export.site import Site
 from refuge.mirror.export.root import contents_page, index_page, mirrors_placeholder
+from refuge.mirror.export.site import Site
 from refuge.mirror.export.tree import ExportedFile, Hashed, Tree, swap_in
 from refuge.storage import catalog
-from refuge.storage.catalog import snapshots
 from refuge.storage.capture_records import read_capture_records
+from refuge.storage.catalog import snapshots
 from refuge.storage.catalog.index import Hit
+from refuge.storage.catalog.schema import cdx
 from refuge.storage.warc.files import WarcFiles, warc_files
 from refuge.storage.warc.payloads import open_payload
 from refuge.storage.warc.records import content_encoding, decoded_stream
-from refuge.storage.catalog.schema import cdx
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ FORMAT = "refuge-export"
 ROOT_NAMES = frozenset({"index.html", "contents.html", "mirrors.html", MANIFEST, "data"})
 CHUNK = 1024 * 1024
 CSS_LIMIT = 64 * 1024 * 1024  # a bigger stylesheet is copied as it is
+Progress = Callable[[int, "int | None", int], None]  # (files written, of how many, bytes)
 PARALLEL_PAGES = 150  # from this many pages on, worker processes share the work (see _write_all)
 MAX_WORKERS = 8
 
@@ -83,12 +84,14 @@ class Export:
 
 
 def export_capture(settings: Settings, engine: Engine, target_name: str, out: Path,
-                   capture_id: str | None = None, *, extra_files: Mapping[str, bytes] | None = None) -> Export:
+                   capture_id: str | None = None, *, extra_files: Mapping[str, bytes] | None = None,
+                   progress: Progress | None = None) -> Export:
     """Write a capture of TARGET_NAME (the newest complete one unless CAPTURE_ID) into OUT.
 
     OUT is created if missing and replaced whole if it holds an earlier export; any
     other non-empty OUT is refused (BadInput), as are an unknown target or capture.
-    EXTRA_FILES (name -> bytes) go at the root with role "list".
+    EXTRA_FILES (name -> bytes) go at the root with role "list". PROGRESS hears (files
+    written, of how many, their bytes) as the captured files are written.
     """
     started = time.monotonic()
     target = catalog.get_target(engine, target_name, include_removed=True)
@@ -106,7 +109,7 @@ def export_capture(settings: Settings, engine: Engine, target_name: str, out: Pa
     try:
         tree = Tree(tmp)
         site = Site(target.spec.url)
-        titles = _write_all(files, plan, tree, Pages(site, {}))
+        titles = _write_all(files, plan, tree, Pages(site, {}), progress)
         pages = sorted(titles)
         seed_path = plan.lookup(target.spec.url) or (pages[0] if pages else min(plan.paths.values()))
         has_data = target.spec.kind == "database" and snapshots.snapshot(engine, capture_id) is not None
@@ -199,7 +202,8 @@ class Pages:
     memos: dict[tuple[str, str, bool], dict[str, str]]
 
 
-def _write_all(files: WarcFiles, plan: Plan, tree: Tree, pages: Pages) -> dict[str, str]:
+def _write_all(files: WarcFiles, plan: Plan, tree: Tree, pages: Pages,
+               progress: Progress | None = None) -> dict[str, str]:
     """Write every captured file; {path: title} of the pages. The HTML parser is pure Python,
     so many pages are shared out to forked worker processes (where forking is safe: Linux,
     a process with no other thread), each writing its own files."""
@@ -211,18 +215,29 @@ def _write_all(files: WarcFiles, plan: Plan, tree: Tree, pages: Pages) -> dict[s
         prepare_rewriter()  # compiled once, inherited by every worker
         try:
             with multiprocessing.get_context("fork").Pool(workers) as pool:
-                results = [r for part in pool.map(_write_part, _shares(jobs, plan, workers), chunksize=1)
-                           for r in part]
+                results = []
+                for part in pool.imap_unordered(_write_part, _shares(jobs, plan, workers)):
+                    results.extend(part)
+                    _told(progress, results, len(jobs))
         finally:
             _JOB = None
     else:
-        results = [_write_entry(files, plan, tree, pages, key, path) for key, path in jobs]
+        results = []
+        for key, path in jobs:
+            results.append(_write_entry(files, plan, tree, pages, key, path))
+            _told(progress, results, len(jobs))
+    results.sort(key=lambda r: r[0].path)  # in path order, however the workers finished
     titles = {}
     for file, title in results:
         tree.files.append(file)
         if title is not None:
             titles[file.path] = title
     return titles
+
+
+def _told(progress: Progress | None, results: list[tuple[ExportedFile, str | None]], total: int) -> None:
+    if progress is not None:
+        progress(len(results), total, sum(f.size for f, _title in results))
 
 
 _JOB: tuple[WarcFiles, Plan, Tree, Pages] | None = None  # what forked workers inherit

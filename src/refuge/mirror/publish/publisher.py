@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 
 from refuge.config.errors import BadInput
 from refuge.config.settings import Settings
-from refuge.mirror.export.exporter import Export, export_capture
+from refuge.mirror.export.exporter import Export, Progress, export_capture
 from refuge.mirror.publish import mirror_list
 from refuge.storage import catalog, mirror_files
 from refuge.storage.catalog import mirrors
@@ -82,8 +82,10 @@ def export_dir(settings: Settings, target: str) -> Path:
     return settings.data / "mirrors" / target / "export"
 
 
-def publish(settings: Settings, engine: Engine, target_name: str, capture_id: str | None = None) -> PublishReport:
-    """Export TARGET's newest (or given) capture and upload it to every configured channel."""
+def publish(settings: Settings, engine: Engine, target_name: str, capture_id: str | None = None,
+            progress: Progress | None = None) -> PublishReport:
+    """Export TARGET's newest (or given) capture and upload it to every configured channel.
+    PROGRESS hears how the export goes (the uploads then send only what changed)."""
     names = channels(settings)
     if not names:
         raise BadInput("nothing to publish to: configure [s3] and/or [ipfs] in refuge.toml (see README, Publishing)")
@@ -91,15 +93,15 @@ def publish(settings: Settings, engine: Engine, target_name: str, capture_id: st
     # One publish of a target at a time (the scheduler's, a CLI's, any machine's): on one
     # machine they share the export folder; on many, the mirror's objects and catalog rows.
     with exclusive(engine, f"publish:{target_name}", settings.data / "mirrors" / target_name / ".publish.lock"):
-        return _publish(settings, engine, target, names, capture_id)
+        return _publish(settings, engine, target, names, capture_id, progress)
 
 
 def _publish(settings: Settings, engine: Engine, target: Any, names: list[str],
-             capture_id: str | None) -> PublishReport:
+             capture_id: str | None, progress: Progress | None) -> PublishReport:
     target_name = target.name
     files = mirror_list.build_files(settings, engine)
     exp = export_capture(settings, engine, target_name, export_dir(settings, target_name), capture_id,
-                         extra_files=files)
+                         extra_files=files, progress=progress)
     expected = sample(exp)
     report = PublishReport(target_name, exp.capture_id, exp.digest, len(exp.files), [])
     for name in names:

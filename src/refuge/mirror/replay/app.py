@@ -18,8 +18,8 @@ but the settings and the catalog engine, so any number can run side by side.
 from __future__ import annotations
 
 import logging
-import threading
 import re
+import threading
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import quote
 
@@ -28,12 +28,12 @@ from werkzeug.wrappers import Response
 
 from refuge.config.settings import Settings
 from refuge.formats.urls import join
-from refuge.storage import catalog, mirror_files
-from refuge.storage.catalog import index, replicas
-from refuge.storage.warc.files import warc_files
 from refuge.mirror.replay import data_pages, pages
 from refuge.mirror.replay.policy import MODS, archive_url, quote_url
 from refuge.mirror.replay.serve_record import location_of, serve_hit
+from refuge.storage import catalog, mirror_files
+from refuge.storage.catalog import index, replicas
+from refuge.storage.warc.files import warc_files
 
 log = logging.getLogger(__name__)
 

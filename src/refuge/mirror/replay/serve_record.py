@@ -29,13 +29,14 @@ from refuge.formats.charset import rewrite_chunks
 from refuge.formats.css import rewrite_css
 from refuge.formats.html import utf8_view
 from refuge.formats.html.rewriter import HtmlRewriter
+from refuge.mirror.replay import ranges
+from refuge.mirror.replay.pages import READER_HEADERS, banner, http_date, message_page, not_found_page
+from refuge.mirror.replay.policy import ReplayPolicy, quote_url, rewrite_refresh
 from refuge.storage.catalog.index import Hit, original_of
+from refuge.storage.stores.interface import StoreUnavailable
 from refuge.storage.warc.files import WarcFiles
 from refuge.storage.warc.payloads import open_payload, redirect_target
 from refuge.storage.warc.records import content_encoding, decoded_stream
-from refuge.mirror.replay import ranges
-from refuge.mirror.replay.pages import READER_HEADERS, banner, http_date, not_found_page
-from refuge.mirror.replay.policy import ReplayPolicy, quote_url, rewrite_refresh
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +175,13 @@ def serve_hit(files: WarcFiles, engine: Engine, hit: Hit, mod: str, url: str,
     try:
         head, body = stack.enter_context(open_payload(files, hit, original, stream=True))
         response = _build(head, body, hit, mod, stack, environ or {})
+    except StoreUnavailable as exc:  # the archive's bucket is out of reach: not the record's fault
+        stack.close()
+        log.error("replay of %s at %s: %s", hit.url, hit.timestamp, exc)
+        page = message_page("មិនអាចទៅដល់កន្លែងរក្សាទុកបណ្ណសារបានទេឥឡូវនេះ។ សូមព្យាយាមម្តងទៀតបន្តិចទៀត។",
+                            "The archive's storage cannot be reached right now. Please try again in a little while.")
+        return Response(page, status=503, headers={**READER_HEADERS, "Retry-After": "30"},
+                        content_type="text/html; charset=utf-8")
     except Failure as exc:
         stack.close()
         log.error("replay of %s at %s: %s", hit.url, hit.timestamp, exc)
