@@ -15,7 +15,9 @@ Then (replicas.py) ~1 GiB of WARC files is pushed to an S3 server (Swift + s3api
 and by `sha256sum`. Then (reliability.py) a capture of the 1,000-page variant is killed with SIGKILL again
 and again and resumed, side by side with starting over after each kill, and (hostile.py)
 `refuge serve` is sent pages made to hurt it while a reader's requests are timed.
-`--only capture`, `--only export`, `--only replicas` or `--only reliability` runs one step.
+Then (cluster.py) queued captures of a site with 50 ms latency are run by one `refuge worker`
+and by two, and the pages replayed from S3 against from the local disk.
+`--only capture`, `--only export`, `--only replicas`, `--only reliability` or `--only cluster` runs one step.
 Prints one line per comparison, `# ` detail lines, and writes bench/.work/results.json.
 Exits non-zero when a run failed; a missed target ratio is reported, not an error.
 Everything listens on and talks to 127.0.0.1 only; every server started is ended on exit.
@@ -36,6 +38,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import cluster  # noqa: E402
 import exports  # noqa: E402
 import hostile  # noqa: E402
 import procs  # noqa: E402
@@ -352,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-only", action="store_true",
                     help="skip Refuge: wget capture and pywb replay of wget's WARC, httrack and wget copies, boto3 "
                          "upload and sha256sum only (checks the harness)")
-    ap.add_argument("--only", choices=["capture", "export", "replicas", "reliability"],
+    ap.add_argument("--only", choices=["capture", "export", "replicas", "reliability", "cluster"],
                     help="run one step: capture (site, capture, replay), export (static copies), replicas "
                          "(push, verify) or reliability (a capture killed again and again); default all four")
     ap.add_argument("--connections", type=int, default=50,
@@ -414,6 +417,14 @@ def main(argv: list[str] | None = None) -> int:
                     ok = False
                     traceback.print_exc()
 
+        if args.only in (None, "cluster") and not args.baseline_only:
+            try:
+                ok = cluster.run(args, results) and ok
+            except Exception as exc:  # noqa: BLE001
+                results["errors"].append(f"cluster step: {type(exc).__name__}: {exc}")
+                ok = False
+                traceback.print_exc()
+
         # ---- targets
         cr, rr_ = results["capture"].get("ratio"), results.get("replay_ratio")
         results["targets"] = {}
@@ -439,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
             results["targets"].update(exports.targets(results))
         if args.only in (None, "replicas") and args.replica_mib > 0:
             results["targets"].update(replicas.targets(results))
+        if args.only in (None, "cluster") and not args.baseline_only:
+            results["targets"].update(cluster.targets(results))
         if args.only in (None, "reliability") and not args.baseline_only:
             results["targets"].update(reliability.targets(results))
             results["targets"].update(hostile.targets(results))
