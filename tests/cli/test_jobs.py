@@ -32,8 +32,9 @@ def test_two_workers_capture_every_target_once_and_never_one_target_twice_at_onc
         assert again == queued and len(set(queued)) == TARGETS
         engine = catalog.connect(cluster.database_url)
         with worker(tmp_path / "w1", cluster), worker(tmp_path / "w2", cluster):
-            wait_until(lambda: any(c["status"] == "running" for c in catalog.list_captures(engine)), 60,
-                       "the workers start")
+            # Every first-round capture under way (four at once; two wait for a slot): a second
+            # request for a target whose first job still waits would be that same job.
+            wait_until(lambda: len(catalog.list_captures(engine)) == TARGETS, 90, "the first round starts")
             # One more of each while the first round runs: a target with a capture running
             # has its next one wait for it, whichever worker is free.
             for t in range(TARGETS):

@@ -109,6 +109,25 @@ def test_a_replay_server_with_an_empty_disk_serves_every_capture_from_s3(tmp_pat
     engine.dispose()
 
 
+def test_with_keep_local_off_only_the_machine_holding_a_file_lets_it_go(tmp_path, cluster) -> None:
+    admin = env_for(tmp_path / "admin", cluster)
+    with serve(site_routes(pages=2, delay=0.0)) as site:
+        assert refuge("add", site.url("/t0/"), "--name", "t0", "--scope", "prefix", env=admin).returncode == 0
+        with worker(tmp_path / "w1", cluster):  # keep_local on: the files stay on w1
+            assert refuge("capture", "t0", env=admin).returncode == 0
+    kept = warcs_under(tmp_path / "w1")
+    assert kept
+    # Replication on another machine, with keep_local off: not its files to let go.
+    assert refuge("push", env=env_for(tmp_path / "other", cluster, REFUGE_S3_KEEP_LOCAL="false")).returncode == 0
+    [capture] = json.loads(refuge("captures", "--json", env=admin).stdout)
+    rows = json.loads(refuge("replicas", capture["id"], "--json", env=admin).stdout)["copies"]
+    assert {r["state"] for r in rows if r["store"] == "local"} == {"copied"} and warcs_under(tmp_path / "w1") == kept
+    # On the machine that holds them, they go.
+    assert refuge("push", env=env_for(tmp_path / "w1", cluster, REFUGE_S3_KEEP_LOCAL="false")).returncode == 0
+    rows = json.loads(refuge("replicas", capture["id"], "--json", env=admin).stdout)["copies"]
+    assert {r["state"] for r in rows if r["store"] == "local"} == {"dropped"} and not warcs_under(tmp_path / "w1")
+
+
 def test_with_keep_local_off_the_disk_is_a_cache_and_verify_and_export_read_s3(tmp_path, cluster) -> None:
     admin = env_for(tmp_path / "admin", cluster)
     with serve(site_routes(pages=4, delay=0.0)) as site:
@@ -161,5 +180,7 @@ def test_a_capture_whose_machine_dies_is_resumed_on_another_from_s3(tmp_path, cl
     # Every page is there, whichever machine wrote it.
     with serving(tmp_path / "replay", cluster) as port:
         served = archived_bodies(port, engine, resumed["id"])
-    assert sum(status == 200 for status, _ in served.values()) >= pages + 1
+    # Every record in the index serves, none left pointing into a file the dead machine took with it.
+    pages_served = {url: status for url, (status, _) in served.items() if not url.endswith("/robots.txt")}
+    assert len(pages_served) == pages + 1 and set(pages_served.values()) == {200}, pages_served
     engine.dispose()

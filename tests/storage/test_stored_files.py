@@ -48,8 +48,15 @@ def test_every_record_reads_the_same_from_s3_as_from_the_disk(in_s3, monkeypatch
     shutil.rmtree(settings.archive_dir)  # this machine has none of the files now
     stored = warc_files(settings, engine)
     assert isinstance(stored, StoredFiles)
+    gets: list[tuple[str, int, int]] = []
+    read_range = stored.s3.read_range
+    monkeypatch.setattr(stored.s3, "read_range", lambda key, a, b: gets.append((key, a, b)) or read_range(key, a, b))
     assert every_payload(stored, engine, ids) == expected
-    assert every_payload(stored, engine, ids) == expected  # the second time, small ones from the cache
+    assert len(gets) >= 7 and all(b - a < 5_100_000 for _, a, b in gets)  # records, not whole files
+    first = len(gets)
+    assert every_payload(stored, engine, ids) == expected
+    # The second time the five small records come from the cache; the big ones are read again.
+    assert len(gets) - first == first - 5
     # Every record streamed in ranges, not only those too big to read whole.
     monkeypatch.setattr(files_module, "WHOLE_WINDOW", 0)
     assert every_payload(warc_files(settings, engine), engine, ids) == expected
@@ -94,3 +101,19 @@ def test_a_window_reads_like_the_file_it_stands_for(data: bytes, start: int, rea
     fetched.clear()
     fh.seek(start)
     assert fh.read() == data and len(fetched) == 1
+
+
+def test_files_no_copy_of_survived_are_forgotten_with_their_records(in_s3) -> None:
+    """A capture resumed on another machine: files its first machine sealed but never
+    copied to S3 are gone with that machine; the catalog must not keep pointing at them."""
+    from refuge.archiver.checkpoint import forget_lost
+
+    settings, engine, ids = in_s3
+    lost = make_capture(settings, engine, "lost", records=2, payload_size=1000)  # never pushed
+    shutil.rmtree(settings.archive_dir)  # the machine that held every local copy is gone
+    assert len(capture_hits(engine, lost.capture_id)) == 2
+    forgotten = forget_lost(settings, engine, lost.capture_id)
+    assert {p.name for p in lost.warcs} <= set(forgotten)
+    assert capture_hits(engine, lost.capture_id) == [] and not catalog.capture_files(engine, lost.capture_id)
+    assert forget_lost(settings, engine, ids[0]) == []  # every file of this one is in S3
+    assert len(capture_hits(engine, ids[0])) == 5

@@ -43,7 +43,9 @@ def env_for(data: Path, cluster: Cluster, **extra: str) -> dict[str, str]:
             "AWS_ACCESS_KEY_ID": cluster.s3.access_key, "AWS_SECRET_ACCESS_KEY": cluster.s3.secret_key,
             "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": str(data / "no-aws-config"),
             "AWS_SHARED_CREDENTIALS_FILE": str(data / "no-aws-credentials"),
-            "REFUGE_ALLOW_PRIVATE_NETWORKS": "true", "REFUGE_STALE_CAPTURE_SECONDS": "4", **extra}
+            "REFUGE_ALLOW_PRIVATE_NETWORKS": "true", "REFUGE_STALE_CAPTURE_SECONDS": "4",
+            # These tests are about jobs and the archive; publishing each capture only slows them.
+            "REFUGE_PUBLISH_AFTER_CAPTURE": "false", **extra}
 
 
 def refuge(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from refuge.archiver import snapshot
-from refuge.archiver.checkpoint import Checkpoints, fetch_journal
+from refuge.archiver.checkpoint import Checkpoints, fetch_journal, forget_lost
 from refuge.archiver.crawl import Crawl, CrawlProgress, CrawlResult, Interrupted
 from refuge.archiver.dbcrawl import DatabaseCrawl
 from refuge.archiver.journal import JOURNAL_NAME
@@ -66,6 +66,8 @@ def run_capture(settings: Settings, engine: Engine, name: str, stop: threading.E
     # ends the capture, which would otherwise stay 'running' under a live process.
     try:
         sealed.recover(engine, settings.data, settings.archive_dir, target.name, owned=capture_id)
+        if checkpoints is not None:
+            forget_lost(settings, engine, capture_id)  # begun on a machine that died: what it kept
         archived = _archived(engine, capture_id) if journal.exists() else None
         crawl = _crawl(settings, engine, target, capture_id, stop, journal, archived, progress, checkpoints)
         result = crawl.run()

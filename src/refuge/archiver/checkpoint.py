@@ -21,12 +21,15 @@ import logging
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine
 
 from refuge.archiver.journal import JOURNAL_NAME
 from refuge.config.settings import Settings
+from refuge.storage import catalog
+from refuge.storage.catalog import replicas
 from refuge.storage.replicate import push_sealed
 from refuge.storage.stores.interface import StoreError
 from refuge.storage.stores.s3 import S3Store
@@ -51,15 +54,31 @@ def fetch_journal(settings: Settings, target: str, capture_id: str, path: Path) 
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".fetching")
-        with open(tmp, "wb") as fh:
-            for chunk in store.read_range(key, 0, head["ContentLength"] - 1):
-                fh.write(chunk)
-        tmp.replace(path)
+        try:
+            with open(tmp, "wb") as fh:
+                for chunk in store.read_range(key, 0, head["ContentLength"] - 1):
+                    fh.write(chunk)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
     except (StoreError, OSError) as exc:
         log.warning("capture %s: could not fetch its journal from S3 (%s); it starts again", capture_id, exc)
         return False
     log.info("capture %s: its journal came from S3", capture_id)
     return True
+
+
+def forget_lost(settings: Settings, engine: Engine, capture_id: str) -> list[str]:
+    """The capture's sealed files that are neither on this disk nor in S3 (sealed on a
+    machine that died before it uploaded them), forgotten with their index rows so the
+    resumed capture fetches their URLs again; their names."""
+    lost = [f for f in replicas.file_refs(engine, settings.data, [capture_id])
+            if not f.local_path.exists() and replicas.located(engine, f.data_path, "s3") is None]
+    catalog.forget_files(engine, [f.file_id for f in lost])
+    for f in lost:
+        log.warning("capture %s: %s was sealed on a machine that stopped before copying it to S3; "
+                    "what it held is fetched again", capture_id, f.name)
+    return [f.name for f in lost]
 
 
 class Checkpoints:
@@ -93,13 +112,17 @@ class Checkpoints:
 
     def _run(self) -> None:
         every = self.settings.checkpoint_seconds
+        last_journal = time.monotonic()
         while True:
-            woke = self._wake.wait(every)
+            self._wake.wait(max(0.0, every - (time.monotonic() - last_journal)))
             self._wake.clear()
             finishing = self._done.is_set()
             self._upload_files()
-            if finishing or not woke:  # the interval is up (or the end): the journal too
+            # The journal on its own clock: seals come as often as it would, and must not
+            # keep putting it off.
+            if finishing or time.monotonic() - last_journal >= every:
                 self._upload_journal()
+                last_journal = time.monotonic()
             if finishing:
                 return
 

@@ -20,7 +20,7 @@ from refuge.config.settings import Settings
 from refuge.storage import catalog
 
 _WORKERS = """
-SELECT w.id AS worker, r.host, r.pid, r.version, r.concurrency, r.started, w.last_heartbeat,
+SELECT w.id AS worker, r.host, r.pid, r.version, r.queue, r.concurrency, r.started, w.last_heartbeat,
        extract(epoch FROM now() - w.last_heartbeat) AS silent
 FROM procrastinate_workers w LEFT JOIN refuge_workers r ON r.worker_id = w.id
 ORDER BY w.id"""
@@ -39,13 +39,14 @@ FROM procrastinate_jobs j LEFT JOIN procrastinate_events e ON e.job_id = j.id
 WHERE j.status = 'failed' GROUP BY j.id ORDER BY j.id DESC LIMIT :limit"""
 
 
-def introduce(engine: Engine, worker_id: int, concurrency: int) -> None:
-    """Record who procrastinate's worker WORKER_ID is: this host, pid and Refuge version."""
+def introduce(engine: Engine, worker_id: int, queue: str, concurrency: int) -> None:
+    """Record who procrastinate's worker WORKER_ID is: this host, pid and Refuge version,
+    and the queue it takes jobs from (a `refuge worker` runs one for captures, one for upkeep)."""
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO refuge_workers (worker_id, host, pid, version, concurrency) "
-                          "VALUES (:id, :host, :pid, :version, :n) ON CONFLICT (worker_id) DO NOTHING"),
+        conn.execute(text("INSERT INTO refuge_workers (worker_id, host, pid, version, queue, concurrency) "
+                          "VALUES (:id, :host, :pid, :version, :queue, :n) ON CONFLICT (worker_id) DO NOTHING"),
                      {"id": worker_id, "host": socket.gethostname(), "pid": os.getpid(), "version": __version__,
-                      "n": concurrency})
+                      "queue": queue, "n": concurrency})
 
 
 def check_version(engine: Engine, stale_seconds: float) -> None:
@@ -110,7 +111,8 @@ def print_status(settings: Settings, as_json: bool) -> int:
     for w in doc["workers"]:
         jobs = ", ".join(f"{j['kind']} {j['target'] or ''} (job {j['id']})".replace("  ", " ")
                          for j in w["jobs"]) or "idle"
-        who = f"{w['host']} pid {w['pid']} Refuge {w['version']}" if w["host"] else "(not a refuge worker)"
+        who = f"{w['host']} pid {w['pid']} Refuge {w['version']} {w['queue']} x{w['concurrency']}" if w["host"] \
+            else "(not a refuge worker)"
         state = "STALLED" if w["stalled"] else "ok"
         print(f"  {w['worker']:>5}  {state:<7}  {who}  started {w['started']}  "
               f"heartbeat {w['silent']} s ago  {jobs}")

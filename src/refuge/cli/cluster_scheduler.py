@@ -7,10 +7,11 @@ Contract:
   as long as its holder's connection: a scheduler that dies (or whose machine does) loses
   it when PostgreSQL sees the connection go, at once for a dead process, within
   stale_capture_seconds for a machine gone silent (keepalives and a TCP user timeout on
-  both ends); a standby then takes over;
+  both ends, the server's from PostgreSQL 12); a standby then takes over;
 - the active scheduler asks its connection every heartbeat_seconds whether it is still
-  there; if not, it stops scheduling before anything else could take the lead, and
-  stands by again;
+  there; a check on a connection gone silent fails within half of stale_capture_seconds
+  (the TCP user timeout), so it stops scheduling by the time the server lets the lock go,
+  and stands by again;
 - a capture falls due: queued, unless a capture of that target waits or runs already
   (then this run is skipped, as on one machine); replicate, fixity and check runs are
   queued unless one of the same kind waits. So with two schedulers started, each
@@ -127,6 +128,10 @@ def _try_lead(settings: Settings) -> psycopg.Connection | None:
     try:
         conn.execute(f"SET tcp_keepalives_idle = {quiet}; SET tcp_keepalives_interval = {quiet}; "
                      "SET tcp_keepalives_count = 3")
+        try:  # PostgreSQL 12 and later: data it sent that goes unacknowledged drops the session too
+            conn.execute(f"SET tcp_user_timeout = {int(settings.stale_capture_seconds * 1000 / 2)}")
+        except psycopg.Error:
+            pass
         held = conn.execute("SELECT pg_try_advisory_lock(%s)", (_LEAD_LOCK,)).fetchone()
         if held and held[0]:
             return conn

@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS refuge_workers (
     host text NOT NULL,
     pid integer NOT NULL,
     version text NOT NULL,
+    queue text NOT NULL,
     concurrency integer NOT NULL,
     started timestamp with time zone NOT NULL DEFAULT NOW()
 )"""
@@ -201,37 +202,43 @@ async def _work(app: procrastinate.App, engine: Engine, settings: Settings, conc
     stop = threading.Event()
     beat = settings.heartbeat_seconds  # at least 1 s: stale_capture_seconds is at least 4
     async with app.open_async():
-        worker = Worker(app, queues=[QUEUE, UPKEEP], concurrency=concurrency, install_signal_handlers=False,
-                        additional_context={"settings": settings, "stop": stop},
-                        update_heartbeat_interval=beat, stalled_worker_timeout=settings.stale_capture_seconds)
+        def worker(queue: str, n: int) -> Worker:
+            return Worker(app, queues=[queue], concurrency=n, install_signal_handlers=False,
+                          additional_context={"settings": settings, "stop": stop},
+                          update_heartbeat_interval=beat, stalled_worker_timeout=settings.stale_capture_seconds)
 
+        # Upkeep (replication, fixity audits, mirror checks; an audit of a large archive
+        # runs for hours) has a slot of its own: it never holds up a capture.
+        workers = {QUEUE: worker(QUEUE, concurrency), UPKEEP: worker(UPKEEP, 1)}
         loop = asyncio.get_running_loop()
-        takeover = asyncio.create_task(_take_over(app, engine, settings, beat))
-        introduce = asyncio.create_task(_introduce(worker, engine, concurrency))
+        tasks = [asyncio.create_task(_take_over(app, engine, settings, beat))]
+        tasks += [asyncio.create_task(_introduce(w, engine, queue, w.concurrency)) for queue, w in workers.items()]
 
         def stopping(*_: Any) -> None:
             log.info("stopping: running captures seal what they wrote and go back to the queue")
             stop.set()
-            takeover.cancel()
-            worker.stop()
+            for task in tasks:
+                task.cancel()
+            for w in workers.values():
+                w.stop()
             for sig in (signal.SIGTERM, signal.SIGINT):  # a second one stops at once
                 loop.remove_signal_handler(sig)
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping)
         try:
-            await worker.run()
+            await asyncio.gather(*(w.run() for w in workers.values()))
         finally:
-            takeover.cancel()
-            introduce.cancel()
+            for task in tasks:
+                task.cancel()
 
 
-async def _introduce(worker: Worker, engine: Engine, concurrency: int) -> None:
+async def _introduce(worker: Worker, engine: Engine, queue: str, concurrency: int) -> None:
     """Say who this worker is (`refuge cluster`) once procrastinate has registered it."""
     while worker.worker_id is None:
         await asyncio.sleep(0.1)
     try:
-        await asyncio.to_thread(cluster.introduce, engine, worker.worker_id, concurrency)
+        await asyncio.to_thread(cluster.introduce, engine, worker.worker_id, queue, concurrency)
     except Exception:  # noqa: BLE001 - the worker works anyway; only `refuge cluster` lacks its name
         log.exception("could not record this worker for `refuge cluster`")
 

@@ -69,6 +69,7 @@ def verify(settings: Settings, engine: Engine, capture_ids: Iterable[str] | None
     opened = {name: open_store(settings, name) for name in configured}
     down: dict[str, str] = {}
     checks: list[CopyCheck] = []
+    read = 0
     for capture_id in finished_captures(engine, capture_ids):
         try:
             refs = queue_capture(settings, engine, capture_id)
@@ -87,7 +88,8 @@ def verify(settings: Settings, engine: Engine, capture_ids: Iterable[str] | None
                 found[name] = _check_row(engine, opened[name], f, row, down)
             checks.extend(found.values())
             if progress is not None:
-                progress(len(checks), None, sum(c.size or 0 for c in checks))
+                read += sum(c.size or 0 for c in found.values())
+                progress(len(checks), None, read)
             if repair and any(c.result != "ok" for c in found.values()):
                 _repair(settings, engine, opened, f, found, down)
     return checks

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 from refuge.config.errors import Failure
 from refuge.config.settings import Settings
 from refuge.storage.catalog import replicas
+from refuge.storage.catalog.locks import attempt
 from refuge.storage.catalog.schema import captures
 from refuge.storage.manifest import ensure_manifest
 from refuge.storage.stores.interface import FileRef, StoreError, StoreUnavailable, configured_store_names, open_store
@@ -112,6 +113,8 @@ def drop_local(settings: Settings, engine: Engine, stores: list[str], capture_id
     s3 = open_store(settings, "s3")
     dropped = 0
     for f in replicas.local_to_drop(engine, settings.data, stores, capture_ids):
+        if not f.local_path.exists():
+            continue  # another machine's copy (the local store is each machine's own disk)
         try:
             confirmed = s3.has(f)
         except StoreError as exc:
@@ -159,15 +162,22 @@ def _push_store(settings: Settings, engine: Engine, name: str, refs: list[FileRe
     for i, f in enumerate(refs):
         entry = {"capture": f.capture, "store": name, "file": f.name, "size": f.size}
         try:
-            if store.has(f):
-                location = store.location(f)
-                report.already_there.append({**entry, "location": location})
-                counted(0)
-            else:
-                location = store.put(f, f.local_path)
-                report.uploaded.append({**entry, "location": location})
-                counted(f.size)
-            replicas.mark_copied(engine, f, name, location)
+            # One copier per file and store across the cluster (a capture's checkpoint and a
+            # replication job may both find it due); the other leaves it to the first.
+            with attempt(engine, f"copy:{name}:{f.file_id}") as mine:
+                if not mine:
+                    continue
+                if store.has(f):
+                    location = store.location(f)
+                    report.already_there.append({**entry, "location": location})
+                    counted(0)
+                elif not f.local_path.exists():
+                    continue  # on the disk of the machine that captured it, which copies it
+                else:
+                    location = store.put(f, f.local_path)
+                    report.uploaded.append({**entry, "location": location})
+                    counted(f.size)
+                replicas.mark_copied(engine, f, name, location)
             touched.add((f.target, f.capture))
         except StoreUnavailable as exc:
             # No point trying the rest now; each waits for its next attempt.

@@ -210,6 +210,7 @@ def _write_all(files: WarcFiles, plan: Plan, tree: Tree, pages: Pages,
     global _JOB
     jobs = sorted(plan.paths.items(), key=lambda kv: kv[1])
     workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    written = 0  # bytes, for PROGRESS
     if len(plan.pages) >= PARALLEL_PAGES and workers > 1 and sys.platform == "linux" and _single_threaded():
         _JOB = (files, plan, tree, pages)
         prepare_rewriter()  # compiled once, inherited by every worker
@@ -218,14 +219,14 @@ def _write_all(files: WarcFiles, plan: Plan, tree: Tree, pages: Pages,
                 results = []
                 for part in pool.imap_unordered(_write_part, _shares(jobs, plan, workers)):
                     results.extend(part)
-                    _told(progress, results, len(jobs))
+                    written = _told(progress, part, written, len(results), len(jobs))
         finally:
             _JOB = None
     else:
         results = []
         for key, path in jobs:
             results.append(_write_entry(files, plan, tree, pages, key, path))
-            _told(progress, results, len(jobs))
+            written = _told(progress, results[-1:], written, len(results), len(jobs))
     results.sort(key=lambda r: r[0].path)  # in path order, however the workers finished
     titles = {}
     for file, title in results:
@@ -235,9 +236,13 @@ def _write_all(files: WarcFiles, plan: Plan, tree: Tree, pages: Pages,
     return titles
 
 
-def _told(progress: Progress | None, results: list[tuple[ExportedFile, str | None]], total: int) -> None:
+def _told(progress: Progress | None, new: list[tuple[ExportedFile, str | None]], written: int, done: int,
+          total: int) -> int:
+    """Bytes written so far, NEW's included; told to PROGRESS with the files done."""
+    written += sum(f.size for f, _title in new)
     if progress is not None:
-        progress(len(results), total, sum(f.size for f, _title in results))
+        progress(done, total, written)
+    return written
 
 
 _JOB: tuple[WarcFiles, Plan, Tree, Pages] | None = None  # what forked workers inherit

@@ -218,6 +218,19 @@ def capture_files(engine: Engine, capture_id: str) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in rows]
 
 
+def forget_files(engine: Engine, file_ids: Iterable[int]) -> None:
+    """Forget sealed files no copy of survived (a machine that died before uploading them)
+    and their index rows: what they held is fetched again by the capture that resumes."""
+    ids = list(file_ids)
+    if not ids:
+        return
+    with engine.begin() as conn:
+        conn.execute(delete(cdx).where(cdx.c.file_id.in_(ids)))
+        conn.execute(delete(replicas).where(replicas.c.file_id.in_(ids)))
+        conn.execute(delete(file_cids).where(file_cids.c.file_id.in_(ids)))
+        conn.execute(delete(files).where(files.c.id.in_(ids)))
+
+
 def known_file_names(engine: Engine, capture_ids: Iterable[str] | None = None) -> set[str]:
     """Names of the files the catalog holds (of these captures only, if given)."""
     query = select(files.c.name)

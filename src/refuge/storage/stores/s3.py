@@ -13,6 +13,7 @@ import base64
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,14 +21,7 @@ from typing import Any
 
 from refuge.config.errors import first_line, redact
 from refuge.config.store_settings import S3Settings
-from refuge.storage.stores.interface import (
-    READ_CHUNK,
-    FileRef,
-    Missing,
-    StoreError,
-    StoreUnavailable,
-    file_digest,
-)
+from refuge.storage.stores.interface import READ_CHUNK, FileRef, Missing, StoreError, StoreUnavailable, file_digest
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +36,7 @@ class S3Store:
         self.settings = settings
         self._client: Any = None
         self._client_pid = 0
+        self._client_lock = threading.Lock()
         self._checksums = True  # until the service shows it does not keep them
         self._checksums_probed = False
 
@@ -220,28 +215,32 @@ class S3Store:
     def client(self) -> Any:
         # A forked process (an export's workers) makes its own: a client's pooled
         # connections must not be shared with the parent.
-        if self._client is None or self._client_pid != os.getpid():
-            self._client_pid = os.getpid()
-            import boto3
-            from botocore.config import Config
+        with self._client_lock:  # replay threads may ask for it first at the same moment
+            if self._client is None or self._client_pid != os.getpid():
+                self._client = self._new_client()
+                self._client_pid = os.getpid()
+            return self._client
 
-            config = Config(
-                region_name=self.settings.region,
-                s3={"addressing_style": self.settings.addressing_style},
-                connect_timeout=min(self.settings.timeout, 10.0), read_timeout=self.settings.timeout,
-                retries={"max_attempts": 3, "mode": "standard"},
-                # One connection per upload running at once (botocore keeps 10 by default).
-                max_pool_connections=max(10, self.settings.concurrency),
-                # Checksums are asked for explicitly in put(); botocore's default CRC32 on
-                # every request is refused by some S3-compatible services.
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-            )
-            self._client = boto3.session.Session().client(
-                "s3", endpoint_url=self.settings.endpoint_url or None, config=config)
-            # DeleteObjects requires Content-MD5 on several services; botocore stopped sending it.
-            self._client.meta.events.register("before-call.s3.DeleteObjects", _add_content_md5)
-        return self._client
+    def _new_client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(
+            region_name=self.settings.region,
+            s3={"addressing_style": self.settings.addressing_style},
+            connect_timeout=min(self.settings.timeout, 10.0), read_timeout=self.settings.timeout,
+            retries={"max_attempts": 3, "mode": "standard"},
+            # One connection per upload running at once (botocore keeps 10 by default).
+            max_pool_connections=max(10, self.settings.concurrency),
+            # Checksums are asked for explicitly in put(); botocore's default CRC32 on
+            # every request is refused by some S3-compatible services.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        client = boto3.session.Session().client("s3", endpoint_url=self.settings.endpoint_url or None, config=config)
+        # DeleteObjects requires Content-MD5 on several services; botocore stopped sending it.
+        client.meta.events.register("before-call.s3.DeleteObjects", _add_content_md5)
+        return client
 
     def _where(self) -> str:
         return f"s3://{self.settings.bucket}/{self.settings.prefix} at {redact(self.settings.endpoint_url) or 'AWS'}"

@@ -16,6 +16,7 @@ read only that window; what lies outside it may read as the end of the file.
 from __future__ import annotations
 
 import io
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -68,6 +69,7 @@ class StoredFiles:
         self.cache = ByteCache(cache_bytes)
         self._places: OrderedDict[str, tuple[str, int]] = OrderedDict()
         self._lock = threading.Lock()
+        self._pid = os.getpid()
 
     def open(self, path: str, offset: int, length: int | None) -> BinaryIO:
         try:
@@ -96,6 +98,11 @@ class StoredFiles:
             if path in self._places:
                 self._places.move_to_end(path)
                 return self._places[path]
+        if self._pid != os.getpid():
+            # A forked process (an export's workers): the parent's pooled connections are
+            # the parent's; this process opens its own (SQLAlchemy's advice for fork).
+            self._pid = os.getpid()
+            self.engine.dispose(close=False)
         found = replicas.located(self.engine, path, "s3")
         if found is None:
             raise Failure(f"{self.data / path}: cannot open WARC file (not on this disk, and the catalog "
