@@ -184,3 +184,20 @@ def test_a_capture_whose_machine_dies_is_resumed_on_another_from_s3(tmp_path, cl
     pages_served = {url: status for url, (status, _) in served.items() if not url.endswith("/robots.txt")}
     assert len(pages_served) == pages + 1 and set(pages_served.values()) == {200}, pages_served
     engine.dispose()
+
+
+def test_a_complete_capture_is_published_by_a_job_of_its_own(tmp_path, cluster) -> None:
+    publish = {"REFUGE_PUBLISH_AFTER_CAPTURE": "true",
+               "REFUGE_S3_PUBLIC_BASE_URL": f"{cluster.s3.endpoint_url}/{cluster.bucket}/"}
+    admin = env_for(tmp_path / "admin", cluster, **publish)
+    with serve(site_routes(pages=3, delay=0.0)) as site:
+        assert refuge("add", site.url("/t0/"), "--name", "t0", "--scope", "prefix", env=admin).returncode == 0
+        with process(tmp_path / "w1", cluster, "worker", **publish):
+            assert refuge("capture", "t0", env=admin).returncode == 0
+
+            def published() -> bool:
+                listing = cluster.s3.client().list_objects_v2(Bucket=cluster.bucket, Prefix="mirrors/t0/")
+                return any(o["Key"] == "mirrors/t0/index.html" for o in listing.get("Contents", []))
+            wait_until(published, 60, "the publish job uploads the mirror")
+    log = (tmp_path / "w1" / "worker.log").read_text()
+    assert "Job refuge:publish" in log and "published t0 to s3" in log

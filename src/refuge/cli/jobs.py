@@ -102,18 +102,27 @@ _NOT_YET_DEAD = procrastinate.RetryStrategy(max_attempts=8, wait=30, retry_excep
 
 @blueprint.task(name="capture", queue=QUEUE, pass_context=True, retry=_NOT_YET_DEAD)
 def capture_job(context: procrastinate.JobContext, target: str, fresh: bool = False) -> None:
-    """Capture TARGET on this worker (resuming its interrupted capture unless FRESH), then
-    push and publish it as the settings say."""
-    from refuge.cli.pipeline import capture_and_follow
+    """Capture TARGET on this worker (resuming its interrupted capture unless FRESH) and
+    push it, then queue its publishing as the settings say (a job of its own, on any
+    worker: it reads the capture from S3)."""
+    from refuge.cli.pipeline import capture_and_follow, publishing
 
     settings: Settings = context.additional_context["settings"]
     stop: threading.Event = context.additional_context["stop"]
     engine = catalog.connect(settings.catalog_url, create=False)
     try:
-        summary = capture_and_follow(settings, engine, target, stop=stop, fresh=fresh).summary
+        summary = capture_and_follow(settings.replace(publish_after_capture=False), engine, target, stop=stop,
+                                     fresh=fresh).summary
     finally:
         engine.dispose()
     log.info("capture %s of %s: %s", summary["id"], target, summary["status"])
+    if summary["status"] == "complete" and publishing(settings) and settings.publish_after_capture:
+        try:
+            task = context.app.tasks["refuge:publish"]
+            task.configure(lock=f"publish:{target}", queueing_lock=f"publish:{target}").defer(target=target)
+        except AlreadyEnqueued:
+            pass  # one waits already; it publishes the newest capture, this one
+
     if stop.is_set() and summary["status"] == "interrupted":
         try:  # this worker is stopping: the next one resumes it
             enqueue_capture(context.app, target)
@@ -130,6 +139,25 @@ def _upkeep(context: procrastinate.JobContext, kind: str) -> None:
         getattr(LocalActions(settings, engine, context.additional_context["stop"]), kind)()
     finally:
         engine.dispose()
+
+
+@blueprint.task(name="publish", queue=UPKEEP, pass_context=True,
+                retry=procrastinate.RetryStrategy(max_attempts=3, wait=60))
+def publish_job(context: procrastinate.JobContext, target: str) -> None:
+    """Publish TARGET's newest complete capture to every channel (`refuge publish`); a
+    channel that fails fails the job, which is tried again, then shows in `refuge cluster`."""
+    from refuge.cli.local_actions import log_publish
+    from refuge.mirror.publish.publisher import publish
+
+    settings: Settings = context.additional_context["settings"]
+    engine = catalog.connect(settings.catalog_url, create=False)
+    try:
+        report = publish(settings, engine, target)
+    finally:
+        engine.dispose()
+    log_publish(target, report)
+    if not report.ok:
+        raise Failure(f"publish {target}: " + "; ".join(f"{c.channel}: {c.error}" for c in report.channels if c.error))
 
 
 @blueprint.task(name="replicate", queue=UPKEEP, pass_context=True)

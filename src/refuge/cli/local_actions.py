@@ -40,7 +40,7 @@ class LocalActions:
         except Exception:  # noqa: BLE001 - the catalog keeps the queue; the next tick retries
             log.exception("replication failed")
             return
-        _log_push(report)
+        log_push(report)
 
     def audit(self) -> None:
         """Re-read every copy in every store and record what was found (`refuge verify --all`)."""
@@ -96,11 +96,11 @@ class LocalActions:
         if outcome.push_error is not None:  # the catalog keeps the queue; the next tick retries
             log.error("replication failed", exc_info=outcome.push_error)
         elif outcome.pushed is not None:
-            _log_push(outcome.pushed)
+            log_push(outcome.pushed)
         if outcome.publish_error is not None:  # the capture is safe; the next capture publishes again
             log.error("publishing %s failed", name, exc_info=outcome.publish_error)
         elif outcome.published is not None:
-            _log_publish(name, outcome.published)
+            log_publish(name, outcome.published)
         summary = outcome.summary
         log.info("capture %s of %s %s: %s pages, %s requisites, %s failed, %s bytes in %.1fs%s",
                  summary["id"], name, summary["status"], summary["pages"], summary["requisites"],
@@ -109,14 +109,14 @@ class LocalActions:
 
 
 
-def _log_push(report: PushReport) -> None:
+def log_push(report: PushReport) -> None:
     if report.uploaded or report.failed or report.store_errors:
         log.info("replication: %d uploaded, %d already there, %d failed, %d pending%s",
                  len(report.uploaded), len(report.already_there), len(report.failed), report.pending,
                  "".join(f"; {name}: {err}" for name, err in report.store_errors.items()))
 
 
-def _log_publish(name: str, report: PublishReport) -> None:
+def log_publish(name: str, report: PublishReport) -> None:
     for ch in report.channels:
         if ch.error:
             log.error("publish %s to %s failed: %s", name, ch.channel, ch.error)
