@@ -133,3 +133,32 @@ def test_every_machine_signs_the_mirror_list_with_the_clusters_one_key(tmp_path,
     refused = refuge("key", env=env_for(tmp_path / "m3", cluster))
     assert refused.returncode == 2 and "mirrors.key: this machine's signing key is not the cluster's" in refused.stderr
     assert (tmp_path / "m3" / "keys" / "mirrors.key").read_bytes() == before and mine != keys[0]
+
+
+def test_refuge_run_in_distributed_mode_schedules_for_the_workers_and_serves(tmp_path, cluster) -> None:
+    admin = env_for(tmp_path / "admin", cluster)
+    port = free_port()
+    (tmp_path / "none.toml").write_text("")  # not the bundled targets: those are on the internet
+    with serve(site_routes(pages=1, delay=0.0)) as site:
+        assert refuge("add", site.url("/t0/"), "--name", "t0", "--scope", "prefix", "--every", "3s",
+                      env=admin).returncode == 0
+        engine = catalog.connect(cluster.database_url)
+        with process(tmp_path / "run", cluster, "run", "--port", str(port), "--processes", "1",
+                     REFUGE_STARTUP_SPREAD="0.2", REFUGE_TARGETS_FILE=str(tmp_path / "none.toml")), \
+                worker(tmp_path / "w", cluster):
+            wait_until(lambda: any(c["status"] == "complete" for c in catalog.list_captures(engine, "t0")), 60,
+                       "a capture scheduled by refuge run and run by the worker")
+            wait_until(lambda: _status(port, "/healthz") == 200, 30, "the replay server answers")
+        assert "this scheduler is the active one" in (tmp_path / "run" / "run.log").read_text()
+        engine.dispose()
+
+
+def _status(port: int, path: str) -> int:
+    import http.client
+
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", path)
+        return conn.getresponse().status
+    except OSError:
+        return 0
