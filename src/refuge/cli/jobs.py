@@ -12,9 +12,14 @@ Contract:
   returns the waiting job;
 - a worker heartbeats every stale_capture_seconds / 4; one silent for stale_capture_seconds
   (killed, its machine gone) has its jobs put back in the queue by any other worker,
-  which runs the capture again (resuming it when the capture's journal is on its disk);
+  which resumes the capture from what it checkpointed in S3 (archiver/checkpoint.py);
 - a worker asked to stop (SIGTERM, Ctrl-C) stops its captures as `refuge capture` does
-  (they seal what they wrote) and puts each back in the queue for the next worker.
+  (they seal what they wrote) and puts each back in the queue for the next worker;
+- beside its capture slots a worker has one for upkeep: publishing (queued by each
+  complete capture), replication, fixity audits and mirror checks (queued by the
+  scheduler), one waiting of each kind (per target, for publishing). An upkeep job
+  under way finishes before the worker stops (a second signal stops it at once; the
+  job is then taken over like a dead worker's).
 """
 
 from __future__ import annotations
@@ -218,8 +223,8 @@ def wait_for(app: procrastinate.App, job_id: int, poll: float = 1.0) -> Status:
 
 
 def run_worker(settings: Settings, engine: Engine, concurrency: int) -> None:
-    """Run capture jobs, CONCURRENCY at a time, until SIGTERM or Ctrl-C; meanwhile put back
-    in the queue the jobs of workers that went silent."""
+    """Run queued jobs (CONCURRENCY captures at a time, and upkeep beside them) until
+    SIGTERM or Ctrl-C; meanwhile put back in the queue the jobs of workers that went silent."""
     app = queue_app(settings)
     ensure_queue_schema(engine, app)
     cluster.check_version(engine, settings.stale_capture_seconds)
