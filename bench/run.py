@@ -338,6 +338,16 @@ def run_capture(args, results: dict) -> bool:
 
 # --------------------------------------------------------------------------- main
 
+def _run_step(name: str, step, results: dict) -> bool:  # type: ignore[no-untyped-def]
+    """Run one step; a step that raises is recorded as failed and the others still run."""
+    try:
+        return step()
+    except Exception as exc:  # noqa: BLE001
+        results["errors"].append(f"{name} step: {type(exc).__name__}: {exc}")
+        traceback.print_exc()
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Refuge capture/replay/export/replicas benchmark (see bench/README.md)")
     ap.add_argument("--pages", type=int, default=2000, help="HTML pages in the main site (default 2000)")
@@ -357,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
                          "upload and sha256sum only (checks the harness)")
     ap.add_argument("--only", choices=["capture", "export", "replicas", "reliability", "cluster"],
                     help="run one step: capture (site, capture, replay), export (static copies), replicas "
-                         "(push, verify) or reliability (a capture killed again and again); default all four")
+                         "(push, verify), reliability (a capture killed again and again, hostile pages) or cluster "
+                         "(one worker against two, replay from S3); default all")
     ap.add_argument("--connections", type=int, default=50,
                     help="concurrent clients in the replay load test (default 50)")
     ap.add_argument("--per-connection", type=int, default=12,
@@ -386,44 +397,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     ok = True
     try:
-        if args.only in (None, "capture"):
-            try:
-                ok = run_capture(args, results) and ok
-            except Exception as exc:  # noqa: BLE001 - the other step still runs
-                results["errors"].append(f"capture step: {type(exc).__name__}: {exc}")
-                ok = False
-                traceback.print_exc()
-        if args.only in (None, "export"):
-            try:
-                ok = exports.run(args, results, ensure_site) and ok
-            except Exception as exc:  # noqa: BLE001
-                results["errors"].append(f"export step: {type(exc).__name__}: {exc}")
-                ok = False
-                traceback.print_exc()
-        if args.only in (None, "replicas") and args.replica_mib > 0:
-            try:
-                ok = replicas.run(args, results) and ok
-            except Exception as exc:  # noqa: BLE001
-                results["errors"].append(f"replicas step: {type(exc).__name__}: {exc}")
-                ok = False
-                traceback.print_exc()
-        if args.only in (None, "reliability") and not args.baseline_only:
-            for name, step in (("reliability", lambda: reliability.run(args, results, ensure_site)),
-                               ("hostile", lambda: hostile.run(args, results))):
-                try:
-                    ok = step() and ok
-                except Exception as exc:  # noqa: BLE001
-                    results["errors"].append(f"{name} step: {type(exc).__name__}: {exc}")
-                    ok = False
-                    traceback.print_exc()
-
-        if args.only in (None, "cluster") and not args.baseline_only:
-            try:
-                ok = cluster.run(args, results) and ok
-            except Exception as exc:  # noqa: BLE001
-                results["errors"].append(f"cluster step: {type(exc).__name__}: {exc}")
-                ok = False
-                traceback.print_exc()
+        steps = [("capture", "capture", lambda: run_capture(args, results), True),
+                 ("export", "export", lambda: exports.run(args, results, ensure_site), True),
+                 ("replicas", "replicas", lambda: replicas.run(args, results), args.replica_mib > 0),
+                 ("reliability", "reliability", lambda: reliability.run(args, results, ensure_site),
+                  not args.baseline_only),
+                 ("hostile", "reliability", lambda: hostile.run(args, results), not args.baseline_only),
+                 ("cluster", "cluster", lambda: cluster.run(args, results), not args.baseline_only)]
+        for name, group, step, wanted in steps:
+            if args.only in (None, group) and wanted:
+                ok = _run_step(name, step, results) and ok
 
         # ---- targets
         cr, rr_ = results["capture"].get("ratio"), results.get("replay_ratio")

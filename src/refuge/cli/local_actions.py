@@ -108,7 +108,6 @@ class LocalActions:
                  f" ({summary['error']})" if summary.get("error") else "")
 
 
-
 def log_push(report: PushReport) -> None:
     if report.uploaded or report.failed or report.store_errors:
         log.info("replication: %d uploaded, %d already there, %d failed, %d pending%s",
