@@ -43,6 +43,14 @@ class Settings:
     database_url: str = ""  # empty means SQLite at DATA/catalog.sqlite
     host: str = "127.0.0.1"
     port: int = 8080
+    # The admin console and API: a listener of its own, so its cookies and tokens never
+    # exist on the replay origin where archived scripts run.
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 8081
+    # Where admins reach the console (https://admin.example.org/); an https URL makes the
+    # session cookie Secure. Empty: http://admin_host:admin_port/.
+    admin_public_url: str = ""
+    session_hours: float = 12.0  # a console login lasts this long
     # Replay server processes sharing the port; 0 means one per CPU.
     serve_processes: int = 0
     # Seconds a reader's connection may stay idle, stall in its headers, or take nothing of
@@ -284,8 +292,13 @@ def _validated(s: Settings) -> Settings:
             raise BadInput(f"setting allow_networks: {network!r} is not a network (write it as 10.1.0.0/16)")
     if s.ca_file:
         _check_ca_file(s.ca_file)
-    if not 0 <= s.port <= 65535:
-        raise BadInput(f"setting port: {s.port} is not a TCP port")
+    for name in ("port", "admin_port"):
+        if not 0 <= getattr(s, name) <= 65535:
+            raise BadInput(f"setting {name}: {getattr(s, name)} is not a TCP port")
+    if s.admin_public_url and urlsplit(s.admin_public_url).scheme not in ("http", "https"):
+        raise BadInput(f"setting admin_public_url: must be an http:// or https:// URL, got {s.admin_public_url!r}")
+    if not 0 < s.session_hours <= 24 * 30:
+        raise BadInput(f"setting session_hours: must be more than 0 and at most 720, got {s.session_hours}")
     return s
 
 

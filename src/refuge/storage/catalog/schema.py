@@ -68,6 +68,7 @@ captures = Table(
     Column("revisits", Integer, nullable=False, server_default="0"),
     Column("bytes", BigInteger, nullable=False, server_default="0"),
     Column("files", Integer, nullable=False, server_default="0"),
+    Column("queued", Integer),  # while running: URLs waiting or in flight, for progress shown elsewhere
     Column("error", Text),
     Index("captures_by_target", "target_id", "id"),
 )
@@ -245,4 +246,98 @@ shared_values = Table(
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
     Column("created", String(20), nullable=False),
+)
+
+
+# -- the admin console's accounts, sessions and audit log (issue 16) -------------------------
+
+# A person who logs in to the admin console. role: viewer | archivist | admin.
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(63), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text, nullable=False),  # argon2id, in its own encoded form
+    Column("created_at", String(20), nullable=False),
+    Column("updated_at", String(20), nullable=False),
+)
+
+# An API token: only its SHA-256 is kept (the token is 256 random bits, so a fast hash
+# is enough); `prefix` is its first characters, to tell tokens apart in a list.
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(63), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", String(20), nullable=False),
+    Column("created_by", String(80), nullable=False),
+    Column("last_used_at", String(20)),
+    Column("revoked_at", String(20)),
+)
+
+# A logged-in browser: the cookie holds a random id, the table its SHA-256.
+admin_sessions = Table(
+    "admin_sessions", metadata,
+    Column("id_sha256", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", String(20), nullable=False),
+    Column("expires_at", String(20), nullable=False),
+    Column("address", String(64), nullable=False),
+)
+
+# Failed logins of the last minute, by account name and by address: the throttle, kept in
+# the catalog so every admin server of a cluster counts the same failures.
+login_failures = Table(
+    "login_failures", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account", String(63), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("at", Float, nullable=False),  # Unix time
+    Index("login_failures_by_account", "account", "at"),
+    Index("login_failures_by_address", "address", "at"),
+)
+
+# Every change made through the CLI, the API or the console, and every alert sent:
+# who (a user, a token, "cli" or "refuge"), when, what, to what, from where.
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", String(20), nullable=False),
+    Column("kind", String(16), nullable=False),  # change | alert
+    Column("actor", String(80), nullable=False),
+    Column("action", String(40), nullable=False),  # target.add, capture.start, hide, alert.capture_failed, ...
+    Column("subject", Text, nullable=False),
+    Column("detail", Text, nullable=False, server_default="{}"),  # JSON
+    Column("source", String(64), nullable=False),  # an address, or "cli"
+    Index("events_by_time", "at", "id"),
+)
+
+# A takedown: replay answers 451 for a URL (or every URL under a prefix), exports and
+# search leave it out; the WARC bytes stay. Unhiding keeps the row (removed_at), so the
+# history of what was hidden, by whom and why, survives.
+hidden = Table(
+    "hidden", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", Text, nullable=False),  # as the admin wrote it
+    Column("match", String(8), nullable=False),  # exact | prefix
+    Column("urlkey", Text, nullable=False),  # its SURT key (of the prefix, for a prefix)
+    Column("reason", Text, nullable=False),
+    Column("created_at", String(20), nullable=False),
+    Column("created_by", String(80), nullable=False),
+    Column("removed_at", String(20)),
+    Column("removed_by", String(80)),
+    Index("hidden_by_key", "urlkey"),
+)
+
+# Each alert condition's last known state (ok | failing), so an alert is sent once when
+# it changes and once when it recovers, not on every check.
+alert_states = Table(
+    "alert_states", metadata,
+    Column("key", String(255), primary_key=True),  # condition and subject: "capture:kamnotra"
+    Column("state", String(16), nullable=False),
+    Column("since", String(20), nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),
 )
