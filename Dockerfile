@@ -18,9 +18,10 @@ RUN useradd --system --create-home --home-dir /home/refuge --uid 10001 --user-gr
     && mkdir -p /data && chown refuge:refuge /data
 
 ENV REFUGE_DATA=/data \
-    REFUGE_HOST=0.0.0.0
+    REFUGE_HOST=0.0.0.0 \
+    REFUGE_ADMIN_HOST=0.0.0.0
 VOLUME /data
-EXPOSE 8080
+EXPOSE 8080 8081
 WORKDIR /home/refuge
 USER refuge
 

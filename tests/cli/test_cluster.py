@@ -144,7 +144,8 @@ def test_refuge_run_in_distributed_mode_schedules_for_the_workers_and_serves(tmp
                       env=admin).returncode == 0
         engine = catalog.connect(cluster.database_url)
         with process(tmp_path / "run", cluster, "run", "--port", str(port), "--processes", "1",
-                     REFUGE_STARTUP_SPREAD="0.2", REFUGE_TARGETS_FILE=str(tmp_path / "none.toml")), \
+                     REFUGE_STARTUP_SPREAD="0.2", REFUGE_TARGETS_FILE=str(tmp_path / "none.toml"),
+                     REFUGE_ADMIN_PORT=str(free_port())), \
                 worker(tmp_path / "w", cluster):
             wait_until(lambda: any(c["status"] == "complete" for c in catalog.list_captures(engine, "t0")), 60,
                        "a capture scheduled by refuge run and run by the worker")

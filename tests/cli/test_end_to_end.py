@@ -122,14 +122,16 @@ def test_refuge_run_captures_on_schedule_serves_and_stops_cleanly(tmp_path, fixt
     targets = tmp_path / "targets.toml"
     targets.write_text(f'[[target]]\nname = "km"\nurl = "{fixture_site.abs("/km/")}"\nevery = "1h"\n'
                        'max_pages = 5\n', encoding="utf-8")
-    port = free_port()
+    port, admin_port = free_port(), free_port()
     env = _env(data, REFUGE_TARGETS_FILE=str(targets), REFUGE_PORT=str(port), REFUGE_STARTUP_SPREAD="0",
-               REFUGE_SYNC_SECONDS="1")
+               REFUGE_SYNC_SECONDS="1", REFUGE_ADMIN_PORT=str(admin_port))
     proc = subprocess.Popen([REFUGE, "run"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait(lambda: requests.get(f"{base}/healthz", timeout=2).ok, 30)
+        # The admin console runs beside it, on its own port.
+        _wait(lambda: requests.get(f"http://127.0.0.1:{admin_port}/login", timeout=2).ok, 30)
 
         def captures(name: str) -> list[dict]:
             out = subprocess.run([REFUGE, "captures", name, "--json"], env=env, capture_output=True, text=True)

@@ -19,6 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,7 @@ def _crawl(settings: Settings, engine: Engine, target: catalog.Target, capture_i
                           log_level=logging.getLogger().getEffectiveLevel(), coordinator=os.getpid())
     crawl_kind = Crawl if database is None else partial(DatabaseCrawl, database=database)
     return crawl_kind(target.spec, settings, config, on_sealed, stop=stop,
-                      heartbeat=lambda: catalog.heartbeat(engine, capture_id), journal=journal, archived=archived,
+                      heartbeat=lambda p: catalog.heartbeat(engine, capture_id, asdict(p)), journal=journal, archived=archived,
                       progress=progress)
 
 

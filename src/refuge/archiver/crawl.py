@@ -44,6 +44,9 @@ MAX_REQUISITE_CHAIN = 5  # a stylesheet importing a stylesheet importing ... sto
 AHEAD = 2  # tasks a worker may hold for a host beyond its share of that host's slots
 REQUISITES_PER_PAGE = 200  # a bound on requisites in all: max_pages x this
 PROGRESS_SECONDS = 0.5  # how often a live display hears how the crawl is going
+# How often the heartbeat writes the crawl's progress to the catalog, where the admin
+# console and API read it: often enough to watch, rare enough to cost nothing.
+CATALOG_PROGRESS_SECONDS = 2.0
 PAGE_ROLES = frozenset({"page", "listing", "api", "record"})  # counted as pages; the rest as requisites
 
 
@@ -76,7 +79,7 @@ class CrawlProgress:
 class Crawl:
     def __init__(self, spec: TargetSpec, settings: Settings, config: WorkerConfig,
                  on_sealed: Callable[[SealedWarc], None], stop: threading.Event | None = None,
-                 heartbeat: Callable[[], None] | None = None, journal: Path | None = None,
+                 heartbeat: Callable[["CrawlProgress"], None] | None = None, journal: Path | None = None,
                  archived: Mapping[str, tuple[str, int, int]] | None = None,
                  progress: Callable[[CrawlProgress], None] | None = None) -> None:
         self.spec = spec
@@ -84,7 +87,7 @@ class Crawl:
         self.config = config
         self.on_sealed = on_sealed
         self.stop = stop or threading.Event()  # set by whoever runs us: finish in-flight work, seal, return
-        self.heartbeat = heartbeat or (lambda: None)
+        self.heartbeat = heartbeat or (lambda _progress: None)
         self.progress = progress
         self._bytes = 0
         self.scope = Scope(spec)
@@ -159,8 +162,8 @@ class Crawl:
         last_beat = last_report = time.monotonic()
         stopping = False
         while True:
-            if time.monotonic() - last_beat > self.settings.heartbeat_seconds:
-                self.heartbeat()
+            if time.monotonic() - last_beat > min(self.settings.heartbeat_seconds, CATALOG_PROGRESS_SECONDS):
+                self.heartbeat(self._progress(pool))
                 last_beat = time.monotonic()
             if self.progress is not None and time.monotonic() - last_report > PROGRESS_SECONDS:
                 self.progress(self._progress(pool))

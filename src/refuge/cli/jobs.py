@@ -122,11 +122,7 @@ def capture_job(context: procrastinate.JobContext, target: str, fresh: bool = Fa
         engine.dispose()
     log.info("capture %s of %s: %s", summary["id"], target, summary["status"])
     if summary["status"] == "complete" and publishing(settings) and settings.publish_after_capture:
-        try:
-            task = context.app.tasks["refuge:publish"]
-            task.configure(lock=f"publish:{target}", queueing_lock=f"publish:{target}").defer(target=target)
-        except AlreadyEnqueued:
-            pass  # one waits already; it publishes the newest capture, this one
+        enqueue_publish(context.app, target)  # None: one waits already; it publishes the newest, this one
 
     if stop.is_set() and summary["status"] == "interrupted":
         try:  # this worker is stopping: the next one resumes it
@@ -188,6 +184,16 @@ def enqueue_upkeep(app: procrastinate.App, kind: str) -> int | None:
     kind waits already (it will do the same work). APP is open."""
     try:
         return app.tasks[f"refuge:{kind}"].configure(lock=kind, queueing_lock=kind).defer()
+    except AlreadyEnqueued:
+        return None
+
+
+def enqueue_publish(app: procrastinate.App, target: str) -> int | None:
+    """Queue the publishing of TARGET's newest capture: the job's id, or None when one waits
+    already (it will publish the same). APP is open."""
+    try:
+        task = app.tasks["refuge:publish"]
+        return task.configure(lock=f"publish:{target}", queueing_lock=f"publish:{target}").defer(target=target)
     except AlreadyEnqueued:
         return None
 

@@ -13,11 +13,15 @@ from urllib.parse import urlsplit
 from sqlalchemy.exc import OperationalError
 
 from refuge import __version__
+from refuge.cli import accounts as cli_accounts
+from refuge.cli import alert_commands as cli_alerts
 from refuge.cli import cluster_commands as cli_cluster
 from refuge.cli import database as cli_database
 from refuge.cli import mirrors as cli_mirrors
 from refuge.cli import replicas as cli_replicas
+from refuge.cli import takedown as cli_takedown
 from refuge.cli.output import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, print_json, print_table, size
+from refuge.cli.status import target_json, target_rows
 from refuge.config.addresses import check_host_allowed
 from refuge.config.dbspec import load_spec_file, spec_as_dict
 from refuge.config.errors import BadInput, Failure, redact, redact_text
@@ -25,13 +29,14 @@ from refuge.config.logs import setup_logging
 from refuge.config.settings import Settings, load_settings
 from refuge.config.targets import KINDS, SCOPES, make_target
 from refuge.storage import catalog
-from refuge.storage.catalog import mirrors, replicas, snapshots
+from refuge.storage.catalog import events
+from refuge.storage.catalog.events import CLI_ACTOR
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    setup_logging(logging.INFO if args.command in ("run", "serve", "demo", "worker", "scheduler") or args.verbose else logging.WARNING)
+    setup_logging(logging.INFO if args.command in ("run", "serve", "demo", "worker", "scheduler", "admin") or args.verbose else logging.WARNING)
     settings: Settings | None = None
     try:
         settings = load_settings(args.config, overrides={"data": args.data, **_flag_overrides(args)})
@@ -60,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {"host": getattr(args, "host", None), "port": getattr(args, "port", None),
-            "serve_processes": getattr(args, "processes", None)}
+            "serve_processes": getattr(args, "processes", None), "admin_host": getattr(args, "admin_host", None),
+            "admin_port": getattr(args, "admin_port", None)}
 
 
 # -- commands -----------------------------------------------------------------------------
@@ -79,22 +85,17 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
               file=sys.stderr)
     engine = catalog.connect(settings.catalog_url)
     target, created = catalog.save_target(engine, spec)
+    events.record(engine, CLI_ACTOR, "target.add" if created else "target.change", spec.name,
+                  {"url": spec.url, "schedule": spec.schedule})
     if args.json:
-        print_json(_target_json(target, None))
+        print_json(target_json(target, None))
     else:
         print(f"{'added' if created else 'updated'} target {target.name}: {spec.url} ({spec.scope}, {spec.schedule})")
     return EXIT_OK
 
 
 def cmd_targets(args: argparse.Namespace, settings: Settings) -> int:
-    engine = catalog.connect(settings.catalog_url)
-    latest = catalog.latest_captures(engine)
-    fixity = replicas.fixity_by_target(engine)
-    listed = catalog.list_targets(engine)
-    snaps = snapshots.latest_by_target(engine, [t.id for t in listed if t.spec.kind == "database"])
-    published = mirrors.counts_by_target(engine)
-    rows = [{**_target_json(t, latest.get(t.id)), "fixity": fixity.get(t.id), "snapshot": _snapshot_json(snaps.get(t.id)),
-             "mirrors": published.get(t.id)} for t in listed]
+    rows = target_rows(catalog.connect(settings.catalog_url))
     if args.json:
         print_json(rows)
         return EXIT_OK
@@ -108,13 +109,11 @@ def cmd_targets(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
-    engine = catalog.connect(settings.catalog_url)
-    target = catalog.remove_target(engine, args.name)
-    print(f"removed target {target.name}; its captures stay readable")
-    if mirrors.counts_by_target(engine).get(target.id):
-        from refuge.mirror.publish.publisher import update_list
+    from refuge.cli.admin.operations import remove_target
 
-        update_list(settings, engine)  # the signed list stops naming its mirrors now
+    listed = remove_target(settings, catalog.connect(settings.catalog_url), args.name, CLI_ACTOR)
+    print(f"removed target {args.name}; its captures stay readable")
+    if listed:
         print("  its mirrors are no longer in the mirror list (their content stays where it was published)")
     return EXIT_OK
 
@@ -190,6 +189,15 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
+    from refuge.cli.admin.server import serve_admin
+    from refuge.cli.service import install_stop_signals
+
+    install_stop_signals()
+    serve_admin(settings)
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from refuge.cli.demo import run_demo
 
@@ -197,19 +205,6 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # -- output helpers -------------------------------------------------------------------------
-
-def _target_json(target: Any, last: dict[str, Any] | None) -> dict[str, Any]:
-    spec = target.spec
-    return {**spec.as_dict(), "schedule": spec.schedule, "created": target.created_at,
-            "last_capture": last, "status": last["status"] if last else "never captured"}
-
-
-def _snapshot_json(row: dict[str, Any] | None) -> dict[str, Any] | None:
-    if row is None:
-        return None
-    return {"capture": row["capture_id"], "complete": bool(row["complete"]), "records": row["records"],
-            "expected": row["expected"], "attachments_failed": row["attachments_failed"]}
-
 
 def _status_cell(row: dict[str, Any]) -> str:
     snap = row.get("snapshot")
@@ -331,15 +326,23 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--processes", type=int, help="replay server processes (default: one per CPU)")
     run.set_defaults(handler=cmd_run)
 
+    admin = sub.add_parser("admin", help="run the admin console and API alone (`refuge run` starts it too)")
+    admin.add_argument("--admin-host", dest="admin_host", metavar="HOST")
+    admin.add_argument("--admin-port", dest="admin_port", type=int, metavar="PORT")
+    admin.set_defaults(handler=cmd_admin)
+
     demo = sub.add_parser("demo", help="capture a bundled sample site on loopback and replay it (no internet needed)")
     demo.add_argument("--host")
     demo.add_argument("--port", type=int)
     demo.set_defaults(handler=cmd_demo)
 
     cli_replicas.add_parsers(sub)
+    cli_accounts.add_parsers(sub)
     cli_cluster.add_parsers(sub, _at_least_one)
     cli_database.add_parsers(sub)
     cli_mirrors.add_parsers(sub)
+    cli_alerts.add_parsers(sub)
+    cli_takedown.add_parsers(sub)
     return p
 
 

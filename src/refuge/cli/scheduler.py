@@ -23,6 +23,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
+from refuge.cli.alerts import alerting, evaluate_logged
 from refuge.cli.local_actions import LocalActions
 from refuge.cli.pipeline import publishing, replicating
 from refuge.config.settings import Settings
@@ -34,6 +35,7 @@ SYNC_JOB = "sync-targets"
 REPLICATE_JOB = "replicate"
 FIXITY_JOB = "fixity-audit"
 CHECK_JOB = "check-mirrors"
+ALERT_JOB = "alerts"
 
 
 class Actions(Protocol):
@@ -55,13 +57,16 @@ class CaptureScheduler:
         self.settings = settings
         self.engine = engine
         self.stop = stop
-        self.actions: Actions = actions if actions is not None else LocalActions(settings, engine, stop)
+        # On one machine the work runs here, so alerts are evaluated right after it too; queued
+        # work (a cluster) finishes on a worker: the interval job below serves it.
+        self.actions: Actions = actions if actions is not None else alerting(LocalActions(settings, engine, stop),
+                                                                             settings, engine)
         self._signatures: dict[str, tuple] = {}
         self.scheduler = BackgroundScheduler(
             timezone=timezone.utc,
             # Replication and fixity audits run beside captures, never in a capture's slot.
             executors={"default": ThreadPoolExecutor(settings.max_concurrent_captures),
-                       "upkeep": ThreadPoolExecutor(2)},
+                       "upkeep": ThreadPoolExecutor(2), "alerts": ThreadPoolExecutor(1)},
             # One capture of a target at a time; runs missed while busy or down collapse into one.
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
@@ -77,6 +82,10 @@ class CaptureScheduler:
         if publishing(self.settings):
             self.scheduler.add_job(self.actions.check, IntervalTrigger(seconds=parse_duration(self.settings.check_every)),
                                    id=CHECK_JOB, executor="upkeep")
+        if self.settings.alerts:
+            self.scheduler.add_job(evaluate_logged, IntervalTrigger(seconds=self.settings.alert_seconds),
+                                   args=[self.settings, self.engine], id=ALERT_JOB, executor="alerts",
+                                   next_run_time=datetime.now(timezone.utc))
         self.scheduler.start()
 
     def shutdown(self) -> None:

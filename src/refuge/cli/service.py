@@ -1,4 +1,5 @@
-"""`refuge run`: the scheduler and the replay server in one process, until stopped."""
+"""`refuge run`: the scheduler, the replay server and the admin server in one process,
+until stopped."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import signal
 import threading
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from refuge.cli.scheduler import CaptureScheduler
 from refuge.config.settings import Settings, bundled_targets_file
 from refuge.config.targets import load_targets_file
+from refuge.mirror.replay import metrics as replay_metrics
 from refuge.mirror.replay.app import THREADS, app_for
 from refuge.mirror.replay.server import default_processes, serve
 from refuge.storage import catalog
@@ -31,6 +35,17 @@ def run_service(settings: Settings) -> None:
     sealed.recover(engine, settings.data, settings.archive_dir)
     stop = threading.Event()
     install_stop_signals()
+    from refuge.cli.admin.server import admin_in_background  # the console's stack, only for `run`
+
+    admin = admin_in_background(settings, stop)
+    try:
+        _serve_and_schedule(settings, engine, stop)
+    finally:
+        stop.set()
+        admin.join(30)
+
+
+def _serve_and_schedule(settings: Settings, engine: Engine, stop: threading.Event) -> None:
     if settings.queue:
         # Distributed mode: this process schedules when it holds the cluster's lead and
         # serves; `refuge worker`s run the jobs it queues.
@@ -58,6 +73,7 @@ def run_service(settings: Settings) -> None:
 
 def serve_replay(settings: Settings) -> None:
     """The replay server as SETTINGS ask, until stopped."""
+    replay_metrics.reset(settings)  # its figures (for /metrics) count from this start, over all its processes
     serve(app_for, (settings,), settings.host, settings.port, settings.serve_processes or default_processes(),
           threads=THREADS, timeout=settings.serve_timeout)
 

@@ -21,6 +21,8 @@ from refuge.config.addresses import is_network
 from refuge.config.errors import BadInput, redact
 from refuge.config.targets import parse_duration
 from refuge.config.store_settings import IpfsSettings, S3Settings, store_from_environ, store_table
+from refuge.config.alert_settings import (Alert, SmtpSettings, alert_tables, check_channels, smtp_from_environ,
+                                          smtp_table)
 
 @dataclass(frozen=True)
 class Vantage:
@@ -114,6 +116,12 @@ class Settings:
     check_timeout: float = 10.0  # per mirror and vantage point, start to finish
     vantages: tuple[Vantage, ...] = ()  # none: check directly from here
 
+    # Alerts ([[alert]] and [smtp], config/alert_settings.py): evaluated this often by the
+    # scheduler (and after each capture, fixity audit and mirror check it runs).
+    alerts: tuple[Alert, ...] = ()
+    smtp: SmtpSettings | None = None
+    alert_seconds: float = 60.0
+
     @property
     def catalog_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data / 'catalog.sqlite').resolve()}"
@@ -157,8 +165,10 @@ def load_settings(
         values.update(_read_toml(Path(config_file)))
     for name in _STORES:
         values[name] = store_from_environ(name, environ, values.get(name))
+    values["smtp"] = smtp_from_environ(environ, values.get("smtp"))
+    check_channels(values.get("alerts", ()), values["smtp"], str(config_file or "settings"))
     for f in fields(Settings):
-        if f.name in _STORES or f.name == "vantages":  # tables: only in the settings file
+        if f.name in _STORES or f.name in ("vantages", "alerts", "smtp"):  # tables: only in the settings file
             continue
         raw = environ.get(ENV_PREFIX + f.name.upper())
         if raw is not None and raw != "":
@@ -190,6 +200,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
         if key in _STORES:
             values[key] = store_table(key, raw, str(path))
             continue
+        if key == "alert":
+            values["alerts"] = alert_tables(raw, str(path))
+            continue
+        if key == "smtp":
+            values["smtp"] = smtp_table(raw, str(path))
+            continue
+        if key == "alerts":
+            raise BadInput(f"{path}: write alerts as [[alert]] tables, not 'alerts'")
         if key not in known:
             raise BadInput(f"{path}: unknown setting {key!r}")
         values[key] = _coerce(known[key], raw, f"{path}: setting {key!r}")
@@ -285,6 +303,8 @@ def _validated(s: Settings) -> Settings:
         raise BadInput(f"setting stale_capture_seconds: must be at least 4, got {s.stale_capture_seconds}")
     if s.serve_timeout < 1:
         raise BadInput(f"setting serve_timeout: must be at least 1 second, got {s.serve_timeout}")
+    if s.alert_seconds <= 0:
+        raise BadInput(f"setting alert_seconds: must be greater than 0, got {s.alert_seconds}")
     if s.check_timeout <= 0:
         raise BadInput(f"setting check_timeout: must be greater than 0, got {s.check_timeout}")
     for network in s.allow_networks:

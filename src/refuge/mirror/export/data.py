@@ -8,12 +8,15 @@
     search.js      the search: a few lines, no dependency, nothing fetched
 
 Every link is relative and comes from HREF, so the files work from file://, under
-any path prefix and through any IPFS gateway. The same snapshot gives the same bytes.
+any path prefix and through any IPFS gateway. A record whose page is WITHHELD (taken
+down) is left out of index.html; changes.html lists record ids only and stays as it is.
+The same snapshot gives the same bytes.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
 
@@ -52,12 +55,16 @@ SEARCH_JS = """\
 
 
 def write_data_index(engine: Engine, target_name: str, folder: Path, href: data_table.Href,
-                     capture_id: str | None = None, home: str = "../index.html") -> list[Path]:
+                     capture_id: str | None = None, home: str = "../index.html",
+                     withheld: Callable[[str], bool] | None = None) -> list[Path]:
     """Write the snapshot's index into FOLDER; HREF(url, timestamp) gives the path, relative
-    to FOLDER, of a captured page or file in this copy (None: not in it). Returns the files."""
+    to FOLDER, of a captured page or file in this copy (None: not in it); WITHHELD(url)
+    says a record's page was taken down. Returns the files."""
     capture_id = snapshots.pick(engine, target_name, capture_id)
     summary = snapshots.snapshot(engine, capture_id) or {}
     rows = snapshots.records(engine, capture_id)
+    if withheld is not None:
+        rows = [r for r in rows if not r["url"] or not withheld(r["url"])]
     fields = data_table.fields_of(rows)
     folder.mkdir(parents=True, exist_ok=True)
     body = "".join(data_table.row_html(r, fields, href, search_attr=True) for r in rows)

@@ -9,6 +9,12 @@ to it go straight to where it led. At the root: ``index.html`` (opens the seed p
 ``refuge-export.json`` (every file with its SHA-256: how a later export recognises
 the folder), and for a database target ``data/`` (the records, searchable offline).
 
+A URL taken down (``refuge hide``, storage.catalog.hidden) when the export is made is
+left out: no file, not in contents.html, not in data/. Links to it lead to
+``withheld/<takedown id>.html``, a bilingual notice with the takedown's reason, since a
+link that says why a page is gone is kinder to a reader than one that leads nowhere;
+the notice does not name the URL. The WARC files are not touched.
+
 The tree is built in a temporary folder beside OUT and swapped in whole, so OUT never
 holds half an export. The same capture always gives the same bytes.
 """
@@ -46,14 +52,15 @@ from refuge.formats.html.rewriter import prepare as prepare_rewriter
 from refuge.mirror.export.banner import banner, charset_label, head_meta
 from refuge.mirror.export.data import write_data_index
 from refuge.mirror.export.paths import media_type, rel_href, served_type, type_of_extra
-from refuge.mirror.export.plan import Plan
+from refuge.mirror.export.plan import WITHHELD, Plan
 from refuge.mirror.export.policy import ExportPolicy, folder_of, rewrite_stylesheet
 from refuge.mirror.export.root import contents_page, index_page, mirrors_placeholder
 from refuge.mirror.export.site import Site
 from refuge.mirror.export.tree import ExportedFile, Hashed, Tree, swap_in
+from refuge.mirror.pages.withheld import withheld_page
 from refuge.storage import catalog
 from refuge.storage.capture_records import read_capture_records
-from refuge.storage.catalog import snapshots
+from refuge.storage.catalog import hidden, snapshots
 from refuge.storage.catalog.index import Hit
 from refuge.storage.catalog.schema import cdx
 from refuge.storage.warc.files import WarcFiles, warc_files
@@ -64,7 +71,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "refuge-export.json"
 FORMAT = "refuge-export"
-ROOT_NAMES = frozenset({"index.html", "contents.html", "mirrors.html", MANIFEST, "data"})
+ROOT_NAMES = frozenset({"index.html", "contents.html", "mirrors.html", MANIFEST, "data", WITHHELD})
 CHUNK = 1024 * 1024
 CSS_LIMIT = 64 * 1024 * 1024  # a bigger stylesheet is copied as it is
 Progress = Callable[[int, "int | None", int], None]  # (files written, of how many, bytes)
@@ -100,9 +107,11 @@ def export_capture(settings: Settings, engine: Engine, target_name: str, out: Pa
     out = Path(out).absolute()
     _check_out(out)
     files = warc_files(settings, engine)
-    plan = Plan(read_capture_records(engine, files, capture_id), ROOT_NAMES | set(extra))
+    takedowns = hidden.active(engine)
+    plan = Plan(read_capture_records(engine, files, capture_id), ROOT_NAMES | set(extra), takedowns)
     if not plan.paths:
-        raise BadInput(f"capture {capture_id} of {target_name!r}: nothing to export (no successful response)")
+        raise BadInput(f"capture {capture_id} of {target_name!r}: nothing to export (no successful response"
+                       + (", or every one hidden: see `refuge hidden`)" if plan.withheld else ")"))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.refuge-{os.getpid()}-{secrets.token_hex(4)}"
     os.mkdir(tmp)
@@ -111,10 +120,15 @@ def export_capture(settings: Settings, engine: Engine, target_name: str, out: Pa
         site = Site(target.spec.url)
         titles = _write_all(files, plan, tree, Pages(site, {}), progress)
         pages = sorted(titles)
-        seed_path = plan.lookup(target.spec.url) or (pages[0] if pages else min(plan.paths.values()))
+        seed_path = plan.lookup(target.spec.url)
+        if seed_path is None or seed_path in plan.notices:  # the site opens at a page it has
+            seed_path = pages[0] if pages else min(plan.paths.values())
+        for path, takedown in sorted(plan.notices.items()):
+            tree.write(path, withheld_page(takedown["reason"], home="../index.html"), "index",
+                       "text/html; charset=utf-8")
         has_data = target.spec.kind == "database" and snapshots.snapshot(engine, capture_id) is not None
         if has_data:
-            _write_data(engine, target_name, capture_id, plan, tree)
+            _write_data(engine, target_name, capture_id, plan, tree, takedowns)
         ts = capture_id[:14]
         tree.write("contents.html", contents_page(target_name, ts, titles, plan), "index",
                    "text/html; charset=utf-8")
@@ -354,13 +368,18 @@ def _write_css(stream: Any, ctype: str | None, hit: Hit, path: str, lookup: Call
     return f"text/css; charset={charset_label(codec)}"
 
 
-def _write_data(engine: Engine, target_name: str, capture_id: str, plan: Plan, tree: Tree) -> None:
+def _write_data(engine: Engine, target_name: str, capture_id: str, plan: Plan, tree: Tree,
+                takedowns: hidden.Takedowns) -> None:
     def href(url: str, _ts: str) -> str | None:
         path = plan.lookup(url.split("#", 1)[0])
         return rel_href("data/index.html", path) if path else None
 
+    def withheld(url: str) -> bool:
+        return bool(takedowns) and takedowns.for_url(url) is not None
+
     types = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
-    for written in write_data_index(engine, target_name, tree.root / "data", href, capture_id, home="../index.html"):
+    for written in write_data_index(engine, target_name, tree.root / "data", href, capture_id, home="../index.html",
+                                    withheld=withheld):
         data = written.read_bytes()
         tree.add(f"data/{written.name}", hashlib.sha256(data).hexdigest(), len(data),
                  types.get(written.suffix, "application/octet-stream"), "data")

@@ -2,23 +2,29 @@
 
 A 2xx response becomes a file (a revisit too, through the record holding its payload;
 one whose original is not in the archive is left out). A captured 3xx is no file: links
-to it go where its redirect chain ends. Planning reads nothing: everything it needs
-about the records comes in a storage.capture_records.CaptureRecords, read beforehand.
+to it go where its redirect chain ends. A URL taken down (storage.catalog.hidden) is no
+file either: links to it, and redirects that end at it, lead to a notice of its takedown,
+``withheld/<takedown id>.html``, one for each takedown that withheld something (NOTICES).
+Planning reads nothing: everything it needs about the records comes in a
+storage.capture_records.CaptureRecords, and the takedowns in a Takedowns, read beforehand.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Set as AbstractSet
+from typing import Any
 
 from refuge.formats.urls import canonical, join
 from refuge.mirror.export.paths import assign_paths, desired_path, is_page
 from refuge.storage.capture_records import CaptureRecords
+from refuge.storage.catalog.hidden import Takedowns
 from refuge.storage.catalog.index import Hit, url_key
 
 log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 20
+WITHHELD = "withheld"  # the root folder of the takedown notices: a name no URL's path may take
 
 
 def canon(url: str) -> str:
@@ -33,16 +39,25 @@ class Plan:
     """Which records become which files (HITS: canonical URL -> record; SOURCES: revisit's
     canonical URL -> the record holding its payload; PAGES; PATHS: canonical URL -> export
     path), and where any captured URL (or a redirect to one) lives in the export (lookup).
-    RESERVED are root names no URL may take."""
+    RESERVED are root names no URL may take. TAKEDOWNS: what readers are not shown
+    (WITHHELD: canonical URL -> its notice's path; NOTICES: notice path -> takedown)."""
 
-    def __init__(self, records: CaptureRecords, reserved: AbstractSet[str]) -> None:
+    def __init__(self, records: CaptureRecords, reserved: AbstractSet[str],
+                 takedowns: Takedowns | None = None) -> None:
         files: dict[str, Hit] = {}
         redirects: dict[str, Hit] = {}
         self.sources: dict[str, Hit] = {}
+        self.withheld: dict[str, str] = {}
+        self.notices: dict[str, dict[str, Any]] = {}
         for hit in records.hits:
             if hit.rectype not in ("response", "revisit") or hit.status is None:
                 continue
             key = canon(hit.url)
+            takedown = takedowns.for_key(hit.urlkey or url_key(hit.url)) if takedowns else None
+            if takedown is not None:
+                self.withheld[key] = notice = f"{WITHHELD}/{takedown['id']}.html"
+                self.notices[notice] = takedown
+                continue
             if 200 <= hit.status < 300 and hit.status != 206 and key not in files:
                 if hit.rectype == "revisit":
                     original = records.originals.get(hit)
@@ -78,13 +93,13 @@ class Plan:
             while step in leads and step not in seen and len(seen) < MAX_REDIRECTS:
                 seen.add(step)
                 step = leads[step]
-                if step in self.paths:
-                    self.aliases[key] = self.paths[step]
+                if step in self.paths or step in self.withheld:
+                    self.aliases[key] = self.paths.get(step) or self.withheld[step]
                     break
         self.by_surt: dict[str, str] = {}
         for key, path in sorted(self.paths.items(), key=lambda kv: kv[1]):
             self.by_surt.setdefault(files[key].urlkey or key, path)  # the index's SURT of its URL
-        for key, path in sorted(self.aliases.items()):
+        for key, path in sorted(self.aliases.items()) + sorted(self.withheld.items()):
             self.by_surt.setdefault(url_key(key) or key, path)
         # Links mostly name a captured URL exactly as it was captured.
         self._cache: dict[str, str | None] = {hit.url: self.paths[key] for key, hit in files.items()}
@@ -96,7 +111,7 @@ class Plan:
         if found is not False:
             return found  # type: ignore[return-value]
         key = canon(url)
-        path = self.paths.get(key) or self.aliases.get(key)
+        path = self.paths.get(key) or self.withheld.get(key) or self.aliases.get(key)
         if path is None:
             surt = url_key(url)
             path = self.by_surt.get(surt) if surt else None

@@ -5,6 +5,7 @@ same thing from either.
     banner      the bar at the top of every archived page: what it is, when it was captured,
                 the original URL, links; the callers supply the links
     data_table  the records table of a database snapshot
+    withheld    the notice shown instead of a page that was taken down, with its reason
 
 Nothing here imports replay/ or export/; what differs between them (links, URLs) is passed in.
 """

@@ -4,6 +4,7 @@
     /web/<ts><mod>/<url>    the capture of URL closest to TS (mod: "", id_, im_, js_, cs_, if_, fr_, oe_, mp_)
     /web/<url>              302 to the newest capture
     /web/*/<url>            every capture of URL
+                            (each of the three: 451 with the reason, for a URL taken down: `refuge hide`)
     /data/<name>/           a database target's newest snapshot: table, search, changes (data_pages.py)
     /mirrors                every published mirror URL, working ones first (Khmer and English)
     /mirrors.json           the same list, signed: /mirrors.json.minisig, public key /refuge.pub
@@ -13,6 +14,10 @@ The URL part is taken from the raw request URI (waitress REQUEST_URI, gunicorn
 RAW_URI), so query strings, '%2F' and percent-encoded Khmer paths arrive as sent; a
 scheme whose '//' a proxy collapsed ('https:/x') is repaired. The app holds no state
 but the settings and the catalog engine, so any number can run side by side.
+
+A URL taken down (storage.catalog.hidden) is asked about on every /web/ request and
+never cached, so a hide or an unhide holds at once in every server process; the lists
+(the front page's links, a not-found page's nearby pages, /data/ records) leave it out.
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ from werkzeug.wrappers import Response
 
 from refuge.config.settings import Settings
 from refuge.formats.urls import join
+from refuge.mirror.pages.withheld import withheld_page
 from refuge.mirror.replay import data_pages, pages
+from refuge.mirror.replay.metrics import instrument
 from refuge.mirror.replay.policy import MODS, archive_url, quote_url
 from refuge.mirror.replay.serve_record import location_of, serve_hit
 from refuge.storage import catalog, mirror_files
-from refuge.storage.catalog import index, replicas
+from refuge.storage.catalog import hidden, index, replicas
 from refuge.storage.warc.files import warc_files
 
 log = logging.getLogger(__name__)
@@ -169,7 +176,16 @@ class ReplayApp:
 
     # -- replay ---------------------------------------------------------------------------
 
+    def withheld(self, url: str) -> Response | None:
+        """451 with the reason when URL was taken down, else None. The same for every
+        modifier, id_ included: the original bytes stay in the WARC files for archivists,
+        not on the web."""
+        takedown = hidden.hidden_for(self.engine, url)
+        return None if takedown is None else reader(withheld_page(takedown["reason"]), 451)
+
     def replay(self, ts: str, mod: str, url: str, environ: dict[str, Any] | None = None) -> Response:
+        if (withheld := self.withheld(url)) is not None:
+            return withheld
         hit = index.closest(self.engine, url, ts)
         if hit is None:
             return self.not_found(url)
@@ -191,6 +207,8 @@ class ReplayApp:
         return index.closest(self.engine, url, ts, skip_redirects=True) or hit
 
     def newest(self, url: str) -> Response:
+        if (withheld := self.withheld(url)) is not None:
+            return withheld
         hit = index.closest(self.engine, url, None)
         if hit is None:
             return self.not_found(url)
@@ -202,12 +220,14 @@ class ReplayApp:
     def front_page(self) -> Response:
         latest = catalog.latest_captures(self.engine)
         fixity = replicas.fixity_by_target(self.engine)
+        takedowns = hidden.active(self.engine)
         entries = []
         for target in catalog.list_targets(self.engine):
             seed = target.spec.url
-            hit = index.closest(self.engine, seed, None) if target.id in latest else None
+            withheld = takedowns.for_url(seed) is not None
+            hit = index.closest(self.engine, seed, None) if target.id in latest and not withheld else None
             entries.append({"name": target.name, "url": seed, "ts": hit.timestamp if hit else None,
-                            "fixity": fixity.get(target.id), "kind": target.spec.kind})
+                            "fixity": fixity.get(target.id), "kind": target.spec.kind, "withheld": withheld})
         return reader(pages.front_page(entries))
 
     def mirror_list(self, name: str) -> Response:
@@ -223,6 +243,8 @@ class ReplayApp:
                                  "X-Content-Type-Options": "nosniff"})
 
     def capture_list(self, url: str) -> Response:
+        if (withheld := self.withheld(url)) is not None:
+            return withheld
         hits = index.captures_of(self.engine, url)
         return reader(pages.captures_page(url, hits), 200 if hits else 404)
 
@@ -233,7 +255,10 @@ class ReplayApp:
             others = index.captures_of(self.engine, url, limit=50)
             prefix = index.host_prefix(url) if not others else None
             if prefix:
-                nearby = index.urls_under(self.engine, prefix, limit=20)
+                # More than are shown, so that a few hidden ones leave the list still useful.
+                takedowns = hidden.active(self.engine)
+                nearby = [h for h in index.urls_under(self.engine, prefix, limit=40 if takedowns else 20)
+                          if takedowns.for_key(h.urlkey) is None][:20]
         return reader(pages.not_found_page(url, others, nearby), 404)
 
     def message(self, status: int, km: str, en: str) -> Response:
@@ -280,4 +305,4 @@ def app_for(settings: Settings) -> WSGIApp:
     """The replay app with a catalog connection pool of its own, one connection per thread:
     what each server process runs (so a PostgreSQL catalog sees at most THREADS
     connections from each)."""
-    return make_app(settings, catalog.connect(settings.catalog_url, pool=THREADS))
+    return instrument(make_app(settings, catalog.connect(settings.catalog_url, pool=THREADS)), settings)

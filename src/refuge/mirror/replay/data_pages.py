@@ -5,7 +5,9 @@
     /data/NAME/changes           what changed between the last two snapshots
 
 Every record links to its replayed page and to its attachments in the archive. No
-script: sorting and filtering are links and a form, so it works on any phone.
+script: sorting and filtering are links and a form, so it works on any phone. A record
+whose page was taken down (storage.catalog.hidden) is left out of the table; the changes
+page lists record ids only and stays as it is.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from refuge.mirror.pages.reader import bilingual as _t
 from refuge.mirror.pages.reader import reader_page
 from refuge.mirror.replay.policy import archive_url
 from refuge.storage import catalog
-from refuge.storage.catalog import snapshots
+from refuge.storage.catalog import hidden, snapshots
 
 MAX_ROWS = 500  # per page of results; a search narrows it
 # A search costs a pass over the snapshot per word: a reader's search fits well within these.
@@ -73,6 +75,9 @@ def _table(engine: Engine, name: str, capture_id: str, params: dict[str, str]) -
     else:
         rows = [r for r in _rows(engine, capture_id)
                 if all((r["fields"].get(k) or "") == v for k, v in params.items())]
+    takedowns = hidden.active(engine)
+    if takedowns:
+        rows = [r for r in rows if not r["url"] or takedowns.for_url(r["url"]) is None]
     fields = data_table.fields_of(rows)
     if sort:
         rows.sort(key=lambda r: (r["fields"].get(sort) or "", r["record_id"]) if sort in fields else r["record_id"],

@@ -1,6 +1,7 @@
 """The pages only the replay server shows, and the banner of a replayed page.
 
-    front_page       /: every target, its newest capture, its last fixity check
+    front_page       /: every target, its newest capture, its last fixity check (no link to a
+                     seed URL taken down)
     captures_page    /web/*/URL: every capture of a URL, newest first
     not_found_page   a URL that was not captured (or cannot be served), with captures that exist
     message_page     any other error
@@ -54,11 +55,17 @@ def banner(url: str, ts: str) -> str:
 # -- front page -------------------------------------------------------------------------
 
 def front_page(entries: Iterable[dict[str, Any]]) -> bytes:
-    """ENTRIES: dicts with name, url, ts (newest capture of the seed URL, or None) and
-    fixity (the last check of the target's copies, or None)."""
+    """ENTRIES: dicts with name, url, ts (newest capture of the seed URL, or None), fixity
+    (the last check of the target's copies, or None) and withheld (the seed URL was taken
+    down: no link to it)."""
     items = []
     for e in entries:
         url = e["url"]
+        if e.get("withheld"):
+            withheld = _t("បានដកចេញពីការបង្ហាញ", "Withheld", " / ")
+            items.append(f'<li><strong>{escape(e["name"])}</strong><br>{withheld}'
+                         f'{_data_link(e)}{_fixity_line(e.get("fixity"))}</li>')
+            continue
         if e.get("ts"):
             link = (f'<a href="{escape(archive_url(e["ts"], "", url))}">'
                     f'{_t("បើកច្បាប់ចម្លងចុងក្រោយ", "Open the newest copy", " / ")}</a>'

@@ -164,15 +164,20 @@ def default_processes() -> int:
 
 
 @contextmanager
-def running_server(app: Any, host: str = "127.0.0.1", port: int = 0, threads: int = 8) -> Iterator[str]:
+def running_server(app: Any, host: str = "127.0.0.1", port: int = 0, threads: int = 8,
+                   max_body: int = 1, name: str = "replay") -> Iterator[str]:
     """Start APP under waitress in a background thread; yields its base URL
     ('http://127.0.0.1:PORT') and stops it (listening socket, connections, worker
-    threads) on exit."""
+    threads) on exit. MAX_BODY: the largest request body taken (the replay server's
+    requests have none; the admin server's forms do)."""
     socket_map: dict[int, Any] = {}
-    server = create_server(app, map=socket_map, host=host, port=port, threads=threads,
-                           asyncore_loop_timeout=0.2, **_timeouts(TIMEOUT), **_ADJUSTMENTS)
+    try:
+        server = create_server(app, map=socket_map, host=host, port=port, threads=threads, asyncore_loop_timeout=0.2,
+                               **_timeouts(TIMEOUT), **{**_ADJUSTMENTS, "max_request_body_size": max_body})
+    except OSError as exc:
+        raise Failure(f"{name} server: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     h, p = _address(server, host)
-    thread = threading.Thread(target=server.run, name=f"refuge-replay-{p}", daemon=True)
+    thread = threading.Thread(target=server.run, name=f"refuge-{name}-{p}", daemon=True)
     thread.start()
     try:
         yield f"http://{h}:{p}"

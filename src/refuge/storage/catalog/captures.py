@@ -106,9 +106,15 @@ def hold_unchanged(conn: Connection, capture_id: str, status: str, finished: str
     return held.rowcount == 1
 
 
-def heartbeat(engine: Engine, capture_id: str) -> None:
+def heartbeat(engine: Engine, capture_id: str, progress: dict[str, int] | None = None) -> None:
+    """Say the capture is alive; PROGRESS (pages, requisites, failed, queued, bytes so far in
+    this run) is written beside it while it runs, for whoever watches it elsewhere."""
+    values: dict[str, Any] = {"heartbeat_at": now_iso()}
+    if progress is not None:
+        values.update({k: progress[k] for k in ("pages", "requisites", "failed", "queued", "bytes")})
     with engine.begin() as conn:
-        conn.execute(update(captures).where(captures.c.id == capture_id).values(heartbeat_at=now_iso()))
+        conn.execute(update(captures).where((captures.c.id == capture_id) & (captures.c.status == "running"))
+                     .values(**values))
 
 
 def reap_stale_captures(engine: Engine, stale_seconds: float, *, target_id: int | None = None) -> list[str]:
@@ -126,7 +132,7 @@ def reap_stale_captures(engine: Engine, stale_seconds: float, *, target_id: int 
         ids = [r.id for r in rows if r.heartbeat_at < cutoff or not _worker_alive(r.worker)]
         if ids:
             conn.execute(update(captures).where(captures.c.id.in_(ids)).values(
-                status="interrupted", finished_at=now_iso(),
+                status="interrupted", finished_at=now_iso(), queued=None,
                 error="the capturing process stopped without finishing"))
     return ids
 
@@ -148,7 +154,7 @@ def finish_capture(engine: Engine, capture_id: str, status: str, stats: dict[str
                    error: str | None = None) -> None:
     with engine.begin() as conn:
         conn.execute(update(captures).where(captures.c.id == capture_id).values(
-            status=status, finished_at=now_iso(), error=error, **stats))
+            status=status, finished_at=now_iso(), error=error, queued=None, **stats))
 
 
 def add_failures(engine: Engine, capture_id: str, rows: list[dict[str, Any]]) -> None:
@@ -160,14 +166,20 @@ def add_failures(engine: Engine, capture_id: str, rows: list[dict[str, Any]]) ->
 _CAPTURE_COLUMNS = [captures.c.id, targets.c.name.label("target"), captures.c.status,
                     captures.c.started_at.label("started"), captures.c.finished_at.label("finished"),
                     captures.c.pages, captures.c.requisites, captures.c.failed, captures.c.revisits,
-                    captures.c.bytes, captures.c.files, captures.c.error]
+                    captures.c.bytes, captures.c.files, captures.c.queued, captures.c.error]
 
 
-def list_captures(engine: Engine, target_name: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """Captures, newest first, as plain dicts (what `refuge captures --json` prints)."""
+def list_captures(engine: Engine, target_name: str | None = None, limit: int | None = None, *,
+                  status: str | None = None, since: str | None = None) -> list[dict[str, Any]]:
+    """Captures, newest first, as plain dicts (what `refuge captures --json` prints): of
+    TARGET_NAME, with STATUS, started at or after SINCE (ISO 8601 UTC) when given."""
     query = select(*_CAPTURE_COLUMNS).join(targets, targets.c.id == captures.c.target_id)
     if target_name is not None:
         query = query.where(targets.c.id == get_target(engine, target_name, include_removed=True).id)
+    if status is not None:
+        query = query.where(captures.c.status == status)
+    if since is not None:
+        query = query.where(captures.c.started_at >= since)
     query = query.order_by(captures.c.id.desc())
     if limit:
         query = query.limit(limit)
@@ -238,3 +250,11 @@ def known_file_names(engine: Engine, capture_ids: Iterable[str] | None = None) -
         query = query.where(files.c.capture_id.in_(list(capture_ids)))
     with engine.connect() as conn:
         return set(conn.execute(query).scalars())
+
+
+def failures_of(engine: Engine, capture_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+    """The URLs capture CAPTURE_ID could not fetch, with why: {url, status, reason}."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(failures.c.url, failures.c.status, failures.c.reason)
+                            .where(failures.c.capture_id == capture_id).order_by(failures.c.id).limit(limit))
+        return [dict(r._mapping) for r in rows]

@@ -29,6 +29,11 @@ def now_iso() -> str:
     return iso(utcnow())
 
 
+def parse_iso(text: str) -> datetime:
+    """A catalog time ('2026-11-27T23:41:47Z') as an aware UTC datetime."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
 def connect(url: str, create: bool = True, pool: int | None = None) -> Engine:
     """An engine for the catalog at URL, with the tables created if missing (unless the
     caller knows they exist: a capture's worker processes). POOL, if given, is the most

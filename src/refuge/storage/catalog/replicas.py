@@ -262,6 +262,18 @@ def fixity_by_target(engine: Engine) -> dict[int, dict[str, Any]]:
     return out
 
 
+def copies_by_target(engine: Engine) -> dict[int, dict[str, dict[str, int]]]:
+    """Per target and store, how many of its files' copies are copied and how many pending."""
+    query = (select(captures.c.target_id, replicas.c.store, replicas.c.state, func.count().label("n"))
+             .join(files, files.c.id == replicas.c.file_id).join(captures, captures.c.id == files.c.capture_id)
+             .group_by(captures.c.target_id, replicas.c.store, replicas.c.state))
+    out: dict[int, dict[str, dict[str, int]]] = {}
+    with engine.connect() as conn:
+        for r in conn.execute(query):
+            out.setdefault(r.target_id, {}).setdefault(r.store, {})[r.state] = r.n
+    return out
+
+
 def pending_count(engine: Engine, stores: Iterable[str]) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(replicas).where(
