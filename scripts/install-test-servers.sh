@@ -13,7 +13,9 @@
 #   - nodejs, npm   only when missing, to install js-ipfs below
 # and, from npm, js-ipfs 0.66.1 (a real IPFS node with Kubo's RPC API; Kubo's own
 # installers download a binary from outside and fail) into .test-servers/ipfs, pinned
-# by scripts/ipfs-node/package-lock.json.
+# by scripts/ipfs-node/package-lock.json;
+# and, from PyPI, pywb (pinned below) in a venv of its own, .test-servers/pywb: the
+# reference CDX server the /cdx tests compare Refuge's answers with (tests/support/pywb_server.py).
 # Idempotent: when everything is present it only checks and exits (well under a second).
 # Not root and a Debian package missing: prints the apt-get command to run and exits 1.
 set -euo pipefail
@@ -97,10 +99,27 @@ if [ "$(id -u)" -eq 0 ] && ! id -u postgres >/dev/null 2>&1; then
     useradd --system --user-group --home-dir /var/lib/postgresql --shell /bin/sh postgres
 fi
 
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# pywb into the gitignored .test-servers/pywb, a venv of its own (its pins are not Refuge's).
+# The stamp holds the pin, so a new pin reinstalls and an unchanged one costs a file read.
+pywb_spec="pywb==2.10.0"
+pywb_dir="$repo/.test-servers/pywb"
+if [ ! -x "$pywb_dir/bin/wayback" ] || [ "$(cat "$pywb_dir/.installed" 2>/dev/null)" != "$pywb_spec" ]; then
+    echo "install-test-servers: installing $pywb_spec into $pywb_dir (pip, about a minute)"
+    rm -rf "$pywb_dir"
+    "${PYTHON:-python3}" -m venv "$pywb_dir"
+    "$pywb_dir/bin/python" -m pip install -q --disable-pip-version-check "$pywb_spec" >/dev/null
+    if ! "$pywb_dir/bin/python" -c "import pywb" || [ ! -x "$pywb_dir/bin/wb-manager" ]; then
+        echo "install-test-servers: pip finished but pywb does not import in $pywb_dir" >&2
+        exit 1
+    fi
+    echo "$pywb_spec" > "$pywb_dir/.installed"
+fi
+
 # js-ipfs from npm, into the repo's gitignored .test-servers/ipfs. The stamp holds a hash
 # of the committed package files, so a changed lock reinstalls and an unchanged one costs
 # only the hash.
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 src="$repo/scripts/ipfs-node"
 dest="$repo/.test-servers/ipfs"
 stamp="$dest/.installed"

@@ -73,3 +73,23 @@ def test_replicas_fixity_and_database_snapshots_on_postgresql(pg_settings) -> No
     assert [c.file for c in checks if c.result == "bad"] == [warc.name]
     target = catalog.get_target(engine, "gazette")
     assert replicas.fixity_by_target(engine)[target.id]["bad"] == 1
+
+
+def test_urlkeys_are_ordered_byte_by_byte_even_in_an_older_catalog(pg_settings) -> None:
+    """The CDX server's prefix and host queries are key ranges: right only in byte order.
+    A catalog made before the column said so is brought to it when it is next opened."""
+    from sqlalchemy import text
+
+    engine = catalog.connect(pg_settings.catalog_url)
+    query = text("SELECT collation_name FROM information_schema.columns WHERE table_name = 'cdx' "
+                 "AND column_name = 'urlkey'")
+    with engine.begin() as conn:
+        assert conn.execute(query).scalar() == "C"
+        conn.execute(text('ALTER TABLE cdx ALTER COLUMN urlkey TYPE text COLLATE "default"'))  # as before
+        conn.execute(text("DELETE FROM refuge_schema"))  # a catalog from an older Refuge
+        assert conn.execute(query).scalar() is None
+    engine.dispose()
+    engine = catalog.connect(pg_settings.catalog_url)
+    with engine.connect() as conn:
+        assert conn.execute(query).scalar() == "C"
+    engine.dispose()

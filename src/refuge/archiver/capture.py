@@ -36,7 +36,7 @@ from refuge.archiver.worker import WorkerConfig
 from refuge.config.dbspec import spec_from_dict
 from refuge.config.errors import redact_text
 from refuge.config.settings import Settings
-from refuge.config.targets import TargetSpec, parse_duration
+from refuge.config.targets import TargetSpec, check_capturable, parse_duration
 from refuge.formats.urls import canonical
 from refuge.storage import catalog
 from refuge.storage.catalog import index
@@ -52,11 +52,12 @@ def run_capture(settings: Settings, engine: Engine, name: str, stop: threading.E
     """Capture target NAME now (resuming its interrupted capture unless FRESH) and
     return the capture's summary. PROGRESS, if given, hears how it goes a few times a second.
 
-    Raises BadInput for an unknown target, catalog.AlreadyRunning if another live
-    process is capturing it. A capture whose seed could not be captured is recorded
-    as failed and its summary returned with status "failed".
+    Raises BadInput for an unknown target or an imported one (`refuge import`),
+    catalog.AlreadyRunning if another live process is capturing it. A capture whose seed
+    could not be captured is recorded as failed and its summary returned with status "failed".
     """
     target = catalog.get_target(engine, name)
+    check_capturable(target.spec)  # an imported target's captures came from files, not its origin
     capture_id = _claim(settings, engine, target, fresh)
     began = time.monotonic()
     journal = _journal(settings, target.name, capture_id)

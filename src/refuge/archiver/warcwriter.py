@@ -251,18 +251,28 @@ class RollingWarcWriter:
         self.on_seal(current)
 
 
-def warcinfo_fields(target: str, user_agent: str, robots: str) -> dict[str, str]:
+def warcinfo_fields(target: str, user_agent: str, robots: str, *, capture: str = "",
+                    operator: str = "") -> dict[str, str]:
+    """The warcinfo record that opens each file: who wrote it (software and version, the
+    OPERATOR setting when set) and what it is part of (the target, the CAPTURE id)."""
     from importlib.metadata import version  # slow to import; needed once per worker
 
-    return {
+    fields = {
         "software": f"Refuge/{__version__} (warcio/{version('warcio')})",
         "format": "WARC File Format 1.1",
         "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
         "isPartOf": target,
-        "description": f"Capture of target {target} by Refuge",
+        "description": f"Capture {capture} of target {target} by Refuge" if capture
+        else f"Capture of target {target} by Refuge",
         "robots": "obey" if robots == "obey" else "ignore",
         "http-header-user-agent": user_agent,
     }
+    if capture:
+        fields["refuge-capture"] = capture
+    operator = " ".join(operator.split())  # one line: a field's value may not break the record
+    if operator:
+        fields["operator"] = operator
+    return fields
 
 
 def _record_id() -> str:

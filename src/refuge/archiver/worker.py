@@ -113,7 +113,8 @@ class Worker:
         self.writers = RollingWarcWriter(
             s.archive_dir / config.target_name / config.capture_id,
             f"{config.target_name}-{config.capture_id}-w{config.number}", s.warc_max_bytes,
-            warcinfo_fields(config.target_name, s.user_agent, config.robots), on_seal, s.warc_gzip_level,
+            warcinfo_fields(config.target_name, s.user_agent, config.robots, capture=config.capture_id,
+                            operator=s.operator), on_seal, s.warc_gzip_level,
             max_age=s.checkpoint_seconds if s.queue else None,
             taken=frozenset(catalog.known_file_names(self.engine, [config.capture_id])))
         self.record = Recorder(self.engine, config.target_id, self.writers)

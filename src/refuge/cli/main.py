@@ -17,9 +17,11 @@ from refuge.cli import accounts as cli_accounts
 from refuge.cli import alert_commands as cli_alerts
 from refuge.cli import cluster_commands as cli_cluster
 from refuge.cli import database as cli_database
+from refuge.cli import importing as cli_importing
 from refuge.cli import mirrors as cli_mirrors
 from refuge.cli import replicas as cli_replicas
 from refuge.cli import takedown as cli_takedown
+from refuge.cli import wacz as cli_wacz
 from refuge.cli.output import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, print_json, print_table, size
 from refuge.cli.status import target_json, target_rows
 from refuge.config.addresses import check_host_allowed
@@ -343,6 +345,8 @@ def _parser() -> argparse.ArgumentParser:
     cli_mirrors.add_parsers(sub)
     cli_alerts.add_parsers(sub)
     cli_takedown.add_parsers(sub)
+    cli_wacz.add_parsers(sub)
+    cli_importing.add_parsers(sub)
     return p
 
 

@@ -124,13 +124,21 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_key(args: argparse.Namespace, settings: Settings) -> int:
     from refuge.mirror.publish.signing_key import load_or_create_key, signing_key
 
-    key = signing_key(settings, catalog.connect(settings.catalog_url)) if settings.queue \
-        else load_or_create_key(settings.data)
+    from refuge.storage.wacz.signing import ALGORITHM, wacz_key
+
+    engine = catalog.connect(settings.catalog_url) if settings.queue else None
+    if args.wacz:  # the PEM alone, so `refuge key --wacz > wacz.pub` is what openssl reads
+        print(wacz_key(settings, engine).public_key_pem(), end="")
+        return EXIT_OK
+    key = signing_key(settings, engine) if engine is not None else load_or_create_key(settings.data)
     if args.json:
+        wacz = wacz_key(settings, engine)
         print_json({"public_key": key.public_key_b64(), "key_id": key.key_id_hex,
-                    "file": key.public_key_file()})
+                    "file": key.public_key_file(),
+                    "wacz": {"public_key": wacz.public_key_b64(), "fingerprint": wacz.fingerprint(),
+                             "algorithm": ALGORITHM, "file": wacz.public_key_pem()}})
     else:
-        print(key.public_key_file(), end="")
+        print(key.public_key_file(), end="")  # the minisign .pub file alone: `refuge key > refuge.pub`
     return EXIT_OK
 
 
@@ -159,6 +167,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_check)
 
-    p = sub.add_parser("key", help="the public key that signs the mirror list")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("key", help="the public key that signs the mirror list (--wacz: the one that signs "
+                                   "WACZ packages)")
+    p.add_argument("--wacz", action="store_true", help="the WACZ packages' public key instead, as PEM")
+    p.add_argument("--json", action="store_true", help="both keys")
     p.set_defaults(handler=cmd_key)

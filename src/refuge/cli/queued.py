@@ -10,6 +10,7 @@ from datetime import datetime
 from refuge.cli import jobs
 from refuge.cli.output import EXIT_FAILURE, EXIT_OK, print_json
 from refuge.config.settings import Settings
+from refuge.config.targets import check_capturable
 from refuge.storage import catalog
 
 
@@ -18,7 +19,7 @@ def capture_by_queue(args: argparse.Namespace, settings: Settings) -> tuple[int,
     (exit code, the capture's summary as the catalog holds it, or None with --no-wait).
     A capture a stopping worker handed back to the queue is followed on to its end."""
     engine = catalog.connect(settings.catalog_url)
-    catalog.get_target(engine, args.name)  # an unknown name is bad input here, not in a worker
+    check_capturable(catalog.get_target(engine, args.name).spec)  # bad input here, not in a worker
     app = jobs.queue_app(settings)
     jobs.ensure_queue_schema(engine, app)
     with app.open():

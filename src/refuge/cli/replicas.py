@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from refuge.cli.output import EXIT_FAILURE, EXIT_OK, print_json, print_table, size
@@ -66,6 +67,8 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     from refuge.cli.progress import step_progress
     from refuge.storage import fixity  # only for this command: it brings the CID code
 
+    if args.capture and args.capture.lower().endswith(".wacz"):  # no capture id ends so: a package
+        return _verify_package(args, settings)
     engine = catalog.connect(settings.catalog_url)
     stores = None
     if args.store:
@@ -89,6 +92,17 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
                                                    else " -> NOT repaired")
             print(f"  {c.result.upper()}: {c.store} {c.capture}/{c.file}: {c.reason}{fixed}")
     return EXIT_OK if not failing else EXIT_FAILURE
+
+
+def _verify_package(args: argparse.Namespace, settings: Settings) -> int:
+    from refuge.cli.wacz import verify_package
+
+    package = Path(args.capture)
+    if not package.is_file():
+        raise BadInput(f"{package}: no such WACZ package")
+    if args.all or args.store or args.repair:
+        raise BadInput(f"{package}: --all, --store and --repair are for captures, not a WACZ package")
+    return verify_package(package, args.json, settings)
 
 
 def cmd_stores(args: argparse.Namespace, settings: Settings) -> int:
@@ -127,8 +141,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_replicas)
 
-    p = sub.add_parser("verify", help="re-read every copy and check its SHA-256 (and CID); --repair heals")
-    p.add_argument("capture", nargs="?", metavar="CAPTURE")
+    p = sub.add_parser("verify", help="re-read every copy and check its SHA-256 (and CID); --repair heals; "
+                                      "or check a WACZ package's hashes and signature (FILE.wacz)")
+    p.add_argument("capture", nargs="?", metavar="CAPTURE | FILE.wacz")
     p.add_argument("--all", action="store_true", help="every capture (the default)")
     p.add_argument("--store", choices=("local", "s3", "ipfs"))
     p.add_argument("--repair", action="store_true", help="replace bad or missing copies from an intact one")

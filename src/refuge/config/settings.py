@@ -66,6 +66,9 @@ class Settings:
     # (a target on a private PKI). Empty: the bundled list.
     ca_file: str = ""
     user_agent: str = DEFAULT_USER_AGENT
+    # Who runs this archive ("Cambodia Records Project <archive@example.org>"): named in every
+    # WARC file's warcinfo record and in WACZ packages. Empty: named nowhere.
+    operator: str = ""
     targets_file: str = ""  # empty means the bundled config/targets.toml
     # "" runs captures in the calling process; "postgres" queues them as jobs on the
     # PostgreSQL catalog for `refuge worker` processes on any machine (cli/jobs.py).

@@ -18,7 +18,9 @@ from refuge.config.errors import BadInput
 
 SCOPES = ("page", "prefix", "host", "domain")
 ROBOTS = ("obey", "ignore")
-KINDS = ("site", "database")
+KINDS = ("site", "database")  # what `refuge add` makes
+# A target made by `refuge import` for archives brought in from elsewhere: see imported_target.
+IMPORTED = "imported"
 DEFAULT_EVERY = 24 * 3600
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
@@ -37,7 +39,7 @@ class TargetSpec:
     include: tuple[str, ...] = field(default_factory=tuple)
     exclude: tuple[str, ...] = field(default_factory=tuple)
     robots: str = "obey"
-    kind: str = "site"  # site | database
+    kind: str = "site"  # site | database | imported
     # A database target's spec (config/dbspec.py) as canonical JSON text: a string keeps
     # the dataclass frozen and comparable.
     database: str | None = None
@@ -77,12 +79,7 @@ def make_target(
     url = validate_url(url)
     if name is None:
         name = default_name(url)
-    if not _NAME.match(name):
-        raise BadInput(
-            f"target name {name!r}: use 1-63 lowercase letters, digits, '.', '-' or '_', starting with a letter or digit"
-        )
-    if name in RESERVED_NAMES:
-        raise BadInput(f"target name {name!r}: reserved (stores keep published mirrors under '{name}/')")
+    check_name(name)
     if scope not in SCOPES:
         raise BadInput(f"scope {scope!r}: must be one of {', '.join(SCOPES)}")
     if robots not in ROBOTS:
@@ -115,6 +112,39 @@ def make_target(
         robots=robots, kind=kind,
         database=json.dumps(database, ensure_ascii=False) if database is not None else None,  # field order kept
     )
+
+
+def imported_target(name: str, url: str) -> TargetSpec:
+    """The target `refuge import NAME` adds when there is no target NAME: kind "imported",
+    no schedule, scope "page", URL the archive's first page.
+
+    Its own kind rather than a site on a manual schedule, because a site can be captured
+    (`refuge capture`, the admin console) and would crawl the live origin, which is not
+    what its captures hold and may be blocked or gone: a capture of an imported target is
+    refused, and the scheduler never runs it (no schedule either, should a scheduler look
+    only at that). The kind is stored and shown (`refuge targets`, the mirror list), so
+    readers and admins see where its captures came from. `refuge add URL --name NAME` makes
+    it a site (or database) target from then on, its imported captures kept beside.
+    """
+    check_name(name)
+    return TargetSpec(name=name, url=validate_url(url), scope="page", every_seconds=None, cron=None, kind=IMPORTED)
+
+
+def check_capturable(spec: TargetSpec) -> None:
+    """BadInput for a target that is not captured: an imported one (see imported_target)."""
+    if spec.kind == IMPORTED:
+        raise BadInput(f"target {spec.name!r} holds imported archives and is not captured; to capture its site "
+                       f"too, make it a site target: `refuge add URL --name {spec.name}`")
+
+
+def check_name(name: str) -> None:
+    """BadInput unless NAME can name a target."""
+    if not _NAME.match(name):
+        raise BadInput(
+            f"target name {name!r}: use 1-63 lowercase letters, digits, '.', '-' or '_', starting with a letter or digit"
+        )
+    if name in RESERVED_NAMES:
+        raise BadInput(f"target name {name!r}: reserved (stores keep published mirrors under '{name}/')")
 
 
 def validate_url(url: str) -> str:

@@ -3,9 +3,9 @@
 `refuge verify` knows a copy is bad from its SHA-256; an archivist deciding whether to
 repair, restore or salvage needs to know where. Each kind of file is read as what it is:
 a WARC file member by member (every record is its own gzip member, and a member's CRC
-covers all of its bytes), a CDXJ index and the `.sha256` list line by line, the manifest
-as the JSON it must be. Only ever run on a copy already found bad, so its cost does not
-matter to a clean archive.
+covers all of its bytes; an imported uncompressed one record by record, by its digests),
+a CDXJ index and the `.sha256` list line by line, the manifest as the JSON it must be.
+Only ever run on a copy already found bad, so its cost does not matter to a clean archive.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from refuge.config.errors import BadInput
 from refuge.storage.catalog.cdxj import parse_cdxj_line
 from refuge.storage.warc.strict import GZIP_MAGIC, damaged
+from refuge.storage.warc.validate import check_warc
 
 READ_CHUNK = 1024 * 1024
 _SUMS_LINE = re.compile(r"[0-9a-f]{64}  [^\n/]+")
@@ -45,7 +46,17 @@ def where_damaged(path: Path, kind: str) -> str | None:
 
 
 def _warc(path: Path) -> str | None:
-    """The first gzip member that does not inflate whole, CRC and length checked."""
+    """The first gzip member that does not inflate whole, CRC and length checked; in an
+    uncompressed WARC file (an imported one), the first record that does not read whole
+    or whose digests do not match."""
+    with open(path, "rb") as fh:
+        uncompressed = fh.read(5) == b"WARC/"
+    if uncompressed:
+        try:
+            check_warc(path, str(path))
+        except BadInput as exc:
+            return str(exc)
+        return None
     with open(path, "rb") as fh:
         offset, buf = 0, b""  # buf: bytes read but not yet fed, starting at OFFSET
         while True:

@@ -3,11 +3,12 @@
 Two files, written once the capture is over and stored with it in every store:
 
 - `<capture>.manifest.json`: the capture's metadata and every file with its size,
-  SHA-256, IPFS CID and where each store keeps it;
+  SHA-256, IPFS CID and where each store keeps it, and the public key that signs this
+  archive's WACZ packages of it;
 - `<capture>.sha256`: the same hashes in `sha256sum` format, manifest included, so
   `sha256sum -c <capture>.sha256` in a folder downloaded from any store checks it all.
 
-Both are deterministic for a given capture and store configuration.
+Both are deterministic for a given capture, store configuration and WACZ signing key.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from sqlalchemy import Engine, insert
 from sqlalchemy.exc import IntegrityError
 
 from refuge import __version__
-from refuge.config.errors import Failure
+from refuge.config.errors import BadInput, Failure
 from refuge.config.settings import Settings
 from refuge.storage import catalog
 from refuge.storage.catalog import replicas
 from refuge.storage.catalog.captures import hold_unchanged
+from refuge.storage.catalog.imports import sources_of
 from refuge.storage.catalog.schema import files
 from refuge.storage.stores.cid import CidBuilder, bytes_cid
 from refuge.storage.stores.interface import READ_CHUNK, FileRef, configured_store_names, open_store
@@ -83,6 +85,7 @@ def _write_manifest(settings: Settings, engine: Engine, capture_id: str,
     doc = {
         "format": FORMAT,
         "generated_by": f"refuge {__version__}",
+        "signing_key": _signing_key(settings, engine),
         "capture": {
             "id": capture_id, "target": target.name, "url": target.spec.url, "kind": target.spec.kind,
             "status": capture["status"], "started": capture["started"], "finished": capture["finished"],
@@ -95,6 +98,9 @@ def _write_manifest(settings: Settings, engine: Engine, capture_id: str,
         } for f in refs],
         "verify": f"sha256sum -c {sums_name(capture_id)}   (in a folder holding this capture's files)",
     }
+    imported = sources_of(engine, capture_id)
+    if imported:  # an imported capture: the files it came from, a WACZ's signature check among them
+        doc["imported"] = imported
     folder = settings.archive_dir / target.name / capture_id
     body = (json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False) + "\n").encode("utf-8")
     manifest_path = folder / manifest_name(capture_id)
@@ -128,6 +134,20 @@ def _write_manifest(settings: Settings, engine: Engine, capture_id: str,
         return replicas.file_refs(engine, settings.data, [capture_id])
     replicas.set_cids(engine, cids)
     return replicas.file_refs(engine, settings.data, [capture_id])
+
+
+def _signing_key(settings: Settings, engine: Engine) -> dict[str, str]:
+    """The key that signs this archive's WACZ packages of the capture (`refuge wacz`): their
+    signature covers these same files' SHA-256. A key that cannot be read fails this capture's
+    manifest (Failure: the others go on), never the push."""
+    from refuge.storage.wacz.signing import ALGORITHM, wacz_key  # the crypto stack, once per manifest
+
+    try:
+        key = wacz_key(settings, engine)
+    except BadInput as exc:
+        raise Failure(f"cannot write the manifest: {exc}") from None
+    return {"public_key": key.public_key_b64(), "fingerprint": key.fingerprint(), "algorithm": ALGORITHM,
+            "signs": "WACZ packages of this capture (datapackage-digest.json signedData); see `refuge key`"}
 
 
 def _checked_cid(settings: Settings, f: FileRef) -> str:

@@ -22,7 +22,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from refuge.cli.admin.operations import Conflict, Invalid, get_target
+from refuge.config.errors import BadInput
 from refuge.config.settings import Settings
+from refuge.config.targets import check_capturable
 from refuge.mirror.publish.publisher import channels
 from refuge.storage import catalog
 from refuge.storage.catalog import events
@@ -65,6 +67,10 @@ class Background:
 
     def _start_capture(self, name: str) -> dict[str, Any]:
         target = get_target(self.engine, name)
+        try:
+            check_capturable(target.spec)
+        except BadInput as exc:  # the target is fine, but what it is clashes with capturing it
+            raise Conflict(str(exc)) from None
         running = catalog.list_captures(self.engine, name, limit=1, status="running")
         if running:
             raise Conflict(f"name: a capture of {name} is running already ({running[0]['id']})")

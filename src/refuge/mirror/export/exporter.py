@@ -40,7 +40,7 @@ from html import unescape
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from refuge.config.errors import BadInput, Failure
 from refuge.config.settings import Settings
@@ -62,7 +62,6 @@ from refuge.storage import catalog
 from refuge.storage.capture_records import read_capture_records
 from refuge.storage.catalog import hidden, snapshots
 from refuge.storage.catalog.index import Hit
-from refuge.storage.catalog.schema import cdx
 from refuge.storage.warc.files import WarcFiles, warc_files
 from refuge.storage.warc.payloads import open_payload
 from refuge.storage.warc.records import content_encoding, decoded_stream
@@ -102,7 +101,7 @@ def export_capture(settings: Settings, engine: Engine, target_name: str, out: Pa
     """
     started = time.monotonic()
     target = catalog.get_target(engine, target_name, include_removed=True)
-    capture_id = _pick_capture(engine, target_name, capture_id)
+    capture_id = catalog.pick_capture(engine, target_name, capture_id, "export")
     extra = _check_extra(extra_files or {})
     out = Path(out).absolute()
     _check_out(out)
@@ -154,26 +153,7 @@ def export_capture(settings: Settings, engine: Engine, target_name: str, out: Pa
                   digest=digest, pages=pages)
 
 
-# -- choosing what to export ------------------------------------------------------------
-
-def _has_records(engine: Engine, capture_id: str) -> bool:
-    with engine.connect() as conn:
-        return conn.execute(select(cdx.c.id).where(cdx.c.capture_id == capture_id).limit(1)).first() is not None
-
-
-def _pick_capture(engine: Engine, target_name: str, capture_id: str | None) -> str:
-    captures = catalog.list_captures(engine, target_name)
-    if capture_id is not None:
-        if not any(c["id"] == capture_id for c in captures):
-            raise BadInput(f"--capture {capture_id}: not a capture of {target_name!r} "
-                           f"(see `refuge captures {target_name}`)")
-        return capture_id
-    for wanted in ("complete", None):
-        for c in captures:
-            if (wanted is None or c["status"] == wanted) and _has_records(engine, c["id"]):
-                return c["id"]
-    raise BadInput(f"target {target_name!r}: nothing captured to export yet (run `refuge capture {target_name}`)")
-
+# -- checking what was asked ---------------------------------------------------------
 
 def _check_extra(extra: Mapping[str, bytes]) -> dict[str, bytes]:
     for name in extra:

@@ -50,7 +50,9 @@ class Plan:
         self.withheld: dict[str, str] = {}
         self.notices: dict[str, dict[str, Any]] = {}
         for hit in records.hits:
-            if hit.rectype not in ("response", "revisit") or hit.status is None:
+            # A resource record (in an imported archive) has no HTTP status: it is served as a 200.
+            status = hit.status if hit.rectype != "resource" else (hit.status or 200)
+            if hit.rectype not in ("response", "revisit", "resource") or status is None:
                 continue
             key = canon(hit.url)
             takedown = takedowns.for_key(hit.urlkey or url_key(hit.url)) if takedowns else None
@@ -58,7 +60,7 @@ class Plan:
                 self.withheld[key] = notice = f"{WITHHELD}/{takedown['id']}.html"
                 self.notices[notice] = takedown
                 continue
-            if 200 <= hit.status < 300 and hit.status != 206 and key not in files:
+            if 200 <= status < 300 and status != 206 and key not in files:
                 if hit.rectype == "revisit":
                     original = records.originals.get(hit)
                     if original is None:
@@ -66,7 +68,7 @@ class Plan:
                         continue
                     self.sources[key] = original
                 files[key] = hit
-            elif 300 <= hit.status < 400 and key not in redirects:
+            elif 300 <= status < 400 and key not in redirects:
                 redirects[key] = hit
         self.hits = files
         self.urls = {key: hit.url for key, hit in files.items()}

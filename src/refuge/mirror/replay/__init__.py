@@ -6,6 +6,9 @@
     pages         the pages only the server shows (front page, capture list, errors) and
                   the replayed page's banner
     data_pages    /data/NAME/: a database target's newest snapshot as a searchable table
+    cdx_api       /cdx: the CDX server API (pywb's, the Wayback Machine's); cdx_params reads
+                  its parameters, cdx_rows prints its rows
+    memento       Memento (RFC 7089): TimeGate and memento headers, /timemap/ pages
     server        running the app under waitress
 
 Archived pages are untrusted: they are served under a sandboxing Content-Security-Policy,

@@ -1,10 +1,14 @@
 """The replay server's WSGI application: Wayback-style routes over the catalog.
 
     /                       front page: every target and its newest capture
-    /web/<ts><mod>/<url>    the capture of URL closest to TS (mod: "", id_, im_, js_, cs_, if_, fr_, oe_, mp_)
-    /web/<url>              302 to the newest capture
+    /web/<ts><mod>/<url>    the capture of URL closest to TS (mod: "", id_, im_, js_, cs_, if_, fr_, oe_, mp_);
+                            served, it is a Memento memento: Memento-Datetime, Link to its neighbours
+    /web/<url>              the TimeGate: 302 to the capture closest to Accept-Datetime, else the newest
     /web/*/<url>            every capture of URL
-                            (each of the three: 451 with the reason, for a URL taken down: `refuge hide`)
+    /timemap/link/<url>     its TimeMap (application/link-format), /timemap/json/<url> as JSON lines;
+                            /timemap/<kind>/<ts>/<url> the page from TS on (memento.py)
+                            (each of these: 451 with the reason, for a URL taken down: `refuge hide`)
+    /cdx?url=...            the CDX server API of pywb and the Wayback Machine (cdx_api.py)
     /data/<name>/           a database target's newest snapshot: table, search, changes (data_pages.py)
     /mirrors                every published mirror URL, working ones first (Khmer and English)
     /mirrors.json           the same list, signed: /mirrors.json.minisig, public key /refuge.pub
@@ -31,10 +35,11 @@ from urllib.parse import quote
 from sqlalchemy import Engine
 from werkzeug.wrappers import Response
 
+from refuge.config.errors import BadInput
 from refuge.config.settings import Settings
 from refuge.formats.urls import join
 from refuge.mirror.pages.withheld import withheld_page
-from refuge.mirror.replay import data_pages, pages
+from refuge.mirror.replay import cdx_api, data_pages, memento, pages
 from refuge.mirror.replay.metrics import instrument
 from refuge.mirror.replay.policy import MODS, archive_url, quote_url
 from refuge.mirror.replay.serve_record import location_of, serve_hit
@@ -111,6 +116,7 @@ class ReplayApp:
         self.engine = engine
         self.files = warc_files(settings, engine)
         self.streams = threading.BoundedSemaphore(STREAMS)
+        self.timemap_page = memento.PAGE_SIZE
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:
@@ -157,6 +163,10 @@ class ReplayApp:
             found = data_pages.handle(self.engine, target)
             if found is not None:
                 return reader(found[1], found[0])
+        if target == "/cdx" or target.startswith("/cdx?"):
+            return cdx_api.answer(self.engine, target.partition("?")[2])
+        if target.startswith("/timemap/"):
+            return self.timemap(target)
         if not target.startswith("/web/"):
             if target in ("/web", "/web?"):
                 return redirect("/")
@@ -168,7 +178,7 @@ class ReplayApp:
         m = _WEB.fullmatch(rest)
         if m is None:
             url = normalise_url(rest)
-            return self.newest(url) if url else redirect("/")
+            return self.timegate(url, environ) if url else redirect("/")
         ts, mod, url = m.group(1), m.group(2) or "", normalise_url(m.group(3))
         if url is None:
             return redirect("/")
@@ -192,7 +202,8 @@ class ReplayApp:
         hit = self.past_self_redirect(hit, url, ts)
         if mod == "" and hit.timestamp != ts:
             return redirect(archive_url(hit.timestamp, "", url))
-        return serve_hit(self.files, self.engine, hit, mod, url, environ)
+        link = memento.memento_link(self.engine, hit, mod)
+        return serve_hit(self.files, self.engine, hit, mod, url, environ, link)
 
     def past_self_redirect(self, hit: index.Hit, url: str, ts: str | None) -> index.Hit:
         """A redirect to a URL with the same SURT key (http -> https, www. -> bare host)
@@ -206,14 +217,30 @@ class ReplayApp:
             return hit
         return index.closest(self.engine, url, ts, skip_redirects=True) or hit
 
-    def newest(self, url: str) -> Response:
+    def timegate(self, url: str, environ: dict[str, Any]) -> Response:
+        """Memento's TimeGate: 302 to the capture closest to Accept-Datetime (the newest without one)."""
         if (withheld := self.withheld(url)) is not None:
             return withheld
-        hit = index.closest(self.engine, url, None)
+        try:
+            when = memento.accept_datetime(environ)
+        except BadInput as exc:
+            return Response(f"{exc}\n", status=400, content_type="text/plain; charset=utf-8")
+        hit = index.closest(self.engine, url, when)
         if hit is None:
             return self.not_found(url)
-        hit = self.past_self_redirect(hit, url, None)
-        return redirect(archive_url(hit.timestamp, "", url))
+        hit = self.past_self_redirect(hit, url, when)
+        response = redirect(archive_url(hit.timestamp, "", url))
+        response.headers.extend(memento.timegate_headers(self.engine, url, hit.urlkey))
+        return response
+
+    def timemap(self, target: str) -> Response:
+        found = memento.timemap_route(target)
+        url = normalise_url(found[2]) if found else None
+        if found is None or url is None:
+            return self.not_found(None)
+        if (withheld := self.withheld(url)) is not None:
+            return withheld
+        return memento.timemap(self.engine, found[0], url, found[1], self.timemap_page)
 
     # -- reader pages ---------------------------------------------------------------------
 

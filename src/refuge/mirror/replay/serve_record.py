@@ -152,20 +152,23 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def replay_headers(ts: str, url: str) -> list[tuple[str, str]]:
+def replay_headers(ts: str, url: str, link: str | None = None) -> list[tuple[str, str]]:
+    """The headers every replayed record gets: security, and Memento's (LINK: the memento's
+    Link header, memento.memento_link; without it, the original alone)."""
     return [
         ("Content-Security-Policy", REPLAY_CSP),
         ("X-Content-Type-Options", "nosniff"),
         ("Referrer-Policy", "no-referrer"),
         ("Access-Control-Allow-Origin", "*"),
         ("Memento-Datetime", http_date(ts)),
-        ("Link", f'<{quote_url(url)}>; rel="original"'),
+        ("Link", link or f'<{quote_url(url)}>; rel="original"'),
     ]
 
 
 def serve_hit(files: WarcFiles, engine: Engine, hit: Hit, mod: str, url: str,
-              environ: dict[str, Any] | None = None) -> Response:
-    """The response for HIT requested as /web/<ts><mod>/<url> (by ENVIRON: a Range in it is honoured)."""
+              environ: dict[str, Any] | None = None, link: str | None = None) -> Response:
+    """The response for HIT requested as /web/<ts><mod>/<url> (by ENVIRON: a Range in it is
+    honoured), with LINK as its Memento Link header."""
     original = None
     if hit.rectype == "revisit":
         original = original_of(engine, hit.target_id, hit.digest, not_after=hit.timestamp)
@@ -174,7 +177,7 @@ def serve_hit(files: WarcFiles, engine: Engine, hit: Hit, mod: str, url: str,
     stack = ExitStack()
     try:
         head, body = stack.enter_context(open_payload(files, hit, original, stream=True))
-        response = _build(head, body, hit, mod, stack, environ or {})
+        response = _build(head, body, hit, mod, stack, environ or {}, link)
     except StoreUnavailable as exc:  # the archive's bucket is out of reach: not the record's fault
         stack.close()
         log.error("replay of %s at %s: %s", hit.url, hit.timestamp, exc)
@@ -211,7 +214,8 @@ def location_of(files: WarcFiles, hit: Hit) -> str | None:
         return None
 
 
-def _build(head: Any, body: Any, hit: Hit, mod: str, stack: ExitStack, environ: dict[str, Any]) -> Response:
+def _build(head: Any, body: Any, hit: Hit, mod: str, stack: ExitStack, environ: dict[str, Any],
+           link: str | None) -> Response:
     http = head.http_headers
     try:
         status = int(http.get_statuscode())
@@ -271,7 +275,7 @@ def _build(head: Any, body: Any, hit: Hit, mod: str, stack: ExitStack, environ: 
         headers = [(n, v) for n, v in headers if n.lower() != "content-encoding"]
         if encoding:
             headers.append(("Content-Encoding", latin1(body.http_headers.get_header("Content-Encoding"))))
-    headers.extend(replay_headers(hit.timestamp, hit.url))
+    headers.extend(replay_headers(hit.timestamp, hit.url, link))
 
     if kind == "raw":
         length = getattr(body.raw_stream, "limit", None)

@@ -23,6 +23,7 @@ from refuge.storage.catalog.captures import (
     latest_captures,
     list_captures,
     new_capture_id,
+    pick_capture,
     reap_stale_captures,
     record_sealed_warc,
     reopen_capture,
@@ -33,4 +34,4 @@ from refuge.storage.catalog.captures import (
 from refuge.storage.catalog.db import connect, iso, now_iso, utcnow
 from refuge.storage.catalog.targets import Target, get_target, list_targets, remove_target, save_target, seed_targets
 
-__all__ = ['AlreadyRunning', 'Target', 'add_failures', 'capture_files', 'failures_of', 'connect', 'finish_capture', 'forget_files', 'get_capture', 'get_target', 'heartbeat', 'iso', 'known_file_names', 'latest_captures', 'list_captures', 'list_targets', 'new_capture_id', 'now_iso', 'reap_stale_captures', 'record_sealed_warc', 'remove_target', 'reopen_capture', 'resumable_capture', 'save_target', 'seed_targets', 'start_capture', 'utcnow', 'worker_id']
+__all__ = ['AlreadyRunning', 'Target', 'add_failures', 'capture_files', 'failures_of', 'connect', 'finish_capture', 'forget_files', 'get_capture', 'get_target', 'heartbeat', 'iso', 'known_file_names', 'latest_captures', 'list_captures', 'list_targets', 'new_capture_id', 'now_iso', 'pick_capture', 'reap_stale_captures', 'record_sealed_warc', 'remove_target', 'reopen_capture', 'resumable_capture', 'save_target', 'seed_targets', 'start_capture', 'utcnow', 'worker_id']

@@ -196,6 +196,28 @@ def get_capture(engine: Engine, capture_id: str) -> dict[str, Any]:
     return dict(row._mapping)
 
 
+def pick_capture(engine: Engine, target_name: str, capture_id: str | None, doing: str) -> str:
+    """CAPTURE_ID if it is a capture of TARGET_NAME; without one, the newest complete capture
+    that has indexed records, else the newest with any. BadInput otherwise, saying what
+    there is nothing to do (DOING: "export", "package")."""
+    found = list_captures(engine, target_name)
+    if capture_id is not None:
+        if not any(c["id"] == capture_id for c in found):
+            raise BadInput(f"--capture {capture_id}: not a capture of {target_name!r} "
+                           f"(see `refuge captures {target_name}`)")
+        return capture_id
+    for wanted in ("complete", None):
+        for c in found:
+            if (wanted is None or c["status"] == wanted) and _has_records(engine, c["id"]):
+                return c["id"]
+    raise BadInput(f"target {target_name!r}: nothing captured to {doing} yet (run `refuge capture {target_name}`)")
+
+
+def _has_records(engine: Engine, capture_id: str) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(select(cdx.c.id).where(cdx.c.capture_id == capture_id).limit(1)).first() is not None
+
+
 def latest_captures(engine: Engine) -> dict[int, dict[str, Any]]:
     """The newest capture of each target, keyed by target id."""
     # Capture ids sort in start order (see new_capture_id), so the newest is the max id.

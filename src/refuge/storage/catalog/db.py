@@ -59,6 +59,7 @@ def connect(url: str, create: bool = True, pool: int | None = None) -> Engine:
             if not _schema_is_current(engine):  # not brought up meanwhile by another process
                 metadata.create_all(engine)
                 _add_new_columns(engine)
+                _byte_order_urlkeys(engine)
                 _add_new_indexes(engine)
                 _mark_schema_current(engine)
     return engine
@@ -124,6 +125,19 @@ def _mark_schema_current(engine: Engine) -> None:
             conn.execute(insert(schema_state).values(key="schema", value=wanted))
     except IntegrityError:  # another process marked it at the same moment
         pass
+
+
+def _byte_order_urlkeys(engine: Engine) -> None:
+    """A PostgreSQL catalog made before the cdx table's urlkey said COLLATE "C" (schema.URLKEY):
+    the column is given it, which rebuilds its index in that order."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as conn:
+        found = conn.execute(text("SELECT collation_name FROM information_schema.columns "
+                                  "WHERE table_schema = current_schema() AND table_name = 'cdx' "
+                                  "AND column_name = 'urlkey'")).scalar()
+        if found != "C":
+            conn.execute(text('ALTER TABLE cdx ALTER COLUMN urlkey TYPE text COLLATE "C"'))
 
 
 def _add_new_columns(engine: Engine) -> None:

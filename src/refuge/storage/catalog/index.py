@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import Engine, Select, and_, or_, select
 
@@ -54,6 +55,17 @@ def _hit(row) -> Hit:
 
 def _base():
     return select(*_COLUMNS).join(files, files.c.id == cdx.c.file_id)
+
+
+def hits_query() -> Select:
+    """SELECT of every Hit column (the cdx table joined with files), for other catalog
+    modules to narrow and order; read its rows with to_hit."""
+    return _base()
+
+
+def to_hit(row: Any) -> Hit:
+    """The Hit of one row of hits_query()."""
+    return _hit(row)
 
 
 def closest(engine: Engine, url: str, timestamp: str | None = None, *,
@@ -128,6 +140,12 @@ def pad_timestamp(ts: str) -> str:
     ts = "".join(c for c in ts if c.isdigit())[:14]
     defaults = "00000101000000"
     return ts + defaults[len(ts):]
+
+
+def timestamp_seconds(ts: str) -> float:
+    """Seconds since the epoch of a timestamp (padded as pad_timestamp pads it), for
+    comparing distances in time."""
+    return _seconds(ts)
 
 
 def _seconds(ts: str) -> float:

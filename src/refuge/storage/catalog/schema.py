@@ -24,6 +24,11 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# SURT keys are ordered byte by byte, as pywb's indexes are: the CDX server's prefix, host
+# and domain queries are key ranges, right only in that order. SQLite compares bytes; a
+# PostgreSQL database made with a locale would ignore punctuation, so the column says "C".
+URLKEY = Text().with_variant(Text(collation="C"), "postgresql")
+
 # Which schema the catalog was last brought up to (storage.catalog.connect): one row,
 # key "schema", value the hash of this module's source.
 schema_state = Table(
@@ -108,7 +113,7 @@ files = Table(
 cdx = Table(
     "cdx", metadata,
     Column("id", Integer, primary_key=True),
-    Column("urlkey", Text, nullable=False),
+    Column("urlkey", URLKEY, nullable=False),
     Column("timestamp", String(14), nullable=False),
     Column("url", Text, nullable=False),
     Column("mime", String(255), nullable=False),
@@ -340,4 +345,26 @@ alert_states = Table(
     Column("state", String(16), nullable=False),
     Column("since", String(20), nullable=False),
     Column("detail", Text, nullable=False, server_default=""),
+)
+
+# Where an imported capture's files came from (`refuge import`): one row per file given (a
+# WARC file, or a WACZ package) and per WARC file inside a WACZ, with its SHA-256 as
+# received and, for a WACZ, what its signature check found. Written in the transaction
+# that makes the capture, never changed after.
+import_sources = Table(
+    "import_sources", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("capture_id", String(40), ForeignKey("captures.id"), nullable=False, index=True),
+    Column("source", Text, nullable=False),  # the file's name as given, without its folders
+    Column("member", Text),  # a WARC file inside a WACZ: its path in the package
+    Column("kind", String(8), nullable=False),  # warc | wacz
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("stored_as", String(255)),  # the capture's file holding these bytes (None for a WACZ itself)
+    Column("records", Integer),  # WARC: its records, and how many were bad and left out (--lenient)
+    Column("bad_records", Integer),
+    Column("signed", Integer),  # WACZ: 1 signed, 0 not
+    Column("signature_ok", Integer),  # WACZ: 1 the signature verifies, 0 it does not, None unsigned
+    Column("detail", Text, nullable=False, server_default="{}"),  # JSON: WACZ key, software, created...
+    Column("imported_at", String(20), nullable=False),
 )

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from refuge.config.errors import BadInput
@@ -60,6 +60,14 @@ def save_target(engine: Engine, spec: TargetSpec) -> tuple[Target, bool]:
             created = False
         row = conn.execute(select(targets).where(targets.c.name == spec.name)).one()
     return _target(row), created
+
+
+def insert_target(conn: Connection, spec: TargetSpec) -> int:
+    """Inside CONN's transaction: add target SPEC, whose name the catalog must not hold
+    (IntegrityError if it does); its id."""
+    now = now_iso()
+    return int(conn.execute(insert(targets).values(**_spec_columns(spec), created_at=now, updated_at=now)
+                            .returning(targets.c.id)).scalar_one())
 
 
 def seed_targets(engine: Engine, specs: Iterable[TargetSpec]) -> list[str]:

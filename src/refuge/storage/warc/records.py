@@ -8,8 +8,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from warcio.bufferedreaders import BufferedReader
+from warcio.bufferedreaders import BufferedReader, ChunkedDataReader
 from warcio.recordloader import ArcWarcRecord
+from warcio.utils import BUFF_SIZE
 from zlib_ng import zlib_ng
 
 from refuge.config.errors import Failure
@@ -69,9 +70,68 @@ def record_in(fh: BinaryIO, path: Path | str, offset: int, length: int | None = 
     small = length is not None and 0 < length <= WHOLE_STORED and not stream
     whole = _read_whole(fh, offset, length) if small else None
     if whole is not None:
-        yield whole
+        yield as_served(whole)
         return
-    yield read_record(fh, path, offset)
+    yield as_served(read_record(fh, path, offset))
+
+
+def as_served(record: ArcWarcRecord) -> ArcWarcRecord:
+    """RECORD as every reader takes it, whoever wrote it. Refuge writes responses with their
+    bodies decoded; archives made elsewhere (`refuge import`) may hold:
+    - a resource record (no HTTP head): given the head of a 200 response of its WARC
+      Content-Type and length, as pywb serves one;
+    - a body kept with its chunked transfer framing (wget keeps it): read with the framing
+      undone and Transfer-Encoding dropped, so what is served, exported or hashed is the
+      body, not the chunks (warcio's content_stream would undo it, raw_stream does not).
+    """
+    http = record.http_headers
+    if http is None:
+        if record.rec_type == "resource":
+            record.http_headers = LOADER.default_http_headers(record.length, record.content_type)
+    elif "chunked" in (http.get_header("Transfer-Encoding") or "").lower():
+        record.raw_stream = Dechunked(record.raw_stream)
+        http.remove_header("Transfer-Encoding")
+    return record
+
+
+class Dechunked:
+    """A body stored with its chunked framing (the record's raw_stream, INNER), read with the
+    framing undone. It reads one block ahead and, when the body ends, reads INNER to its end
+    too: the checks storage.warc.strict runs there (the gzip CRC, an uncompressed record's
+    digests) run before the last bytes are handed over, as for any other record."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._reader = ChunkedDataReader(inner)
+        self._buffer = b""
+        self._ended = False
+
+    def read(self, length: int | None = None) -> bytes:
+        want = length if length is not None and length >= 0 else None
+        self._fill(lambda: want is not None and len(self._buffer) > want)
+        return self._take(len(self._buffer) if want is None else want)
+
+    def readline(self, length: int | None = None) -> bytes:
+        self._fill(lambda: b"\n" in self._buffer or (length is not None and 0 <= length < len(self._buffer)))
+        end = self._buffer.find(b"\n") + 1 or len(self._buffer)
+        return self._take(end if length is None or length < 0 else min(end, length))
+
+    def _fill(self, enough: Any) -> None:
+        while not self._ended and not enough():
+            block = self._reader.read(BUFF_SIZE)
+            if block:
+                self._buffer += block
+                continue
+            while self._inner.read(BUFF_SIZE):  # the record's own end, where its bytes are checked
+                pass
+            self._ended = True
+
+    def _take(self, n: int) -> bytes:
+        data, self._buffer = self._buffer[:n], self._buffer[n:]
+        return data
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 def _read_whole(fh: BinaryIO, offset: int, length: int) -> ArcWarcRecord | None:
