@@ -228,3 +228,38 @@ def test_the_admin_api_does_not_start_a_capture_of_an_imported_target(tmp_settin
     with running_admin(settings) as admin:
         r = admin.api("POST", "/targets/elsewhere/captures", admin.token("admin"))
         assert r.status_code == 409 and "holds imported archives" in r.json()["detail"]
+
+
+def test_a_signed_wacz_is_imported_with_its_signature_recorded_and_a_forged_one_refused(
+        tmp_path: Path, inputs) -> None:
+    """A Refuge WACZ (signed) of an imported capture, taken into another archive: the check
+    of its signature is kept in the catalog and the manifest; a forged signature is refused."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    made = json.loads(refuge(first, "import", "origin", str(inputs.folder / "recorder.warc.gz"), "--json").stdout)
+    package = tmp_path / "origin.wacz"
+    packed = refuge(first, "wacz", "origin", "--out", str(package))
+    assert packed.returncode == 0, packed.stderr
+    key = json.loads(refuge(first, "key", "--json").stdout)["wacz"]["public_key"]
+
+    done = refuge(second, "import", "copy", str(package), "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    source = summary["sources"][0]
+    assert (source["signed"], source["signature_ok"], source["public_key"]) == (True, True, key)
+    kept = data_file(second, summary, source["warcs"][0]["stored_as"])
+    assert kept.read_bytes() == data_file(first, made, made["sources"][0]["warcs"][0]["stored_as"]).read_bytes()
+    manifest = json.loads(data_file(second, summary, f"{summary['id']}.manifest.json").read_text())
+    wacz = next(s for s in manifest["imported"] if s["kind"] == "wacz")
+    assert wacz["signed"] is True and wacz["signature_ok"] is True and wacz["wacz"]["public_key"] == key
+    assert json.loads(wacz["wacz"]["datapackage_digest"])["signedData"]["publicKey"] == key
+
+    forged = tmp_path / "forged.wacz"
+    ia.forge_signature(package, forged)
+    refused = refuge(tmp_path / "third", "import", "copy", str(forged))
+    assert refused.returncode == 2 and refused.stderr.startswith(f"refuge: error: {forged}: the WACZ package "
+                                                                 f"does not verify")
+    assert _catalog_counts(tmp_path / "third") == (0, 0, 0, 0)
+
+
+def data_file(data: Path, summary: dict, name: str) -> Path:
+    return data / "archive" / summary["target"] / summary["id"] / name

@@ -127,7 +127,8 @@ def test_a_later_capture_carries_the_records_its_revisits_stand_for(captured) ->
     for row in (r for r in rows if r["filename"].endswith("-originals.warc.gz")):
         member = originals[int(row["offset"]):int(row["offset"]) + int(row["length"])]
         assert any(member in data for data in first_files.values())
-    assert verify_wacz(packaged.path).ok
+    check = verify_wacz(packaged.path)
+    assert check.ok, check.problems
 
 
 def test_pages_list_every_html_page_with_its_title_and_khmer_text(captured) -> None:
@@ -160,7 +161,8 @@ def test_a_page_under_a_takedown_is_left_out_of_the_page_list_not_out_of_the_war
     pages = _read(packaged.path, "pages/pages.jsonl").decode("utf-8")
     assert packaged.withheld == 1 and f'"url": "{url}"' not in pages
     assert url in _read(packaged.path, "indexes/index.cdxj").decode("utf-8")  # the record stays
-    assert verify_wacz(packaged.path).ok
+    check = verify_wacz(packaged.path)
+    assert check.ok, check.problems
 
 
 def test_the_signature_checks_out_as_replayweb_page_and_openssl_check_it(captured, tmp_path) -> None:
@@ -432,7 +434,8 @@ def test_warc_files_only_in_s3_are_packaged_from_there(tmp_settings, tmp_path, m
     with zipfile.ZipFile(packaged.path) as package:
         assert {n.removeprefix("archive/"): hashlib.sha256(package.read(n)).hexdigest()
                 for n in package.namelist() if n.startswith("archive/")} == sums
-    assert verify_wacz(packaged.path).ok
+    check = verify_wacz(packaged.path)
+    assert check.ok, check.problems
 
 
 @pytest.mark.postgres
@@ -454,4 +457,5 @@ def test_on_postgresql_the_index_is_sorted_bytewise_too(tmp_settings, tmp_path, 
     packaged = write_wacz(settings, engine, "pg", tmp_path / "pg.wacz")
     lines = _read(packaged.path, "indexes/index.cdxj").splitlines()
     assert len(lines) == 9 and lines == sorted(lines)  # bytes, as `LC_ALL=C sort` orders them
-    assert verify_wacz(packaged.path).ok
+    check = verify_wacz(packaged.path)
+    assert check.ok, check.problems

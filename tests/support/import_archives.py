@@ -203,3 +203,21 @@ def flip_in_wacz(path: Path, out: Path, member: str) -> None:
     start = info.header_offset + 30 + name_length + extra_length
     data[start + info.compress_size // 2] ^= 0x55
     out.write_bytes(bytes(data))
+
+
+def forge_signature(path: Path, out: Path) -> None:
+    """OUT: the WACZ package at PATH with the signature in its datapackage-digest.json changed
+    (one byte of it), every other member as it was."""
+    import base64
+    import json
+
+    with zipfile.ZipFile(path) as package, zipfile.ZipFile(out, "w") as forged:
+        for info in package.infolist():
+            data = package.read(info)
+            if info.filename == "datapackage-digest.json":
+                doc = json.loads(data)
+                signature = bytearray(base64.b64decode(doc["signedData"]["signature"]))
+                signature[len(signature) // 2] ^= 0x01
+                doc["signedData"]["signature"] = base64.b64encode(bytes(signature)).decode()
+                data = json.dumps(doc, indent=2).encode()
+            forged.writestr(info, data)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -32,6 +33,9 @@ BLOCK = 16 * 1024  # what warcio reads from the stream at a time
 CHUNK = 1024 * 1024
 MAX_PROBLEMS = 20
 _NOTES = 4096  # what is kept of what warcio writes to stderr
+# Only warcio's own words count: redirect_stderr is process-wide, so whatever another thread
+# writes to sys.stderr meanwhile (a warning, a thread's traceback) lands in the notes too.
+_ZLIB_ERROR = re.compile(r"Error -?\d+ while decompressing")
 
 
 class _HeadersTooLong(Exception):
@@ -127,8 +131,8 @@ def check_warc_member(stream: BinaryIO, name: str) -> WarcCheck:
     if "not followed by newline" in notes.text:
         result.problems.append(f"{name}: a record is not followed by its two blank lines "
                                f"(a wrong Content-Length?)")
-    elif notes.text.strip():  # warcio reports a gzip member that stops inflating, and reads on
-        said = " ".join(notes.text.split())[:200]
+    elif found := _ZLIB_ERROR.search(notes.text):  # warcio reports a gzip member that stops inflating, and reads on
+        said = " ".join(notes.text[found.start():].split())[:200]
         result.problems.append(f"{name}: warcio cannot read it whole (a damaged gzip member?): {said}")
     if result.records == 0 and not result.problems:
         result.problems.append(f"{name}: holds no WARC records")
