@@ -55,10 +55,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     held.update(ia.recorder_warc(folder / "for-wacz.warc.gz", site=WACZ_SITE))
     wacz = ia.wacz_package(folder / "for-wacz.warc.gz", folder / "package.wacz")
     made = ia.wget_warc(folder)
-    files = [folder / "recorder.warc.gz", folder / "plain.warc", wacz]
-    if made is not None:  # wget is on most machines; the rest of the test stands without it
-        files.append(made[0])
-        held.update(made[1])
+    files = [folder / "recorder.warc.gz", folder / "plain.warc", wacz, made[0]]
+    held.update(made[1])
     return SimpleNamespace(folder=folder, files=files, held=held, wacz=wacz, wget=made)
 
 
@@ -130,8 +128,7 @@ def test_imported_files_are_kept_byte_for_byte_and_replay_export_and_verify(tmp_
     assert exported.returncode == 0, exported.stderr
     texts = [p.read_bytes() for p in out.rglob("*") if p.is_file()]
     assert any(ia.PAGE_TEXT.encode() in t for t in texts) and any(t == ia.NOTES for t in texts)
-    if inputs.wget is not None:  # wget's chunked body, exported without its framing
-        assert any(t == b"".join(ia.CHUNKS) for t in texts)
+    assert any(t == b"".join(ia.CHUNKS) for t in texts)  # wget's chunked body, exported without its framing
 
     verified = refuge(data, "verify", summary["id"])
     assert verified.returncode == 0, verified.stdout + verified.stderr

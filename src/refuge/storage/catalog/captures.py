@@ -129,7 +129,7 @@ def reap_stale_captures(engine: Engine, stale_seconds: float, *, target_id: int 
         cond = cond & (captures.c.target_id == target_id)
     with engine.begin() as conn:
         rows = conn.execute(select(captures.c.id, captures.c.heartbeat_at, captures.c.worker).where(cond)).all()
-        ids = [r.id for r in rows if r.heartbeat_at < cutoff or not _worker_alive(r.worker)]
+        ids = [r.id for r in rows if r.heartbeat_at < cutoff or not worker_alive(r.worker)]
         if ids:
             conn.execute(update(captures).where(captures.c.id.in_(ids)).values(
                 status="interrupted", finished_at=now_iso(), queued=None,
@@ -137,7 +137,9 @@ def reap_stale_captures(engine: Engine, stale_seconds: float, *, target_id: int 
     return ids
 
 
-def _worker_alive(worker: str) -> bool:
+def worker_alive(worker: str) -> bool:
+    """Whether the process WORKER ("host:pid", as worker_id() makes) may still run: any
+    other host's, and one of this host's that still does."""
     host, _, pid = worker.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return True  # another machine's worker: only its heartbeat can tell

@@ -19,11 +19,10 @@ import logging
 import os
 import secrets
 import shutil
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from refuge.storage.catalog.captures import worker_id
+from refuge.storage.catalog.captures import worker_alive, worker_id
 from refuge.storage.warc.sealed import fsync_dir
 
 log = logging.getLogger(__name__)
@@ -91,20 +90,11 @@ def sweep(target_dir: Path, recorded: Callable[[str], bool]) -> list[Path]:
 
 
 def _alive(owner: Path) -> bool:
-    """Whether the process named in OWNER may still be importing: any other host's, and
-    one of this host's that still runs."""
+    """Whether the process named in OWNER may still be importing (this one is not: it is
+    about to import into it)."""
     try:
-        host, _, pid = owner.read_text(encoding="utf-8").strip().rpartition(":")
+        worker = owner.read_text(encoding="utf-8").strip()
     except OSError:
         return True
-    if host != socket.gethostname() or not pid.isdigit():
-        return True
-    if int(pid) == os.getpid():
-        return False  # this process is not importing into it: it is about to
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+    return worker != worker_id() and worker_alive(worker)
     return True
