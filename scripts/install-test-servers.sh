@@ -15,7 +15,8 @@
 # installers download a binary from outside and fail) into .test-servers/ipfs, pinned
 # by scripts/ipfs-node/package-lock.json;
 # and, from PyPI, pywb (pinned below) in a venv of its own, .test-servers/pywb: the
-# reference CDX server the /cdx tests compare Refuge's answers with (tests/support/pywb_server.py).
+# reference CDX server the /cdx tests compare Refuge's answers with (tests/support/pywb_server.py);
+# and, from npm, ReplayWeb.page's built viewer (ui.js, sw.js) into .test-servers/replaywebpage.
 # Idempotent: when everything is present it only checks and exits (well under a second).
 # Not root and a Debian package missing: prints the apt-get command to run and exits 1.
 set -euo pipefail
@@ -115,6 +116,30 @@ if [ ! -x "$pywb_dir/bin/wayback" ] || [ "$(cat "$pywb_dir/.installed" 2>/dev/nu
         exit 1
     fi
     echo "$pywb_spec" > "$pywb_dir/.installed"
+fi
+
+# ReplayWeb.page's two built files (ui.js, sw.js) from its npm package, into the gitignored
+# .test-servers/replaywebpage: the WACZ test opens a Refuge package in the viewer archivists
+# use. Only the tarball is fetched (`npm pack`; its build dependencies are not needed) and
+# its SHA-512 must be the registry's published integrity for the pinned version.
+rwp_version="2.5.3"
+rwp_integrity="sha512-nCj2PSON3BxeSJKE8AsYPyULv0XPZKJWfy4l9PyQre9SqwLZ+WKZVs/sfLqPOQ4GrH+0YkjbwOhr8cSTH08gsQ=="
+rwp_dir="$repo/.test-servers/replaywebpage"
+if [ ! -f "$rwp_dir/sw.js" ] || [ "$(cat "$rwp_dir/.installed" 2>/dev/null)" != "$rwp_version" ]; then
+    echo "install-test-servers: fetching replaywebpage@$rwp_version into $rwp_dir (npm pack)"
+    rwp_tmp="$(mktemp -d)"
+    (cd "$rwp_tmp" && npm pack --silent "replaywebpage@$rwp_version" >/dev/null)
+    got="sha512-$(openssl dgst -sha512 -binary "$rwp_tmp/replaywebpage-$rwp_version.tgz" | base64 -w0)"
+    if [ "$got" != "$rwp_integrity" ]; then
+        echo "install-test-servers: replaywebpage-$rwp_version.tgz is not the published package ($got)" >&2
+        rm -rf "$rwp_tmp"
+        exit 1
+    fi
+    rm -rf "$rwp_dir"
+    mkdir -p "$rwp_dir"
+    tar -xzf "$rwp_tmp/replaywebpage-$rwp_version.tgz" -C "$rwp_dir" --strip-components=1 package/ui.js package/sw.js package/LICENSE
+    rm -rf "$rwp_tmp"
+    echo "$rwp_version" > "$rwp_dir/.installed"
 fi
 
 # js-ipfs from npm, into the repo's gitignored .test-servers/ipfs. The stamp holds a hash

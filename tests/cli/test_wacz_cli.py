@@ -1,16 +1,18 @@
 """`refuge wacz`, `refuge verify FILE.wacz` and `refuge key` as an archivist runs them, and
-Webrecorder's own `wacz validate` on the same packages."""
+Webrecorder's own `wacz validate` and ReplayWeb.page on the same packages."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
-
+from playwright.sync_api import Error as PlaywrightError
+from replaywebpage import serve_viewer
 from wacz_helpers import capture_twice, flip_byte_in_member, rezip
 
 REFUGE = str(Path(sys.executable).with_name("refuge"))
@@ -50,6 +52,54 @@ def test_wacz_validate_and_refuge_verify_accept_the_package(made) -> None:
     assert f"signed by {made['doc']['fingerprint']} (this archive's own WACZ key)" in verified.stdout
     doc = json.loads(run(REFUGE, "--data", made["data"], "verify", str(made["path"]), "--json").stdout)
     assert doc["ok"] and doc["signature_ok"] and doc["own_key"] and doc["public_key"] == made["doc"]["public_key"]
+
+
+def _replayed_frame(page, url: str, text: str, timeout: float = 60.0):
+    """The viewer's frame replaying URL and showing TEXT (the viewer nests its frames in
+    shadow roots; Playwright lists every frame of the page)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for frame in page.frames:
+            if frame.url.endswith(f"mp_/{url}"):
+                try:
+                    if text in frame.inner_text("body", timeout=500):
+                        return frame
+                except PlaywrightError:  # a frame navigating away mid-read
+                    pass
+        page.wait_for_timeout(250)
+    raise AssertionError(f"no replayed frame shows {text!r}; frames: {[f.url for f in page.frames]}")
+
+
+def test_the_package_opens_in_replaywebpage(made, browser, tmp_path) -> None:
+    """The newest capture is mostly revisits of the first: the viewer must find the
+    originals in the same package, read it by byte ranges, and replay the page, its images
+    and a link to the Khmer edition without a request leaving the package's server."""
+    with serve_viewer(made["path"], made["seed"], tmp_path / "viewer") as (url, ranges):
+        context = browser.new_context()
+        elsewhere: list[str] = []
+        served_from = url.rsplit("/", 1)[0] + "/"
+
+        def only_the_viewer(route) -> None:
+            if route.request.url.startswith(served_from):
+                route.continue_()
+            else:
+                elsewhere.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", only_the_viewer)
+        try:
+            page = context.new_page()
+            page.goto(url)
+            frame = _replayed_frame(page, made["seed"], "Regulator orders ISPs to block independent news sites")
+            frame.wait_for_function("[...document.images].every(i => i.complete)", timeout=30_000)
+            images = frame.eval_on_selector_all("img", "els => els.map(i => [i.src, i.naturalWidth])")
+            assert images and all(width > 0 for _, width in images), images  # the CDN's image too
+            frame.click("a[href$='/km/']")
+            _replayed_frame(page, made["seed"] + "km/", "សេរីភាពសារព័ត៌មាននៅកម្ពុជា")
+        finally:
+            context.close()
+    assert elsewhere == []
+    assert any(path.endswith(made["path"].name) for path, _, _ in ranges)  # read by ranges, not whole
 
 
 def _first_warc(path: Path) -> str:
