@@ -8,11 +8,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# Browser mode (`refuge add --browser`) drives Debian's Chromium; a Khmer font so its
+# screenshots of Khmer pages show the text.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends chromium fonts-khmeros \
+    && rm -rf /var/lib/apt/lists/*
+
 # Only what the package needs to install (see .dockerignore); every dependency has a wheel.
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install . && rm -rf /src
+RUN pip install '.[browser]' && rm -rf /src
 
 RUN useradd --system --create-home --home-dir /home/refuge --uid 10001 --user-group refuge \
     && mkdir -p /data && chown refuge:refuge /data

@@ -17,7 +17,9 @@ and again and resumed, side by side with starting over after each kill, and (hos
 `refuge serve` is sent pages made to hurt it while a reader's requests are timed.
 Then (cluster.py) queued captures of a site with 50 ms latency are run by one `refuge worker`
 and by two, and the pages replayed from S3 against from the local disk.
-`--only capture`, `--only export`, `--only replicas`, `--only reliability` or `--only cluster` runs one step.
+Then (search.py) the site's pages are indexed for search and queried in Khmer and in English.
+`--only capture`, `--only export`, `--only replicas`, `--only reliability`, `--only cluster` or
+`--only search` runs one step.
 Prints one line per comparison, `# ` detail lines, and writes bench/.work/results.json.
 Exits non-zero when a run failed; a missed target ratio is reported, not an error.
 Everything listens on and talks to 127.0.0.1 only; every server started is ended on exit.
@@ -38,6 +40,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import browser  # noqa: E402
+import bundles  # noqa: E402
 import cluster  # noqa: E402
 import exports  # noqa: E402
 import hostile  # noqa: E402
@@ -47,6 +51,7 @@ import reliability  # noqa: E402
 import replay  # noqa: E402
 import replicas  # noqa: E402
 import scratch  # noqa: E402
+import search  # noqa: E402
 import sitegen  # noqa: E402
 import siteserver  # noqa: E402
 from captures import (  # noqa: E402
@@ -365,10 +370,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-only", action="store_true",
                     help="skip Refuge: wget capture and pywb replay of wget's WARC, httrack and wget copies, boto3 "
                          "upload and sha256sum only (checks the harness)")
-    ap.add_argument("--only", choices=["capture", "export", "replicas", "reliability", "cluster"],
+    ap.add_argument("--only", choices=["capture", "export", "replicas", "reliability", "cluster", "bundles",
+                                       "browser", "search"],
                     help="run one step: capture (site, capture, replay), export (static copies), replicas "
                          "(push, verify), reliability (a capture killed again and again, hostile pages) or cluster "
-                         "(one worker against two, replay from S3); default all")
+                         "(one worker against two, replay from S3) or bundles (the export as a ZIM) or browser "
+                         "(plain against browser-mode capture) or search (index and query the site's pages); default all")
+    ap.add_argument("--browser-pages", type=int, default=200,
+                    help="HTML pages of the site the browser step captures both ways (default 200)")
     ap.add_argument("--connections", type=int, default=50,
                     help="concurrent clients in the replay load test (default 50)")
     ap.add_argument("--per-connection", type=int, default=12,
@@ -403,7 +412,10 @@ def main(argv: list[str] | None = None) -> int:
                  ("reliability", "reliability", lambda: reliability.run(args, results, ensure_site),
                   not args.baseline_only),
                  ("hostile", "reliability", lambda: hostile.run(args, results), not args.baseline_only),
-                 ("cluster", "cluster", lambda: cluster.run(args, results), not args.baseline_only)]
+                 ("cluster", "cluster", lambda: cluster.run(args, results), not args.baseline_only),
+                 ("bundles", "bundles", lambda: bundles.run(args, results, ensure_site), not args.baseline_only),
+                 ("browser", "browser", lambda: browser.run(args, results, ensure_site), not args.baseline_only),
+                 ("search", "search", lambda: search.run(args, results, ensure_site), not args.baseline_only)]
         for name, group, step, wanted in steps:
             if args.only in (None, group) and wanted:
                 ok = _run_step(name, step, results) and ok
@@ -438,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "reliability") and not args.baseline_only:
             results["targets"].update(reliability.targets(results))
             results["targets"].update(hostile.targets(results))
+        if args.only in (None, "search") and not args.baseline_only:
+            results["targets"].update(search.targets(results))
         for k, t in results["targets"].items():
             v = "n/a" if t["value"] is None else f"{t['value']:.2f}"
             detail(f"target {k} {t['op']} {t['target']:g}: {v} -> {'met' if t['met'] else 'NOT met'}")

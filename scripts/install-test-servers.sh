@@ -7,6 +7,7 @@
 #   - httrack       the benchmark compares against it too
 #   - minisign      tests verify the signed mirror list with the real `minisign -V`
 #   - fonts-khmeros a Khmer font for the browser (2.5 MB)
+#   - kiwix-tools   kiwix-serve, what a Kiwix reader sees of a ZIM bundle (tests/support/kiwix_server.py)
 #   - swift, swift-proxy, swift-account, swift-container, swift-object
 #                   OpenStack Swift with its S3 layer (s3api): the real S3 server of the
 #                   object-store tests (tests/support/store_servers.py); 47 MB, starts nothing itself
@@ -59,6 +60,10 @@ if ! command -v httrack >/dev/null 2>&1; then
 fi
 if ! command -v minisign >/dev/null 2>&1; then
     missing+=(minisign)
+fi
+# kiwix-serve serves the ZIM bundles to the browser and search tests (tests/mirror/export/test_zim.py).
+if ! command -v kiwix-serve >/dev/null 2>&1; then
+    missing+=(kiwix-tools)
 fi
 
 # Swift: one binary per package; the fixture runs these four servers and builds rings

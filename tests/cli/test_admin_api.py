@@ -37,7 +37,7 @@ def test_the_openapi_document_is_valid_openapi_3_1(admin) -> None:
     assert admin.doc["openapi"] == "3.1.0"
     documented = {(p, m) for p, ops in admin.doc["paths"].items() for m in ops if m != "parameters"}
     assert ("/targets", "post") in documented and ("/hidden/{id}", "delete") in documented
-    assert len(documented) == 20
+    assert len(documented) == 23
 
 
 def test_no_token_401_wrong_role_403_revoked_token_401(admin) -> None:

@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from guarded_browser import guarded_context
 from playwright.sync_api import Error as PlaywrightError
 from replaywebpage import serve_viewer
 from wacz_helpers import capture_twice, flip_byte_in_member, rezip
@@ -75,19 +76,7 @@ def test_the_package_opens_in_replaywebpage(made, browser, tmp_path) -> None:
     originals in the same package, read it by byte ranges, and replay the page, its images
     and a link to the Khmer edition without a request leaving the package's server."""
     with serve_viewer(made["path"], made["seed"], tmp_path / "viewer") as (url, ranges):
-        context = browser.new_context()
-        elsewhere: list[str] = []
-        served_from = url.rsplit("/", 1)[0] + "/"
-
-        def only_the_viewer(route) -> None:
-            if route.request.url.startswith(served_from):
-                route.continue_()
-            else:
-                elsewhere.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", only_the_viewer)
-        try:
+        with guarded_context(browser, url.rsplit("/", 1)[0] + "/") as (context, elsewhere):  # only the viewer
             page = context.new_page()
             page.goto(url)
             frame = _replayed_frame(page, made["seed"], "Regulator orders ISPs to block independent news sites")
@@ -96,8 +85,6 @@ def test_the_package_opens_in_replaywebpage(made, browser, tmp_path) -> None:
             assert images and all(width > 0 for _, width in images), images  # the CDN's image too
             frame.click("a[href$='/km/']")
             _replayed_frame(page, made["seed"] + "km/", "សេរីភាពសារព័ត៌មាននៅកម្ពុជា")
-        finally:
-            context.close()
     assert elsewhere == []
     assert any(path.endswith(made["path"].name) for path, _, _ in ranges)  # read by ranges, not whole
 

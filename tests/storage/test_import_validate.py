@@ -6,16 +6,23 @@ offset, or, with lenient, listed while the good records are kept."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from io import BytesIO
 from pathlib import Path
 
 import import_archives as ia
 import pytest
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
 
 from refuge.config.errors import BadInput, Failure
 from refuge.storage.damage import where_damaged
+from refuge.storage.warc import validate
+from refuge.storage.warc.header_budget import HEAD_BYTES
 from refuge.storage.warc.records import open_record
+from refuge.storage.warc.sealed import index_warc
 from refuge.storage.warc.validate import check_warc
 
 CDXJ_INDEXER = str(Path(sys.executable).with_name("cdxj-indexer"))
@@ -132,6 +139,49 @@ def test_one_gzip_member_for_the_whole_file_is_refused(made: Path, tmp_path: Pat
         check_warc(tmp_path / "one.warc.gz", "one.warc.gz")
 
 
+@pytest.mark.parametrize("name", ["long.warc.gz", "long.warc"])
+def test_a_record_whose_headers_outgrow_the_budget_is_refused_by_its_offset(tmp_path: Path, name: str) -> None:
+    """warcio holds a header line whole: a record whose headers take more than HEAD_BYTES of
+    the file (here a header of random hex, which gzip cannot shrink under it) is refused
+    before it is held, and, lenient, listed while the record before it is kept."""
+    path = tmp_path / name
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=name.endswith(".gz"))
+        head = StatusAndHeaders("200 OK", [("Content-Type", "text/plain")], protocol="HTTP/1.1")
+        for url, extra in [(ia.SITE, {}), (ia.SITE + "long", {"X-Padding": os.urandom(2 * HEAD_BYTES).hex()})]:
+            writer.write_record(writer.create_warc_record(url, "response", payload=BytesIO(b"text"), http_headers=head,
+                                                          warc_headers_dict={"WARC-Date": ia.T0, **extra}))
+    offset = ia.record_offsets(path)[1][2]
+    with pytest.raises(BadInput, match=rf"^{name}: the record at offset {offset} has headers over {HEAD_BYTES} bytes"):
+        check_warc(path, name)
+    lenient = check_warc(path, name, lenient=True)
+    assert [b.offset for b in lenient.bad] == [offset] and [r["url"] for r in lenient.rows] == [ia.SITE]
+
+
+def test_bytes_full_of_gzip_magic_are_refused_at_once_without_looking_for_records_after(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refusing needs no place where records start again: only lenient reading looks for one
+    (each '\\x1f\\x8b\\x08' a candidate, a few MB of them a long search)."""
+    path = tmp_path / "magic.warc.gz"
+    path.write_bytes(b"\x1f\x8b\x08" * 1_000_000)
+    searched: list[int] = []
+    real_search = validate._next_start
+
+    def search(fh, after: int, size: int, gzipped: bool) -> int:  # type: ignore[no-untyped-def]
+        searched.append(after)
+        return real_search(fh, after, size, gzipped)
+
+    monkeypatch.setattr(validate, "_next_start", search)
+    with pytest.raises(BadInput, match=r"^magic\.warc\.gz: not a readable WARC file: the record at offset 0 "):
+        check_warc(path, "magic.warc.gz")
+    assert searched == []
+    small = tmp_path / "small.warc.gz"
+    small.write_bytes(b"\x1f\x8b\x08" * 30_000)
+    with pytest.raises(BadInput, match=r"offset 0 .*; nothing in it can be imported"):
+        check_warc(small, "small.warc.gz", lenient=True)
+    assert searched == [1]  # lenient: looked once, found none
+
+
 @pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, b"<html>not a warc</html>\n" * 20])
 def test_a_file_that_is_not_warc_is_refused_as_such(tmp_path: Path, content: bytes) -> None:
     (tmp_path / "x.warc").write_bytes(content)
@@ -192,3 +242,30 @@ def test_verify_names_where_an_imported_uncompressed_copy_is_damaged(made: Path,
     found = where_damaged(tmp_path / "copy.warc", "warc")
     assert found is not None and found.startswith(f"{tmp_path / 'copy.warc'}: the record at offset {offset} is corrupt")
     assert where_damaged(made / "rec.warc", "warc") is None
+
+
+def test_a_browser_captures_dom_and_screenshot_are_indexed_as_a_capture_indexes_them(tmp_path: Path) -> None:
+    """An imported browser-mode capture (Refuge's own, from another archive) replays and
+    exports from its rendered DOM only if the import indexes urn:dom: and urn:screenshot:
+    as the capture that wrote them did; a urn: of anything else stays unindexed."""
+    page, date = "https://kampuchea.example/news/", "2026-12-04T10:00:00Z"
+    path = tmp_path / "browser.warc.gz"
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        head = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        writer.write_record(writer.create_warc_record(page, "response", payload=BytesIO(b"<p>shell</p>"),
+                                                      http_headers=head, warc_headers_dict={"WARC-Date": date}))
+        for uri, kind, body in [(f"urn:dom:{page}", "text/html; charset=utf-8", "<p>ការបោះឆ្នោត</p>".encode()),
+                                (f"urn:screenshot:{page}", "image/png", b"\x89PNG\r\n\x1a\n"),
+                                ("urn:pageinfo:" + page, "application/json", b"{}")]:
+            writer.write_record(writer.create_warc_record(uri, "resource", payload=BytesIO(body),
+                                                          warc_content_type=kind,
+                                                          warc_headers_dict={"WARC-Date": date}))
+    found = check_warc(path, "browser.warc.gz")
+    assert not found.bad and found.unindexed == 1  # the urn:pageinfo resource
+    captured, _ = index_warc(path)
+    fields = ("urlkey", "timestamp", "url", "mime", "status", "offset", "length", "rectype")
+    assert [{f: r[f] for f in fields} for r in found.rows] == [{f: r[f] for f in fields} for r in captured
+                                                               if not r["url"].startswith("urn:pageinfo:")]
+    assert [r["url"] for r in found.rows] == [page, f"urn:dom:{page}", f"urn:screenshot:{page}"]
+    assert [r["mime"] for r in found.rows] == ["text/html", "text/html", "image/png"]

@@ -9,13 +9,19 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import shutil
+import struct
 import subprocess
+import time
 import tracemalloc
 import zipfile
 from pathlib import Path
 
+import import_archives as ia
 import pytest
+from replica_helpers import make_capture
+from wacz_helpers import OPERATOR, capture_twice, flip_byte_in_member, rezip, set_declared_sizes
 from warcio.archiveiterator import ArchiveIterator
 
 from refuge.config.errors import BadInput
@@ -23,11 +29,9 @@ from refuge.storage import catalog
 from refuge.storage.catalog import hidden
 from refuge.storage.catalog.events import CLI_ACTOR
 from refuge.storage.manifest import ensure_manifest
-from refuge.storage.wacz.package import write_wacz
+from refuge.storage.wacz.package import STALE_TMP, write_wacz
 from refuge.storage.wacz.signing import WaczKey, check_signature, wacz_key
 from refuge.storage.wacz.verify import verify_wacz
-from replica_helpers import make_capture
-from wacz_helpers import OPERATOR, capture_twice, flip_byte_in_member, rezip, set_declared_sizes
 
 
 @pytest.fixture(scope="module")
@@ -287,6 +291,17 @@ def test_an_unsigned_package_is_whole_but_says_so(package, tmp_path) -> None:
     assert (check.ok, check.signed, check.signature_ok, check.public_key) == (True, False, None, None)
 
 
+def test_a_package_hashed_with_md5_is_refused_saying_why(tmp_path) -> None:
+    ia.recorder_warc(tmp_path / "r.warc.gz")
+    md5 = tmp_path / "md5.wacz"
+    subprocess.run([ia.WACZ, "create", "--hash-type", "md5", "-o", str(md5), str(tmp_path / "r.warc.gz")],
+                   check=True, capture_output=True, timeout=120)
+    check = verify_wacz(md5)
+    assert not check.ok and check.problems == [
+        "datapackage.json: its files are hashed with md5; Refuge checks sha256 packages only "
+        "(`wacz create` makes one unless given --hash-type)"]
+
+
 def _zip(path: Path, members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> Path:
     with zipfile.ZipFile(path, "w", method) as out:
         for name, data in members.items():
@@ -371,6 +386,51 @@ def test_a_capture_of_tens_of_mb_is_packaged_and_verified_in_bounded_memory(tmp_
     assert packing < 8 * 1024 * 1024 and verifying < 8 * 1024 * 1024, (packing, verifying, warc_bytes)
 
 
+def test_an_index_or_page_list_outgrowing_zip32_sizes_is_written_whatever_the_warc_files_weigh(
+        captured, tmp_path, monkeypatch) -> None:
+    """Index and page list are streamed: zipfile must be told at their start that they may need
+    zip64 sizes. A capture of revisits has a page list (text read from the originals) far
+    bigger than its WARC files; zipfile's limit, lowered, stands for the 4 GiB it outgrows."""
+    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 1000)
+    packaged = write_wacz(captured["settings"], captured["engine"], "news", tmp_path / "zip64.wacz")
+    assert min(len(_read(packaged.path, n)) for n in ("indexes/index.cdxj", "pages/pages.jsonl")) > 1000
+    check = verify_wacz(packaged.path)
+    assert check.ok, check.problems
+
+
+def test_every_member_is_where_replaywebpage_reads_it(captured) -> None:
+    """ReplayWeb.page (wabac.js) takes a member with no extra field in the central directory to
+    have none in its local header either, and reads its bytes from there: a local header with
+    extra fields (zip64 sizes, as the streamed members have) needs one in the directory too."""
+    path = captured["second_wacz"].path
+    with zipfile.ZipFile(path) as package, open(path, "rb") as fh:
+        for info in package.infolist():
+            fh.seek(info.header_offset + 26)
+            _, local_extra = struct.unpack("<HH", fh.read(4))
+            assert info.extra or not local_extra, info.filename
+
+
+def test_a_killed_writers_temporary_package_is_removed_by_the_next_one(captured, tmp_path) -> None:
+    """`refuge wacz` killed leaves `.NAME.<pid>-<hex>.tmp` beside --out: the next writer to the
+    folder removes it once its process is gone and it has sat unchanged; nothing else."""
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    litter = tmp_path / f".news.wacz.{ended.pid}-0badc0de.tmp"
+    kept = [tmp_path / f".news.wacz.{os.getpid()}-0badc0de.tmp",  # its writer is alive
+            tmp_path / f".news.wacz.{ended.pid}-0badc0dx.tmp",  # not a name Refuge writes
+            tmp_path / f".other.wacz.{ended.pid}-12345678.tmp.keep",
+            tmp_path / "notes.tmp"]
+    long_ago = time.time() - 2 * STALE_TMP
+    for path in [litter, *kept]:
+        path.write_bytes(b"PK\x03\x04 half a package")
+        os.utime(path, (long_ago, long_ago))
+    recent = tmp_path / f".other.wacz.{ended.pid}-12345678.tmp"  # still being written, maybe from another machine
+    recent.write_bytes(b"PK\x03\x04")
+    write_wacz(captured["settings"], captured["engine"], "news", tmp_path / "news.wacz", captured["first"])
+    assert not litter.exists() and all(p.exists() for p in [*kept, recent])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".wacz")) == ["news.wacz"]
+
+
 def test_every_warc_file_and_the_manifest_say_who_made_them(captured) -> None:
     settings, engine = captured["settings"], captured["engine"]
     for name, f in _sealed(captured, captured["first"]).items():
@@ -421,8 +481,9 @@ def test_a_cluster_signs_wacz_packages_with_one_key_kept_in_the_catalog(tmp_path
 
 def test_warc_files_only_in_s3_are_packaged_from_there(tmp_settings, tmp_path, monkeypatch, s3_server,
                                                        s3_bucket) -> None:
-    from refuge.storage.replicate import push
     from replica_helpers import store_settings, use_credentials
+
+    from refuge.storage.replicate import push
 
     use_credentials(monkeypatch, s3_server, tmp_path)
     settings = store_settings(tmp_settings.replace(warc_max_bytes=400_000), s3_server, s3_bucket, keep_local=False)
@@ -443,7 +504,6 @@ def test_on_postgresql_the_index_is_sorted_bytewise_too(tmp_settings, tmp_path, 
     import uuid
 
     from replay_helpers import ArchiveWriter
-
     from sqlalchemy import text
 
     settings = tmp_settings.replace(database_url=postgres_server.create_database("w" + uuid.uuid4().hex[:12]))

@@ -217,16 +217,24 @@ def links_of(body: str) -> Links:
 
 
 def archived(url: str) -> bool:
-    return url.startswith("/web/") or url.startswith(("#", "javascript:", "mailto:", "data:"))
+    """URL leads into the archive, or to the replay server's own script, or nowhere."""
+    return url.startswith(("/web/", "/_refuge/")) or url.startswith(("#", "javascript:", "mailto:", "data:"))
 
 
 _URL_VALUE = re.compile(rb"""((?:href|src|srcset|action|poster|content)\s*=\s*)("[^"]*"|'[^']*'|[^\s>]+)""", re.I)
 _CSS_URL = re.compile(rb"""url\(\s*(?:"[^"]*"|'[^']*'|[^)]*)\s*\)|@import\s+(?:"[^"]*"|'[^']*')""", re.I)
 BANNER = re.compile(rb'<div id="refuge-banner".*?</div>', re.S)
+# The tag of the replay script, first in the head of every page replayed as a document.
+REPLAY_SCRIPT = re.compile(rb'<script src="/_refuge/replay\.js\?v=[0-9a-f]+" data-ts="\d+" data-url="[^"]*"></script>')
+
+
+def without_inserts(body: bytes) -> bytes:
+    """BODY without what the server inserts into a page: the banner and the replay script's tag."""
+    return REPLAY_SCRIPT.sub(b"", BANNER.sub(b"", body, count=1), count=1)
 
 
 def without_urls(body: bytes) -> bytes:
     """BODY with every URL value replaced by a placeholder and the banner removed."""
-    body = BANNER.sub(b"", body, count=1)
+    body = without_inserts(body)
     body = _URL_VALUE.sub(lambda m: m.group(1) + b"URL", body)
     return _CSS_URL.sub(b"CSSURL", body)

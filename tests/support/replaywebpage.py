@@ -85,6 +85,10 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
 
 
 class _QuietServer(http.server.ThreadingHTTPServer):
+    # The viewer's service worker opens many connections at once (a range per member); the
+    # default backlog of 5 makes a loaded machine reset some of them.
+    request_queue_size = 128
+
     def handle_error(self, request, client_address) -> None:
         pass  # the browser drops connections it no longer needs; that is not a failure
 

@@ -31,6 +31,7 @@ from refuge.archiver.checkpoint import Checkpoints, fetch_journal, forget_lost
 from refuge.archiver.crawl import Crawl, CrawlProgress, CrawlResult, Interrupted
 from refuge.archiver.dbcrawl import DatabaseCrawl
 from refuge.archiver.journal import JOURNAL_NAME
+from refuge.archiver.rendered import browser_options
 from refuge.archiver.warcwriter import SealedWarc
 from refuge.archiver.worker import WorkerConfig
 from refuge.config.dbspec import spec_from_dict
@@ -129,7 +130,8 @@ def _crawl(settings: Settings, engine: Engine, target: catalog.Target, capture_i
     database = database_spec(target.spec)
     config = WorkerConfig(settings=settings, target_id=target.id, target_name=target.name,
                           capture_id=capture_id, robots=target.spec.robots, number=0, database=database,
-                          log_level=logging.getLogger().getEffectiveLevel(), coordinator=os.getpid())
+                          log_level=logging.getLogger().getEffectiveLevel(), coordinator=os.getpid(),
+                          browser=browser_options(target.spec))
     crawl_kind = Crawl if database is None else partial(DatabaseCrawl, database=database)
     return crawl_kind(target.spec, settings, config, on_sealed, stop=stop,
                       heartbeat=lambda p: catalog.heartbeat(engine, capture_id, asdict(p)), journal=journal, archived=archived,

@@ -269,6 +269,10 @@ class Crawl:
                 self.result.requisites += 1
             if out.recorded == "revisit":
                 self.result.revisits += 1
+        # Browser mode: what rendering the page fetched, and what failed doing so.
+        self.result.requisites += out.caused
+        self.result.revisits += out.caused_revisits
+        self.result.failures.extend(out.failures)
         if out.error or (out.status is not None and out.status >= 400):
             self._failed(task, out.status, out.error or f"HTTP {out.status}")
         if out.redirect:

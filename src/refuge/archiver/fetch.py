@@ -16,7 +16,7 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,6 +42,9 @@ _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptio
 _UNKNOWN_ISSUER = frozenset({18, 19, 20, 21})
 
 STOPPED = "capture stopped"  # the reason a fetch gives when the capture's stop cut it short
+# Responses that never end by design (server-sent events): refused at their head, since
+# reading one would hold a fetch until max_response_bytes, a trickle at a time.
+ENDLESS_TYPES = frozenset({"text/event-stream"})
 
 
 class FetchError(Exception):
@@ -115,14 +118,21 @@ class FetchPolicy:
 
 
 def fetch(session: requests.Session, url: str, policy: FetchPolicy,
-          stop: threading.Event | None = None) -> Exchange:
-    """GET url once, retrying transient failures. Raises FetchError when there is no response to keep."""
+          stop: threading.Event | None = None, *, deadline: float | None = None,
+          cancel: threading.Event | None = None) -> Exchange:
+    """GET url once, retrying transient failures. Raises FetchError when there is no response to keep.
+
+    DEADLINE (a time.monotonic() value) bounds the whole fetch, retries and body included,
+    and CANCEL set gives the body up: both are checked as each piece of the body arrives
+    (each read is bounded by policy.timeout), so a response that trickles forever ends."""
     stop = stop or threading.Event()
     attempt = 0
     while True:
         attempt += 1
+        _check(deadline, cancel)
         try:
-            exchange = _fetch_once(session, url, policy)
+            exchange = _fetch_once(session, url, policy,
+                                   None if deadline is None and cancel is None else lambda: _check(deadline, cancel))
         except (TooLarge, PrivateAddressRefused) as exc:
             raise FetchError(str(exc)) from None
         except _NETWORK_ERRORS as exc:
@@ -151,7 +161,15 @@ def fetch(session: requests.Session, url: str, policy: FetchPolicy,
             raise FetchError(STOPPED) from None
 
 
-def _fetch_once(session: requests.Session, url: str, policy: FetchPolicy) -> Exchange:
+def _check(deadline: float | None, cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise FetchError(STOPPED)
+    if deadline is not None and time.monotonic() >= deadline:
+        raise FetchError("no whole response within the time the page had")
+
+
+def _fetch_once(session: requests.Session, url: str, policy: FetchPolicy,
+                check: Callable[[], None] | None = None) -> Exchange:
     started = datetime.now(timezone.utc).replace(microsecond=0)
     resp = session.send(_prepare(session, url), stream=True, allow_redirects=False, timeout=policy.timeout)
     try:
@@ -159,6 +177,9 @@ def _fetch_once(session: requests.Session, url: str, policy: FetchPolicy) -> Exc
         declared = resp.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > policy.max_bytes:
             raise TooLarge(f"response of {int(declared)} bytes exceeds max_response_bytes ({policy.max_bytes})")
+        kind = (resp.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+        if kind in ENDLESS_TYPES:
+            raise FetchError(f"{kind}: a stream that never ends is not captured")
         ip = _peer_ip(raw)
         status, reason, protocol = raw.status, raw.reason or "", _protocol(raw.version)
         headers = _recorded_headers(raw)
@@ -170,7 +191,7 @@ def _fetch_once(session: requests.Session, url: str, policy: FetchPolicy) -> Exc
         digest = hashlib.sha256()
         length = 0
         try:
-            for chunk in raw.stream(CHUNK, decode_content=False):
+            for chunk in _pieces(raw, check):
                 length += len(chunk)
                 if length > policy.max_bytes:
                     raise TooLarge(f"response exceeds max_response_bytes ({policy.max_bytes}) after {length} bytes")
@@ -193,6 +214,20 @@ def _fetch_once(session: requests.Session, url: str, policy: FetchPolicy) -> Exc
         )
     finally:
         resp.close()
+
+
+def _pieces(raw: urllib3.HTTPResponse, check: Callable[[], None] | None) -> Iterator[bytes]:
+    """The body as received. With CHECK, piece by piece as it arrives (read1), CHECK called
+    before each read: a full-size read would wait for a whole chunk of a slow trickle."""
+    if check is None:
+        yield from raw.stream(CHUNK, decode_content=False)
+        return
+    while True:
+        check()
+        piece = raw.read1(CHUNK, decode_content=False)
+        if not piece:
+            return
+        yield piece
 
 
 def _prepare(session: requests.Session, url: str) -> requests.PreparedRequest:

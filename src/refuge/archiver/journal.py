@@ -99,6 +99,9 @@ def encode(out: Outcome, new_links: list[tuple[str, str]]) -> str:
         value = getattr(out, name)
         if value is not None:
             line[name] = value
+    for name in ("caused", "caused_revisits", "failures"):  # browser mode's
+        if getattr(out, name):
+            line[name] = getattr(out, name)
     if new_links:
         line["links"] = new_links
     if out.found is not None:
@@ -113,6 +116,8 @@ def decode(text: str) -> Outcome:
         redirect=line.get("redirect"), error=line.get("error"), robots_txt=line.get("robots_txt"),
         links=[(url, kind) for url, kind in line.get("links", [])],
         found=_decode_found(line["found"]) if "found" in line else None,
+        caused=line.get("caused", 0), caused_revisits=line.get("caused_revisits", 0),
+        failures=list(line.get("failures", [])),
     )
 
 

@@ -38,6 +38,11 @@ class WriteFailed(Exception):
     file is left unsealed for the next run to salvage up to its last whole record."""
 
 
+class WriterClosed(Exception):
+    """A record came after the writer was closed (its capture sealed): refused, so no file
+    is opened behind a sealed capture."""
+
+
 class _HexSha256(Digester):
     def __init__(self) -> None:
         super().__init__("sha256")
@@ -111,7 +116,7 @@ class SealedWarc:
     sha256: str
     size: int
     records: int
-    rows: list[dict[str, Any]] = field(default_factory=list)  # one per response/revisit, for the index
+    rows: list[dict[str, Any]] = field(default_factory=list)  # one per response/revisit/resource, for the index
 
 
 def warc_date(exchange: Exchange) -> str:
@@ -147,6 +152,7 @@ class RollingWarcWriter:
         self._writer: _Sha256Writer | None = None
         self._current: SealedWarc | None = None
         self._failed: str | None = None
+        self._closed = False
         directory.mkdir(parents=True, exist_ok=True)
 
     def write_response(self, ex: Exchange) -> dict[str, Any]:
@@ -170,6 +176,29 @@ class RollingWarcWriter:
             )
             return self._write_pair(ex, revisit, resp_id, "revisit")
 
+    def write_resource(self, uri: str, date: str, content_type: str, data: bytes) -> dict[str, Any]:
+        """Write DATA as a resource record of URI (a browser capture's urn:dom: or
+        urn:screenshot: record) dated DATE (a WARC-Date); returns its index row."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        with self._lock, self._guard():
+            writer = self._ensure_open()
+            assert self._counting and self._current
+            record = writer.create_warc_record(
+                uri, "resource", payload=BytesIO(data), length=len(data), warc_content_type=content_type,
+                warc_headers_dict={"WARC-Record-ID": _record_id(), "WARC-Date": date,
+                                   "WARC-Payload-Digest": digest, "WARC-Block-Digest": digest},
+            )
+            offset = self._counting.pos
+            writer.write_record(record)
+            self._current.records += 1
+            row = {"urlkey": surt_key(uri), "timestamp": "".join(c for c in date if c.isdigit())[:14], "url": uri,
+                   "mime": content_type.split(";", 1)[0].strip().lower(), "status": None, "digest": digest,
+                   "length": self._counting.pos - offset, "offset": offset, "rectype": "resource"}
+            self._current.rows.append(row)
+            written = dict(row, path=self._current.path)
+            self._roll()
+            return written
+
     def _write_pair(self, ex: Exchange, record, resp_id: str, rectype: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         assert self._writer and self._counting and self._current
         request = self._writer.create_warc_record(
@@ -190,13 +219,20 @@ class RollingWarcWriter:
         }
         self._current.rows.append(row)
         written = dict(row, path=self._current.path)
+        self._roll()
+        return written
+
+    def _roll(self) -> None:
+        """Seal the file once it is big or old enough (the caller holds the lock)."""
+        assert self._counting is not None
         if self._counting.pos >= self.max_bytes or \
                 (self.max_age is not None and time.monotonic() - self._opened >= self.max_age):
             self._seal()
-        return written
 
     def close(self) -> None:
+        """Seal the open file; any write after this raises WriterClosed."""
         with self._lock:
+            self._closed = True
             if self._failed is not None:
                 if self._file is not None:
                     self._file.close()  # left '.open': the next run salvages its whole records
@@ -219,6 +255,8 @@ class RollingWarcWriter:
             raise WriteFailed(self._failed) from None
 
     def _ensure_open(self) -> _Sha256Writer:
+        if self._closed:
+            raise WriterClosed(f"{self.basename}: record refused, the capture's files are sealed")
         if self._writer is not None:
             return self._writer
         # A resumed capture's series goes on after the files its earlier runs left.

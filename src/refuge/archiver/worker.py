@@ -19,21 +19,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import requests
 
 from refuge.archiver.archived import archived_exchange
+from refuge.archiver.browser_capture import BrowserCapture
+from refuge.archiver.browser_gate import BrowserGate
 from refuge.archiver.dbpages import DATABASE_ROLES, read_database_page
 from refuge.archiver.fetch import STOPPED, Exchange, FetchError, FetchPolicy, crawler_session, fetch
-from refuge.archiver.links import outlinks
-from refuge.archiver.warcwriter import (
-    RollingWarcWriter,
-    SealedWarc,
-    WriteFailed,
-    timestamp14,
-    warc_date,
-    warcinfo_fields,
-)
+from refuge.archiver.links import HTML_TYPES, outlinks
+from refuge.archiver.recorder import Recorder
+from refuge.archiver.rendered import BrowserOptions
+from refuge.archiver.robots import Rules
+from refuge.archiver.warcwriter import RollingWarcWriter, SealedWarc, WriteFailed, WriterClosed, warcinfo_fields
+from refuge.config.errors import first_line
 from refuge.config.logs import setup_logging
 from refuge.config.settings import Settings
 from refuge.formats.urls import resolve
@@ -59,6 +59,7 @@ class WorkerConfig:
     database: Any = None  # a database target's DatabaseSpec: what to read from its pages
     log_level: int = logging.WARNING  # the coordinator's: a forkserver child does not inherit it
     coordinator: int = 0  # its pid: under forkserver a worker's parent is the fork server, not it
+    browser: BrowserOptions | None = None  # a browser-mode target's: its pages are rendered (browser.py)
 
 
 @dataclass
@@ -93,6 +94,10 @@ class Outcome:
     found: Any = None  # database roles: what the page says (dbextract's ListingResult, ApiResult, links)
     fatal: str | None = None  # the capture cannot go on (its WARC file could not be written)
     length: int = 0  # payload bytes fetched (0 when read back from what an earlier run wrote)
+    # Browser mode: records its requests made (of them revisits), and what failed on the way.
+    caused: int = 0
+    caused_revisits: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Worker:
@@ -118,6 +123,13 @@ class Worker:
             max_age=s.checkpoint_seconds if s.queue else None,
             taken=frozenset(catalog.known_file_names(self.engine, [config.capture_id])))
         self.record = Recorder(self.engine, config.target_id, self.writers)
+        self.closing = threading.Event()  # set by close(): a page's fetches still reading give up
+        # Browser mode: pages rendered in Chromium, started by the first page that needs it;
+        # their requests refused as the frontier would refuse them (browser_gate.py).
+        self.browser = BrowserCapture(s, config.browser, self._browser_fetch, self.writers) \
+            if config.browser is not None else None
+        self.gate = BrowserGate(config.browser.exclude if config.browser else (), config.robots == "obey",
+                                s.user_agent, s.delay, self._origin_rules)
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
@@ -128,7 +140,12 @@ class Worker:
         if self.halt.is_set():
             return Outcome(task, error=STOPPED)
         try:
-            return self._robots(task) if task.role == "robots" else self._page(task, fetched)
+            if task.role == "robots":
+                out = self._robots(task)
+                if out.error != STOPPED:
+                    self.gate.learn(_origin(task.url), Rules(out.robots_txt, out.error))
+                return out
+            return self._page(task, fetched)
         except WriteFailed as exc:
             return Outcome(task, fatal=str(exc))
         except OSError as exc:
@@ -139,7 +156,11 @@ class Worker:
             return Outcome(task, error=f"{type(exc).__name__}: {exc}"[:300])
 
     def close(self) -> None:
-        """Seal the open WARC files (on_seal is called for each) and release connections."""
+        """Seal the open WARC files (on_seal is called for each) and release connections.
+        A page's fetch still going is given up first; one that records after the seal is refused."""
+        self.closing.set()
+        if self.browser is not None:
+            self.browser.close()
         self.writers.close()
         for session in self._sessions:
             session.close()
@@ -156,7 +177,10 @@ class Worker:
         except FetchError as exc:
             out.error = str(exc)
             return out
-        fetched()
+        rendering = self.browser is not None and task.role == "page" and 200 <= ex.status < 300 \
+            and ex.media_type in HTML_TYPES
+        if not rendering:  # a page being rendered keeps its host's slot until it is done: its requests go on
+            fetched()
         try:
             out.status = ex.status
             out.error = ex.gave_up
@@ -164,6 +188,12 @@ class Worker:
             location = ex.header("Location")
             if 300 <= ex.status < 400 and location:
                 out.redirect = resolve(task.url, location)
+            elif rendering:  # browser mode (browser_capture.py): links from the rendered DOM
+                page = self.browser.capture(task.url, ex, self.halt)  # type: ignore[union-attr]
+                out.links, out.failures, out.caused, out.caused_revisits = (
+                    page.links, page.failures, page.caused, page.caused_revisits)
+                out.length += page.length
+                out.error = STOPPED if page.stopped else out.error
             elif 200 <= ex.status < 300 and task.role != "attachment":
                 out.links = outlinks(task.url, ex.media_type, ex.header("Content-Type"),
                                      ex.header("Content-Encoding"), ex.body)
@@ -172,6 +202,38 @@ class Worker:
         finally:
             ex.close()
         return out
+
+    def _browser_fetch(self, url: str, deadline: float) -> tuple[Exchange, str]:
+        """A request of a page being rendered: refused as the frontier would refuse it,
+        else fetched by DEADLINE (the page's) and recorded like any URL. FetchError: nothing
+        to give the browser (the reason is listed); only a WARC file that cannot be written
+        raises anything else."""
+        try:
+            refusal = self.gate.admit(url, deadline, self.closing)  # may fetch the origin's robots.txt
+            if refusal:
+                raise FetchError(refusal)
+            ex = self._fetch(url, deadline=deadline, cancel=self.closing)
+        except FetchError:
+            raise
+        except (requests.RequestException, ValueError) as exc:  # a URL requests cannot make a request of
+            raise FetchError(f"not fetched: {type(exc).__name__}: {first_line(exc)}"[:300]) from None
+        except OSError as exc:  # a full disk, spooling the body, stops the capture; the rest is this URL's
+            if exc.errno in DISK_FULL:
+                raise
+            raise FetchError(f"{type(exc).__name__}: {exc}"[:300]) from None
+        try:
+            return ex, self.record(ex)
+        except WriterClosed:
+            ex.close()
+            raise FetchError(STOPPED) from None
+        except BaseException:
+            ex.close()
+            raise
+
+    def _origin_rules(self, origin: str) -> Rules:
+        """ORIGIN's robots.txt, fetched and recorded as the crawl's robots task does."""
+        out = self._robots(Task(origin + "/robots.txt", "robots"))
+        return Rules(out.robots_txt, out.error)
 
     def _robots(self, task: Task) -> Outcome:
         """robots.txt, kept in the WARC; RFC 9309: 4xx means no rules, 5xx or no answer
@@ -223,7 +285,7 @@ class Worker:
         hit = index.original_of(self.engine, self.target_id, digest, not_after=timestamp)
         return None if hit is None else (hit.path, hit.offset, hit.length)
 
-    def _fetch(self, url: str) -> Exchange:
+    def _fetch(self, url: str, deadline: float | None = None, cancel: threading.Event | None = None) -> Exchange:
         session = getattr(self._local, "session", None)
         if session is None:
             s = self.settings
@@ -231,61 +293,7 @@ class Worker:
             self._local.session = session
             with self._lock:
                 self._sessions.append(session)
-        return fetch(session, url, self.policy, self.halt)
-
-
-class Recorder:
-    """Writes each exchange as a response, or as a revisit when the same payload was
-    already archived for this target (earlier in this worker's share of the capture, or
-    in an earlier capture).
-
-    A revisit only ever points at a record already written, dated no later than its own
-    date: replay and export look its original up that way (index.original_of with
-    not_after), and a kill between the two writes must not leave a revisit of nothing.
-    Two identical payloads fetched at once may then both be written whole.
-    """
-
-    def __init__(self, engine: Any, target_id: int, writers: RollingWarcWriter) -> None:
-        self.engine = engine
-        self.target_id = target_id
-        self.writers = writers
-        # A first capture has nothing earlier to match: skip a query per response.
-        self._history = index.has_records(engine, target_id)
-        self._lock = threading.Lock()
-        self._written: dict[str, tuple[str, str]] = {}  # digest -> (url, WARC-Date) written whole here
-
-    def __call__(self, ex: Exchange) -> str:
-        if not (200 <= ex.status < 300) or ex.length == 0:
-            self.writers.write_response(ex)
-            return "response"
-        original = self._earlier(ex) or self._written_before(ex)
-        if original is not None:
-            self.writers.write_revisit(ex, *original)
-            return "revisit"
-        self.writers.write_response(ex)
-        self._remember(ex)
-        return "response"
-
-    def _written_before(self, ex: Exchange) -> tuple[str, str] | None:
-        with self._lock:
-            original = self._written.get(ex.payload_digest)
-        # WARC dates in this form sort as the moments they name.
-        return original if original is not None and original[1] <= warc_date(ex) else None
-
-    def _remember(self, ex: Exchange) -> None:
-        with self._lock:
-            known = self._written.get(ex.payload_digest)
-            if known is None or warc_date(ex) < known[1]:  # the earliest serves the most revisits
-                self._written[ex.payload_digest] = (ex.url, warc_date(ex))
-
-    def _earlier(self, ex: Exchange) -> tuple[str, str] | None:
-        if not self._history:
-            return None
-        hit = index.original_of(self.engine, self.target_id, ex.payload_digest, not_after=timestamp14(ex))
-        if hit is None:
-            return None
-        ts = hit.timestamp
-        return hit.url, f"{ts[0:4]}-{ts[4:6]}-{ts[6:8]}T{ts[8:10]}:{ts[10:12]}:{ts[12:14]}Z"
+        return fetch(session, url, self.policy, self.halt, deadline=deadline, cancel=cancel)
 
 
 def worker_main(conn: Connection, config: WorkerConfig, threads: int) -> None:
@@ -347,6 +355,11 @@ def worker_main(conn: Connection, config: WorkerConfig, threads: int) -> None:
             worker.close()
             send(("closed", None))
             return
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _alive(pid: int) -> bool:

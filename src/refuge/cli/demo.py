@@ -27,6 +27,7 @@ from refuge.config.targets import make_target
 from refuge.mirror.replay.app import make_app
 from refuge.mirror.replay.server import running_server
 from refuge.storage import catalog
+from refuge.storage.catalog.search import index_capture
 
 SITE = Path(__file__).with_name("demo_site")
 NAME = "demo-news"
@@ -65,6 +66,7 @@ def run_demo(settings: Settings, *, publish_to: tuple[S3Settings | None, IpfsSet
         print(f"Sample site (bundled, loopback only): {site}", flush=True)
         catalog.save_target(engine, make_target(site, name=NAME, scope="host"))
         summary = run_capture(demo, engine, NAME)
+    index_capture(engine, demo, summary["id"])  # for /search, as the end of any capture does
     print(f"Captured {summary['pages']} pages and {summary['requisites']} requisites into "
           f"{summary['files']} WARC file(s) under {data}; the sample site is stopped now.", flush=True)
     if demo.s3 is not None or demo.ipfs is not None:

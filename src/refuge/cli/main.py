@@ -15,11 +15,13 @@ from sqlalchemy.exc import OperationalError
 from refuge import __version__
 from refuge.cli import accounts as cli_accounts
 from refuge.cli import alert_commands as cli_alerts
+from refuge.cli import bundles as cli_bundles
 from refuge.cli import cluster_commands as cli_cluster
 from refuge.cli import database as cli_database
 from refuge.cli import importing as cli_importing
 from refuge.cli import mirrors as cli_mirrors
 from refuge.cli import replicas as cli_replicas
+from refuge.cli import search as cli_search
 from refuge.cli import takedown as cli_takedown
 from refuge.cli import wacz as cli_wacz
 from refuge.cli.output import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, print_json, print_table, size
@@ -79,12 +81,20 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
         database = spec_as_dict(load_spec_file(Path(args.spec)))
     spec = make_target(args.url, name=args.name, every=args.every, cron=args.cron, scope=args.scope,
                        max_pages=args.max_pages, max_depth=args.max_depth, include=args.include or [],
-                       exclude=args.exclude or [], robots=args.robots, kind=args.kind, database=database)
+                       exclude=args.exclude or [], robots=args.robots, kind=args.kind, database=database,
+                       browser=args.browser, scroll=args.scroll, click=args.click or [], max_clicks=args.max_clicks)
     host = urlsplit(spec.url).hostname or ""
     addresses = check_host_allowed(host, settings.allow_private_networks, settings.allow_networks)
     if not addresses and not settings.allow_private_networks:
         print(f"refuge: warning: {host} does not resolve now; it is checked again on every connection",
               file=sys.stderr)
+    if spec.browser:
+        from refuge.archiver.browser import browser_problem  # a cheap check: Playwright is not imported
+
+        problem = browser_problem(settings)
+        if problem:
+            print(f"refuge: warning: {problem}; until then every page of {spec.name} is listed as failed, "
+                  "captured without its scripts", file=sys.stderr)
     engine = catalog.connect(settings.catalog_url)
     target, created = catalog.save_target(engine, spec)
     events.record(engine, CLI_ACTOR, "target.add" if created else "target.change", spec.name,
@@ -291,6 +301,12 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--robots", choices=("obey", "ignore"), default="obey")
     add.add_argument("--kind", choices=KINDS, default="site", help="site (crawl it) or database (enumerate its records)")
     add.add_argument("--spec", metavar="FILE", help="a database target's spec (TOML: [listing] or [api], [record])")
+    add.add_argument("--browser", action="store_true",
+                     help="capture each page in headless Chromium: what scripts load is captured too")
+    add.add_argument("--scroll", action="store_true", help="browser mode: scroll until the page stops growing")
+    add.add_argument("--click", action="append", metavar="SELECTOR",
+                     help='browser mode: press elements matching this CSS selector ("Load more"); repeatable')
+    add.add_argument("--max-clicks", type=int, metavar="N", help="browser mode: presses per page in all (default 5)")
     add.add_argument("--json", action="store_true")
     add.set_defaults(handler=cmd_add)
 
@@ -346,7 +362,9 @@ def _parser() -> argparse.ArgumentParser:
     cli_alerts.add_parsers(sub)
     cli_takedown.add_parsers(sub)
     cli_wacz.add_parsers(sub)
+    cli_bundles.add_parsers(sub)
     cli_importing.add_parsers(sub)
+    cli_search.add_parsers(sub)
     return p
 
 

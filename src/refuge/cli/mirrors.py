@@ -52,6 +52,14 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
               + (f", {ch.deleted} deleted" if ch.deleted else "") + (f"; {ch.note}" if ch.note else ""))
         for url in ch.urls:
             print(f"    {url}")
+    for b in report.bundles:
+        if b.error:
+            print(f"  {b.format}: FAILED: {b.error}")
+            continue
+        print(f"  {b.format}: {b.name} ({size(b.size)}, {'made now' if b.made else 'unchanged'}), "
+              f"SHA-256 {b.sha256}" + (f"; uploaded to {', '.join(b.uploaded)}" if b.uploaded else ""))
+        for url in b.urls:
+            print(f"    {url}")
     return EXIT_OK if report.ok else EXIT_FAILURE
 
 
@@ -61,6 +69,8 @@ def print_publish_summary(doc: dict[str, Any]) -> None:
     for ch in doc.get("channels", []):
         what = ch["error"] or ", ".join(ch["urls"]) or ch["note"] or "uploaded"
         print(f"  published to {ch['channel']}: {what}")
+    for b in doc.get("bundles", []):
+        print(f"  {b['format']}: {b['error'] or ', '.join(b['urls']) or b['name']}")
 
 
 def url_rows(engine: Any, name: str | None) -> list[dict[str, Any]]:

@@ -1,22 +1,26 @@
-"""What follows a capture, decided and run in one place: capture -> replicate -> publish.
+"""What follows a capture, decided and run in one place: capture -> replicate -> publish -> index.
 
 `capture_and_follow` captures a target, then, unless `stop` is set by then:
 - pushes the capture's files to the other stores when more than the local one is
   configured, whatever the capture's status (what was sealed is worth a copy);
 - publishes it when it completed, a channel ([s3] or [ipfs]) is configured and
-  `publish_after_capture` is set.
-It prints and logs nothing itself: it returns what happened (`CaptureOutcome`), and the
-CLI and the scheduler each present that their own way.
+  `publish_after_capture` is set;
+- indexes its HTML pages for search (storage.catalog.search), whatever its status.
+It prints and logs nothing itself (but a failure to index for search, below): it returns
+what happened (`CaptureOutcome`), and the CLI and the scheduler each present that their own way.
 
 Errors: the capture's own (an unknown target, catalog.AlreadyRunning, a crash) are
 raised and nothing follows. A publish that raises Failure is recorded in the outcome
 (the capture is done and safe). Any other exception of a later step is raised, unless
 `isolate` is set (the scheduler, which must outlive a bug): then it is recorded too and
-the next step still runs.
+the next step still runs. Indexing for search never raises: its failure is logged and kept in
+the outcome (`refuge search --reindex` makes up for it). A stop skips it like the other steps
+(a stopped capture is indexed at the end of the run that resumes it).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -29,11 +33,14 @@ from refuge.archiver.capture import run_capture
 from refuge.archiver.crawl import CrawlProgress
 from refuge.config.errors import Failure
 from refuge.config.settings import Settings
+from refuge.storage.catalog.search import index_capture
 from refuge.storage.replicate import PushReport, push
 from refuge.storage.stores.interface import configured_store_names
 
 if TYPE_CHECKING:  # the publish stack is loaded only when a capture is published
     from refuge.mirror.publish.publisher import PublishReport
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,6 +52,8 @@ class CaptureOutcome:
     push_error: Exception | None = None  # only with isolate=True
     published: PublishReport | None = None  # None: not published, or publish_error says why not
     publish_error: Exception | None = None
+    indexed: int | None = None  # pages indexed for search; None: not indexed (stopping), or index_error
+    index_error: Exception | None = None
 
 
 def replicating(settings: Settings) -> bool:
@@ -89,4 +98,11 @@ def capture_and_follow(settings: Settings, engine: Engine, name: str, *, stop: t
             outcome.published = publish(settings, engine, name, summary["id"])
         except (Failure, *unexpected) as exc:  # the capture itself is done and safe
             outcome.publish_error = exc
+    if summary["status"] != "running" and not stopping():
+        try:
+            outcome.indexed = index_capture(engine, settings, summary["id"])
+        except Exception as exc:  # noqa: BLE001 - search is behind by one capture; the capture is safe
+            log.error("capture %s: indexing it for search failed (`refuge search --reindex` retries): %s",
+                      summary["id"], exc)
+            outcome.index_error = exc
     return outcome

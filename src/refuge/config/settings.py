@@ -91,6 +91,14 @@ class Settings:
     # zlib-ng level for each record's gzip member: a little larger files than 6 for much less
     # compression CPU (bench/README.md has the measurement).
     warc_gzip_level: int = 5
+    # Browser mode (targets added with --browser; docs/capture.md): the Chromium to drive,
+    # tabs open at once in each worker process, how long a page may take to go quiet
+    # (after loading, and after each scroll and click), and how long one attempt at a page
+    # may take in all before it is given up (and tried once more).
+    browser_executable: str = "/usr/bin/chromium"
+    browser_tabs: int = 2
+    browser_settle_seconds: float = 10.0
+    browser_page_seconds: float = 120.0
 
     # Scheduler
     max_concurrent_captures: int = 2
@@ -118,6 +126,9 @@ class Settings:
     check_every: str = "1h"  # how often the scheduler fetches every mirror URL
     check_timeout: float = 10.0  # per mirror and vantage point, start to finish
     vantages: tuple[Vantage, ...] = ()  # none: check directly from here
+    # Files published beside each mirror for readers to carry: "zim" (the export as a ZIM file for
+    # Kiwix, named in the mirror list with its size and SHA-256). Empty: mirrors only.
+    bundles: tuple[str, ...] = ()
 
     # Alerts ([[alert]] and [smtp], config/alert_settings.py): evaluated this often by the
     # scheduler (and after each capture, fixity audit and mirror check it runs).
@@ -143,6 +154,7 @@ class Settings:
 
 
 ENV_PREFIX = "REFUGE_"
+BUNDLE_KINDS = ("zim",)  # what `bundles` may name (mirror.publish.bundles makes them)
 _STORES = ("s3", "ipfs")
 
 
@@ -279,7 +291,8 @@ def _coerce(f: dataclasses.Field, raw: Any, where: str) -> Any:
 
 def _validated(s: Settings) -> Settings:
     positive = ["workers", "per_host", "max_pages", "max_response_bytes", "warc_max_bytes",
-                "max_concurrent_captures", "timeout"]
+                "max_concurrent_captures", "timeout", "browser_tabs", "browser_settle_seconds",
+                "browser_page_seconds"]
     for name in positive:
         if getattr(s, name) <= 0:
             raise BadInput(f"setting {name}: must be greater than 0, got {getattr(s, name)}")
@@ -310,6 +323,9 @@ def _validated(s: Settings) -> Settings:
         raise BadInput(f"setting alert_seconds: must be greater than 0, got {s.alert_seconds}")
     if s.check_timeout <= 0:
         raise BadInput(f"setting check_timeout: must be greater than 0, got {s.check_timeout}")
+    for kind in s.bundles:
+        if kind not in BUNDLE_KINDS:
+            raise BadInput(f"setting bundles: unknown bundle kind {kind!r} (known: {', '.join(BUNDLE_KINDS)})")
     for network in s.allow_networks:
         if not is_network(network):
             raise BadInput(f"setting allow_networks: {network!r} is not a network (write it as 10.1.0.0/16)")

@@ -25,6 +25,12 @@ DEFAULT_EVERY = 24 * 3600
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Browser mode (archiver/browser.py): how many elements a page may have pressed, and how
+# many selectors, how long, a target may name. Each press may load a batch of content.
+DEFAULT_MAX_CLICKS = 5
+MAX_CLICKS = 50
+MAX_SELECTORS = 10
+MAX_SELECTOR_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,19 @@ class TargetSpec:
     # A database target's spec (config/dbspec.py) as canonical JSON text: a string keeps
     # the dataclass frozen and comparable.
     database: str | None = None
+    # Browser mode: each page is loaded in headless Chromium, scrolled (scroll) and its
+    # CLICK selectors pressed up to max_clicks times (None: DEFAULT_MAX_CLICKS).
+    browser: bool = False
+    scroll: bool = False
+    click: tuple[str, ...] = field(default_factory=tuple)
+    max_clicks: int | None = None
+
+    @property
+    def clicks(self) -> int:
+        """How many presses a page may get: max_clicks, or the default when selectors are named."""
+        if not self.click:
+            return 0
+        return self.max_clicks if self.max_clicks is not None else DEFAULT_MAX_CLICKS
 
     @property
     def schedule(self) -> str:
@@ -56,6 +75,7 @@ class TargetSpec:
         d = asdict(self)
         d["include"] = list(self.include)
         d["exclude"] = list(self.exclude)
+        d["click"] = list(self.click)
         d["database"] = json.loads(self.database) if self.database else None
         return d
 
@@ -74,6 +94,10 @@ def make_target(
     robots: str = "obey",
     kind: str = "site",
     database: dict[str, Any] | None = None,
+    browser: bool = False,
+    scroll: bool = False,
+    click: list[str] | tuple[str, ...] = (),
+    max_clicks: int | None = None,
 ) -> TargetSpec:
     """Validate raw values (from the CLI or a targets file) into a TargetSpec."""
     url = validate_url(url)
@@ -106,12 +130,47 @@ def make_target(
     if (kind == "database") != (database is not None):
         raise BadInput("--spec FILE: a database target needs a spec, and only a database target takes one"
                        if kind == "database" else "--kind database: a spec is given, so the kind must be database")
+    check_browser(browser, scroll, click, max_clicks, kind)
     return TargetSpec(
         name=name, url=url, scope=scope, every_seconds=every_seconds, cron=cron or None,
         max_pages=max_pages, max_depth=max_depth, include=tuple(include), exclude=tuple(exclude),
         robots=robots, kind=kind,
         database=json.dumps(database, ensure_ascii=False) if database is not None else None,  # field order kept
+        browser=browser, scroll=scroll, click=tuple(click), max_clicks=max_clicks,
     )
+
+
+def check_browser(browser: Any, scroll: Any, click: Any, max_clicks: Any, kind: str = "site") -> None:
+    """BadInput unless these are sound browser-mode options: booleans, at most
+    MAX_SELECTORS CSS selectors of at most MAX_SELECTOR_CHARS each, max_clicks 0 to
+    MAX_CLICKS, and none of them without browser mode."""
+    for label, value in (("browser", browser), ("scroll", scroll)):
+        if not isinstance(value, bool):
+            raise BadInput(f"{label} {value!r}: must be true or false")
+    if not isinstance(click, (list, tuple)) or not all(isinstance(c, str) for c in click):
+        raise BadInput(f"click {click!r}: must be a list of CSS selectors")
+    if max_clicks is not None and (not isinstance(max_clicks, int) or isinstance(max_clicks, bool)
+                                   or not 0 <= max_clicks <= MAX_CLICKS):
+        raise BadInput(f"max-clicks {max_clicks!r}: must be a whole number from 0 to {MAX_CLICKS}")
+    if not browser:
+        for label, given in (("scroll", scroll), ("click", click), ("max-clicks", max_clicks is not None)):
+            if given:
+                raise BadInput(f"{label}: only a browser-mode target scrolls or clicks; add --browser "
+                               "(browser = true)")
+        return
+    if kind != "site":
+        raise BadInput(f"browser: only a site target is captured in a browser, not a {kind} target")
+    if len(click) > MAX_SELECTORS:
+        raise BadInput(f"click: at most {MAX_SELECTORS} selectors, got {len(click)}")
+    for selector in click:
+        if not selector.strip() or len(selector) > MAX_SELECTOR_CHARS \
+                or any(ord(c) < 32 or ord(c) == 127 for c in selector):
+            raise BadInput(f"click selector {selector[:60]!r}: must be a CSS selector of 1 to "
+                           f"{MAX_SELECTOR_CHARS} characters on one line")
+        # Not parsed here: the browser's own engine (Playwright's selectors, `:has-text()` and
+        # all) judges it at capture time, where a selector it rejects is listed, not fatal.
+    if max_clicks is not None and not click:
+        raise BadInput("max-clicks: give the elements to press with --click SELECTOR (click = [...])")
 
 
 def imported_target(name: str, url: str) -> TargetSpec:
@@ -220,7 +279,7 @@ def validate_cron(expr: str) -> None:
 
 
 _FILE_KEYS = {"url", "name", "every", "cron", "scope", "max_pages", "max_depth", "include", "exclude", "robots",
-              "kind", "spec"}
+              "kind", "spec", "browser", "scroll", "click", "max_clicks"}
 
 
 def load_targets_file(path: Path) -> list[TargetSpec]:

@@ -22,6 +22,7 @@ KeyKind); this module keeps the rules every kind shares:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
@@ -34,6 +35,7 @@ from sqlalchemy import Engine
 
 from refuge.config.errors import BadInput, Failure
 from refuge.storage.catalog.shared import first_value
+from refuge.storage.warc.sealed import fsync_dir
 
 KEY_DIR = "keys"
 MAX_KEY_FILE = 65536
@@ -160,7 +162,8 @@ def create_secret(key_path: Path, text: str) -> None:
                 return
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(key_path.parent)
+    with contextlib.suppress(OSError):  # the key is in place; a directory that cannot be synced keeps it too
+        fsync_dir(key_path.parent)
 
 
 def write_public(pub_path: Path, text: str) -> None:
@@ -188,20 +191,5 @@ def _write_new(path: Path, text: str, mode: int) -> None:
             os.fchmod(fd, mode)  # the umask must not loosen (or tighten) what was asked
         os.write(fd, text.encode("ascii"))
         os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
     finally:
         os.close(fd)

@@ -8,9 +8,15 @@ import time
 
 import pytest
 import requests
+from cdx_archive import (
+    FRONT,
+    FRONT_TIMES,
+    KHMER_ENCODED,
+    KHMER_RAW,
+    REVISIT_TS,
+    cdx_replay_fixture,  # noqa: F401 - provides the `cdx_replay` fixture
+)
 
-from cdx_archive import FRONT, FRONT_TIMES, KHMER_ENCODED, KHMER_RAW, REVISIT_TS
-from cdx_archive import cdx_replay_fixture  # noqa: F401 - provides the `cdx_replay` fixture
 from refuge.mirror.replay import cdx_api
 from refuge.mirror.replay.cdx_params import CDX11, MAX_LIMIT
 from refuge.storage.catalog import hidden
@@ -106,6 +112,9 @@ def test_filters_follow_pywbs_syntax(cdx_replay) -> None:
     assert found("mimetype:image") == [FRONT + "img/logo.png"]
     assert found("=mime:text/html", "~url:.*/en/", "!url:article-2") == [FRONT + "en/article-1.html"] * 2
     assert found("warc/revisit") == [FRONT]  # no field: the whole CDXJ line
+    # Counted repeats, nested too, within bounds.
+    assert found("~url:.*article-\\d{1}\\.html$") == found("~url:.*/(?:[a-z]{2}/){1,2}article-1") == \
+        [FRONT + "en/article-1.html"] * 2
     # A revisit has no status: an inverted status filter keeps it, as in pywb.
     assert FRONT in found("!=status:200", url=FRONT)
 
@@ -170,6 +179,11 @@ def test_nothing_found_is_an_empty_200(cdx_replay) -> None:
     ({"url": "news.example", "closest": "20241301"}, "closest:"),
     ({"url": "news.example", "closest": "2024", "limit": "-1"}, "limit:"),
     ({"url": "news.example", "filter": "~url:(unclosed"}, "filter:"),
+    # Compiling unrolls counted repeats: big or nested ones are refused before (the last: GBs).
+    ({"url": "news.example", "filter": "~url:a{2000}"}, "filter:"),
+    ({"url": "news.example", "filter": "~url:(?:a{999}){999}"}, "filter:"),
+    ({"url": "news.example", "filter": "~url:(?:(?:a{999}){999}){999}"}, "filter:"),
+    ({"url": "news.example", "filter": "~url:a\nb"}, "filter:"),
     ({"url": "news.example", "filter": "size:1"}, "filter:"),
     ({"url": "news.example", "fl": "url,size"}, "fl:"), ({"url": "news.example", "output": "xml"}, "output:"),
     ({"url": "news.example", "page": "-1"}, "page:"), ({"url": "news.example", "pageSize": "0"}, "pageSize:"),
@@ -205,6 +219,9 @@ def test_answers_cut_by_a_bound_say_so(cdx_replay, monkeypatch) -> None:
     scanned = cdx(cdx_replay, url="news.example/*", filter="=status:404", output="json")
     assert rows(scanned) == [] and scanned.headers["Refuge-Truncated"] == "scan"
     assert "Refuge-Truncated" not in cdx(cdx_replay, url=FRONT, limit="2").headers
+    # Nearest over a range, every row read kept, the cap reached on the last: nearer rows may be unread.
+    near = cdx(cdx_replay, url="news.example/*", closest="20240101000010", limit="3", output="json")
+    assert len(rows(near)) == 3 and near.headers["Refuge-Truncated"] == "scan"
 
 
 def test_urls_taken_down_are_left_out(cdx_replay) -> None:

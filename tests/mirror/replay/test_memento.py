@@ -11,10 +11,15 @@ from urllib.parse import urljoin
 
 import pytest
 import requests
+from cdx_archive import (
+    FRONT,
+    FRONT_TIMES,
+    REVISIT_TS,
+    TIMEMAP_PAGE,
+    cdx_replay_fixture,  # noqa: F401 - provides the `cdx_replay` fixture
+)
 from requests.utils import parse_header_links
 
-from cdx_archive import FRONT, FRONT_TIMES, REVISIT_TS, TIMEMAP_PAGE
-from cdx_archive import cdx_replay_fixture  # noqa: F401 - provides the `cdx_replay` fixture
 from refuge.storage.catalog import hidden
 from refuge.storage.catalog.events import CLI_ACTOR
 
@@ -32,13 +37,22 @@ def go(replay, uri: str, **headers: str) -> requests.Response:
     return requests.get(urljoin(replay.base + "/", uri), headers=headers, allow_redirects=False, timeout=30)
 
 
-def links(value: str, mementos_too: bool = True) -> dict[str, dict]:
-    """Link header (or link-format document) by rel; each rel must appear once (but plain
-    "memento", of which a TimeMap has many, unless MEMENTOS_TOO)."""
-    found = [link for link in parse_header_links(value.replace("\n", " "))
-             if mementos_too or link["rel"] != "memento"]
-    by_rel = {link["rel"]: link for link in found}
-    assert len(by_rel) == len(found), value
+def links(value: str, mementos_too: bool = True, here: str | None = None) -> dict[str, dict]:
+    """Link header (or link-format document) by relation, as RFC 8288 reads a rel: one or
+    more words, so that rel="first last memento" is both the "first memento" and the "last
+    memento". Each relation must appear once (but plain "memento", of which a TimeMap has
+    many, unless MEMENTOS_TOO). HERE: the URI of the memento whose header this is, found
+    under "memento" whichever other words it has."""
+    by_rel: dict[str, dict] = {}
+    for link in parse_header_links(value.replace("\n", " ")):
+        words = link["rel"].split()
+        named = [f"{w} memento" for w in words if w != "memento"] if "memento" in words else words
+        if "memento" in words and (not named or link["url"] == here):
+            named.append("memento")
+        for rel in named:
+            if rel != "memento" or mementos_too:
+                assert rel not in by_rel, value
+                by_rel[rel] = link
     return by_rel
 
 
@@ -65,7 +79,8 @@ def test_the_timegate_redirects_to_the_closest_memento(cdx_replay, asked: str | 
     assert go(cdx_replay, rels["first memento"]["url"]).headers["Memento-Datetime"] == DATES[0]
 
 
-@pytest.mark.parametrize("value", ["yesterday", "2024-06-01", "", "Sat, 41 Jun 2024 00:00:00 GMT"])
+@pytest.mark.parametrize("value", ["yesterday", "2024-06-01", "", "Sat, 41 Jun 2024 00:00:00 GMT",
+                                   "Fri, 31 Dec 9999 23:00:00 -0500"])  # past the year 9999 in UTC
 def test_a_malformed_accept_datetime_is_400(cdx_replay, value: str) -> None:
     r = go(cdx_replay, "/web/" + FRONT, **{"Accept-Datetime": value})
     assert r.status_code == 400 and r.text.startswith("Accept-Datetime: ")
@@ -85,13 +100,14 @@ def test_every_memento_links_its_neighbours_and_the_chain_holds(cdx_replay) -> N
     while uri:
         r = go(cdx_replay, uri)
         assert r.status_code == 200, uri
-        here = links(r.headers["Link"])
+        here = links(r.headers["Link"], here=uri)
         first_rels = first_rels or here
         seen.append(r.headers["Memento-Datetime"])
-        assert here["memento"]["datetime"] == r.headers["Memento-Datetime"]
+        assert here["memento"]["datetime"] == r.headers["Memento-Datetime"] and here["memento"]["url"] == uri
         assert here["original"]["url"] == FRONT
         for rel in ("timegate", "timemap", "first memento", "last memento"):
-            assert here[rel] == first_rels[rel]
+            assert (here[rel]["url"], here[rel].get("datetime")) == (first_rels[rel]["url"],
+                                                                      first_rels[rel].get("datetime"))
         if len(seen) > 1:
             assert here["prev memento"]["datetime"] == seen[-2]
         else:
@@ -150,14 +166,18 @@ def test_a_memento_keeps_its_modifier_in_its_links(cdx_replay) -> None:
     assert rels["timegate"]["url"] == "/web/" + FRONT  # the TimeGate has none
 
 
-def test_a_single_capture_has_no_prev_or_next(cdx_replay) -> None:
-    r = go(cdx_replay, f"/web/20240101000005/{FRONT}about.html")
-    rels = links(r.headers["Link"])
-    assert rels["first memento"] == {**rels["memento"], "rel": "first memento"}
-    assert rels["last memento"]["url"] == rels["memento"]["url"]
+def test_a_single_capture_is_one_link_value_first_and_last_and_has_no_prev_or_next(cdx_replay) -> None:
+    uri = f"/web/20240101000005/{FRONT}about.html"
+    r = go(cdx_replay, uri)
+    rels = links(r.headers["Link"], here=uri)
+    assert rels["first memento"] is rels["memento"] is rels["last memento"]  # one link-value, as RFC 7089 writes it
+    assert rels["memento"]["rel"] == "first last memento" and rels["memento"]["url"] == uri
+    assert [link["rel"] for link in mementos(r.headers["Link"])] == ["first last memento"]
     assert "prev memento" not in rels and "next memento" not in rels
+    gate = go(cdx_replay, f"/web/{FRONT}about.html")
+    assert [link["rel"] for link in mementos(gate.headers["Link"])] == ["first last memento"]
     page = go(cdx_replay, f"/timemap/link/{FRONT}about.html")
-    assert [m["rel"] for m in mementos(page.text)] == ["first memento"] and "next" not in page.links
+    assert [m["rel"] for m in mementos(page.text)] == ["first last memento"] and "next" not in page.links
 
 
 def test_what_was_never_captured_has_no_timemap(cdx_replay) -> None:

@@ -22,6 +22,7 @@ from refuge.cli.admin import operations as ops
 from refuge.cli.admin.auth import Principal
 from refuge.cli.admin.background import Background
 from refuge.cli.admin.openapi import document
+from refuge.cli.admin.packages import send
 from refuge.cli.status import mirror_rows, target_rows
 from refuge.config.errors import BadInput, redact_text
 from refuge.config.settings import Settings
@@ -47,6 +48,9 @@ ROUTES = [
     ("/captures", ["GET"], "captures", "viewer"),
     ("/captures/<capture_id>", ["GET"], "capture", "viewer"),
     ("/captures/<capture_id>/replicas", ["GET"], "replicas", "viewer"),
+    ("/captures/<capture_id>/wacz", ["POST"], "request_wacz", "archivist"),
+    ("/captures/<capture_id>/wacz", ["GET"], "wacz", "archivist"),
+    ("/captures/<capture_id>/wacz/download", ["GET"], "download_wacz", "archivist"),
     ("/verify", ["POST"], "verify", "archivist"),
     ("/mirrors", ["GET"], "mirrors", "viewer"),
     ("/check", ["POST"], "check", "archivist"),
@@ -172,6 +176,38 @@ class Api:
     def do_verify(self, request: Request, who: Principal) -> Response:
         return ok(self.background.upkeep("verify", who.actor), 202)
 
+    # -- a capture as one WACZ package: asked for, made in the background, downloaded --------
+
+    def do_request_wacz(self, request: Request, who: Principal, capture_id: str) -> Response:
+        try:
+            doc, ready = self.background.packages.request(capture_id, who.actor)
+        except ops.Conflict as exc:  # the capture is running: no field of the request is wrong
+            return problem(409, "Conflict", str(exc))
+        doc = _wacz_doc(doc)
+        return ok(doc) if ready else ok(doc, 202, Location=doc["status_url"])
+
+    def do_wacz(self, request: Request, who: Principal, capture_id: str) -> Response:
+        doc = self.background.packages.status(capture_id)
+        if doc is None:
+            raise ops.NotFound(f"capture {capture_id}: no WACZ package made or asked for (or the one made is out "
+                               f"of date): POST {PREFIX}/captures/{capture_id}/wacz to make one")
+        return ok(_wacz_doc(doc))
+
+    def do_download_wacz(self, request: Request, who: Principal, capture_id: str) -> Response:
+        packages = self.background.packages
+        download = packages.open(capture_id)
+        if download is None:
+            doc = packages.status(capture_id)
+            if doc is not None and doc["status"] in ("queued", "packaging"):
+                return problem(409, "Conflict", f"capture {capture_id}: its WACZ package is {doc['status']}; "
+                                                f"ask {PREFIX}/captures/{capture_id}/wacz until it is ready")
+            raise ops.NotFound(f"capture {capture_id}: no WACZ package ready"
+                               + (f" (packaging failed: {doc['error']})" if doc and doc.get("error") else "")
+                               + f": POST {PREFIX}/captures/{capture_id}/wacz to make one")
+        if request.method == "GET":
+            events.record(self.engine, who.actor, "wacz.download", capture_id, {"bytes": download.size})
+        return send(download, request.environ)
+
     # -- mirrors ----------------------------------------------------------------------------
 
     def do_mirrors(self, request: Request, who: Principal) -> Response:
@@ -258,6 +294,13 @@ def capture_doc(engine: Engine, capture_id: str) -> dict[str, Any]:
     files = [{k: f[k] for k in ("name", "kind", "sha256", "size", "records")}
              for f in catalog.capture_files(engine, capture_id)]
     return {**doc, "failures": catalog.failures_of(engine, capture_id), "warc_files": files}
+
+
+def _wacz_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    """A package's state with where to ask for it again and, once ready, where to fetch it."""
+    status_url = f"{PREFIX}/captures/{doc['capture']}/wacz"
+    return {**doc, "status_url": status_url,
+            "download_url": status_url + "/download" if doc["status"] == "ready" else None}
 
 
 def _target_doc(row: dict[str, Any]) -> dict[str, Any]:

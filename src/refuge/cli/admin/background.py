@@ -1,5 +1,6 @@
 """Work the admin API and console start and do not wait for: a capture, a publish, a
-fixity audit, a mirror check.
+fixity audit, a mirror check; and a capture's WACZ package (`packages`, packages.py: made
+in this process whatever the mode, since it is this server that sends it).
 
 On one machine it runs here, in a few background threads (captures beside upkeep, so a
 long audit never holds a capture back), through the same LocalActions the scheduler
@@ -22,6 +23,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from refuge.cli.admin.operations import Conflict, Invalid, get_target
+from refuge.cli.admin.packages import Packages
 from refuge.config.errors import BadInput
 from refuge.config.settings import Settings
 from refuge.config.targets import check_capturable
@@ -46,6 +48,7 @@ class Background:
         self._upkeep = ThreadPoolExecutor(max_workers=1, thread_name_prefix="admin-upkeep")
         self._lock = threading.Lock()
         self._local: Any = None
+        self.packages = Packages(settings, engine)
 
     def capture(self, name: str, actor: Actor) -> dict[str, Any]:
         """Start a capture of NAME for ACTOR (in the audit log): {target, capture (its id,
@@ -109,6 +112,7 @@ class Background:
     def shutdown(self) -> None:
         """Ask running work to stop (a capture seals what it wrote) and wait for it."""
         self.stop.set()
+        self.packages.shutdown()
         self._captures.shutdown(wait=True, cancel_futures=True)
         self._upkeep.shutdown(wait=True, cancel_futures=True)
 

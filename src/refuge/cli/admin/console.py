@@ -11,6 +11,7 @@ audit log with the user's name and address.
 from __future__ import annotations
 
 import base64
+from html import escape
 from typing import Any, Callable
 
 from sqlalchemy import Engine
@@ -25,6 +26,7 @@ from refuge.cli.admin import operations as ops
 from refuge.cli.admin.api import capture_doc
 from refuge.cli.admin.background import Background
 from refuge.cli.admin.html import LANGS, page, word
+from refuge.cli.admin.packages import send
 from refuge.cli.status import mirror_rows, target_rows
 from refuge.config.errors import BadInput, Failure
 from refuge.config.settings import Settings
@@ -42,6 +44,8 @@ ROUTES = [
     ("/targets/<name>/remove", ["POST"], "remove_target", "admin"),
     ("/captures/<capture_id>", ["GET"], "capture", "viewer"),
     ("/captures/<capture_id>/files/<file_name>", ["GET"], "download", "archivist"),
+    ("/captures/<capture_id>/wacz", ["POST"], "package_wacz", "archivist"),
+    ("/captures/<capture_id>/wacz", ["GET"], "download_wacz", "archivist"),
     ("/verify", ["POST"], "verify", "archivist"),
     ("/check", ["POST"], "check", "archivist"),
     ("/mirrors", ["GET"], "mirrors", "viewer"),
@@ -163,10 +167,29 @@ class Console:
 
     def do_capture(self, request: Request, who: auth.Principal, lang: str, capture_id: str) -> Response:
         doc = capture_doc(self.engine, capture_id)
-        # Without script, a running capture's page shows its progress by reloading itself.
-        head = '<meta http-equiv="refresh" content="3">' if doc["status"] == "running" else ""
-        return self.render(f'{word("capture", lang)} {capture_id}', pages.capture_page(lang, doc, who.role), lang,
-                           who, head=head)
+        package = self.background.packages.status(capture_id) if who.may("archivist") else None
+        packaging = package is not None and package["status"] in ("queued", "packaging")
+        # Without script, a running capture's page (or one being packaged) shows its progress by reloading itself;
+        # to its URL without a fragment, which Chromium would take for a move within the page, never reloading.
+        refresh = f'<meta http-equiv="refresh" content="3; url=/captures/{escape(capture_id)}">'
+        head = refresh if doc["status"] == "running" or packaging else ""
+        body = pages.capture_page(lang, doc, who.role, who.csrf or "", package)
+        return self.render(f'{word("capture", lang)} {capture_id}', body, lang, who, head=head)
+
+    def do_package_wacz(self, request: Request, who: auth.Principal, lang: str, capture_id: str) -> Response:
+        try:
+            self.background.packages.request(capture_id, who.actor)
+        except ops.Conflict as exc:
+            return self.message(409, str(exc), lang, who)
+        return redirect(f"/captures/{capture_id}", 303)
+
+    def do_download_wacz(self, request: Request, who: auth.Principal, lang: str, capture_id: str) -> Response:
+        download = self.background.packages.open(capture_id)
+        if download is None:
+            return self.message(404, word("wacz_none", lang), lang, who)
+        if request.method == "GET":
+            events.record(self.engine, who.actor, "wacz.download", capture_id, {"bytes": download.size})
+        return send(download, request.environ)
 
     def do_download(self, request: Request, who: auth.Principal, lang: str, capture_id: str,
                     file_name: str) -> Response:

@@ -131,7 +131,10 @@ def captures_table(lang: str, captures: list[dict[str, Any]]) -> str:
                          for c in captures])
 
 
-def capture_page(lang: str, doc: dict[str, Any], role: str) -> str:
+def capture_page(lang: str, doc: dict[str, Any], role: str, csrf: str = "",
+                 package: dict[str, Any] | None = None) -> str:
+    """A capture: its figures, files and failures; for an archivist, its WACZ package
+    (PACKAGE: how it stands, from packages.Packages.status; None when none is asked for)."""
     running = doc["status"] == "running"
     note = message(word("running_note", lang), "notice") if running else ""
     if doc.get("error"):
@@ -150,9 +153,30 @@ def capture_page(lang: str, doc: dict[str, Any], role: str) -> str:
     failures = table([word("url", lang), word("status", lang), word("reason", lang)],
                      [[f'<span class="mono">{esc(f["url"])}</span>', esc(f["status"] or "-"), esc(f["reason"])]
                       for f in doc["failures"]]) if doc["failures"] else _none(lang)
+    wacz = wacz_section(lang, doc, package, csrf) if download and not running else ""
     return (f'<p><a href="/targets/{esc(doc["target"])}">{esc(doc["target"])}</a></p>' + note + figures
-            + f'<h2>{esc(word("files", lang))}</h2>' + (files or _none(lang))
+            + f'<h2>{esc(word("files", lang))}</h2>' + (files or _none(lang)) + wacz
             + f'<h2>{esc(word("failures", lang))}</h2>' + failures)
+
+
+def wacz_section(lang: str, doc: dict[str, Any], package: dict[str, Any] | None, csrf: str) -> str:
+    """The capture as one WACZ package: a button to ask for it, the packaging under way (the
+    page reloads itself meanwhile), why it failed, or the link to download it."""
+    action = f'/captures/{esc(doc["id"])}/wacz'
+    status = package["status"] if package else None
+    head = f'<h2 id="wacz">{esc(word("wacz", lang))}</h2><p class="muted">{esc(word("wacz_note", lang))}</p>'
+    if status == "ready":
+        assert package is not None
+        name = f'{doc["target"]}-{doc["id"]}.wacz'
+        return (head + f'<p><a id="wacz-download" href="{action}" download="{esc(name)}">'
+                f'{esc(word("wacz_ready", lang))}: {esc(name)}</a> ({esc(size(package["bytes"]))})</p>'
+                + table(["SHA-256", word("wacz_key", lang), word("when", lang)],
+                        [[f'<span class="mono">{esc(package["sha256"])}</span>',
+                          f'<span class="mono">{esc(package["fingerprint"])}</span>', esc(package["made_at"])]]))
+    if status in ("queued", "packaging"):
+        return head + f'<p class="notice" id="wacz-status" role="status">{esc(word("wacz_packaging", lang))}</p>'
+    failed = message(f'{word("wacz_failed", lang)} {package["error"]}') if package and status == "failed" else ""
+    return head + failed + "<p>" + post_button(action, word("wacz_make", lang), csrf) + "</p>"
 
 
 def target_form(lang: str, csrf: str, values: dict[str, Any], error: str = "", field: str = "",

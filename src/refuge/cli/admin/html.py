@@ -91,6 +91,19 @@ WORDS: dict[str, tuple[str, str]] = {
     "manifest": ("បញ្ជីឯកសារ", "Manifest"),
     "new_password": ("ពាក្យសម្ងាត់ថ្មី (បង្ហាញតែម្តង)", "New password (shown once)"),
     "blank_generates": ("ទុកទទេដើម្បីបង្កើតដោយស្វ័យប្រវត្តិ", "leave empty to generate one"),
+    "wacz": ("កញ្ចប់ WACZ", "WACZ package"),
+    "wacz_note": ("ឯកសារតែមួយដែលមានហត្ថលេខា៖ ឯកសារ WARC នៃការថតនេះដូចដែលបានរក្សាទុក សន្ទស្សន៍ និងបញ្ជីទំព័រ។ "
+                  "ReplayWeb.page បើកវាបាន ហើយ `refuge verify` ពិនិត្យវាបាន។",
+                  "One signed file: this capture's WARC files as stored, their index and its pages. "
+                  "ReplayWeb.page opens it; `refuge verify` checks it."),
+    "wacz_make": ("ទាញយកជា WACZ", "Download as WACZ"),
+    "wacz_packaging": ("កំពុងវេចខ្ចប់ជា WACZ។ ទំព័រនេះនឹងផ្ទុកឡើងវិញដោយខ្លួនឯង។",
+                       "Packaging as WACZ. This page reloads by itself."),
+    "wacz_ready": ("ទាញយក", "Download"),
+    "wacz_failed": ("ការវេចខ្ចប់មិនបានសម្រេច៖", "Packaging failed:"),
+    "wacz_key": ("កូនសោចុះហត្ថលេខា", "Signing key"),
+    "wacz_none": ("មិនទាន់មានកញ្ចប់ WACZ រួចរាល់ទេ។ សូមចុច «ទាញយកជា WACZ» នៅលើទំព័រនៃការថត។",
+                  "No WACZ package is ready. Press “Download as WACZ” on the capture's page."),
 }
 
 CSS = (

@@ -2,7 +2,7 @@
 audit record whichever surface asks.
 
 A target's fields are those of `refuge add` (url, name, kind, scope, every or cron,
-max_pages, max_depth, include, exclude, robots) plus `database`, a database target's
+max_pages, max_depth, include, exclude, robots; browser, scroll, click, max_clicks) plus `database`, a database target's
 spec as TOML text. A bad value raises `Invalid`, naming the field; nothing is stored.
 """
 
@@ -27,15 +27,17 @@ from refuge.storage.catalog.events import Actor
 TARGET_FIELDS: dict[str, type] = {
     "url": str, "name": str, "kind": str, "scope": str, "every": str, "cron": str, "max_pages": int,
     "max_depth": int, "include": list, "exclude": list, "robots": str, "database": str,
+    "browser": bool, "scroll": bool, "click": list, "max_clicks": int,
 }
-_TYPE_WORDS = {str: "a string", int: "a whole number", list: "a list of strings"}
+_TYPE_WORDS = {str: "a string", int: "a whole number", list: "a list of strings", bool: "true or false"}
 MAX_SPEC_TEXT = 256 * 1024
 
 # The first words of make_target's messages, and the field each names.
 _FIELD_OF = [("URL ", "url"), ("target name", "name"), ("scope", "scope"), ("robots", "robots"),
              ("schedule", "every"), ("--every", "every"), ("cron", "cron"), ("max-pages", "max_pages"),
              ("max-depth", "max_depth"), ("include", "include"), ("exclude", "exclude"), ("kind", "kind"),
-             ("--spec", "database"), ("--kind", "kind"), ("database", "database")]
+             ("--spec", "database"), ("--kind", "kind"), ("database", "database"), ("browser", "browser"),
+             ("scroll", "scroll"), ("click", "click"), ("max-clicks", "max_clicks")]
 
 
 class Invalid(BadInput):
@@ -68,7 +70,8 @@ def spec_fields(spec: TargetSpec) -> dict[str, Any]:
     return {"url": d["url"], "name": d["name"], "kind": d["kind"], "scope": d["scope"],
             "every": format_duration(spec.every_seconds) if spec.every_seconds else None, "cron": spec.cron,
             "max_pages": d["max_pages"], "max_depth": d["max_depth"], "include": d["include"],
-            "exclude": d["exclude"], "robots": d["robots"], "database": d["database"]}
+            "exclude": d["exclude"], "robots": d["robots"], "database": d["database"], "browser": d["browser"],
+            "scroll": d["scroll"], "click": d["click"], "max_clicks": d["max_clicks"]}
 
 
 def make_spec(fields: dict[str, Any], base: TargetSpec | None = None) -> TargetSpec:
@@ -78,9 +81,10 @@ def make_spec(fields: dict[str, Any], base: TargetSpec | None = None) -> TargetS
     for key, value in fields.items():
         if key not in TARGET_FIELDS:
             raise Invalid(key, f"{key}: not a target field (fields: {', '.join(TARGET_FIELDS)})")
-        if value is not None and (not isinstance(value, TARGET_FIELDS[key]) or isinstance(value, bool)):
-            raise Invalid(key, f"{key}: expected {_TYPE_WORDS[TARGET_FIELDS[key]]}")
-    for key in ("include", "exclude"):
+        kind = TARGET_FIELDS[key]
+        if value is not None and (not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))):
+            raise Invalid(key, f"{key}: expected {_TYPE_WORDS[kind]}")
+    for key in ("include", "exclude", "click"):
         if not all(isinstance(p, str) for p in fields.get(key) or []):
             raise Invalid(key, f"{key}: expected a list of strings")
     merged: dict[str, Any] = {}
@@ -93,6 +97,9 @@ def make_spec(fields: dict[str, Any], base: TargetSpec | None = None) -> TargetS
         if "every" in fields or "cron" in fields:
             merged["every"] = merged["cron"] = None
     merged.update({k: v for k, v in fields.items()})
+    if fields.get("browser") is False:  # browser mode turned off: its options go with it unless restated
+        for key in ("scroll", "click", "max_clicks"):
+            merged[key] = fields.get(key)
     if not merged.get("url"):
         raise Invalid("url", "url: required")
     database: dict[str, Any] | None = None
@@ -111,7 +118,9 @@ def make_spec(fields: dict[str, Any], base: TargetSpec | None = None) -> TargetS
                            max_pages=merged.get("max_pages"), max_depth=merged.get("max_depth"),
                            include=merged.get("include") or [], exclude=merged.get("exclude") or [],
                            robots=merged.get("robots") or "obey",
-                           kind=merged.get("kind") or ("database" if database else "site"), database=database)
+                           kind=merged.get("kind") or ("database" if database else "site"), database=database,
+                           browser=bool(merged.get("browser")), scroll=bool(merged.get("scroll")),
+                           click=merged.get("click") or [], max_clicks=merged.get("max_clicks"))
     except BadInput as exc:
         raise Invalid(field_of(str(exc)) or "body", str(exc)) from None
 

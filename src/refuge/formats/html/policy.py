@@ -49,6 +49,8 @@ class Policy:
     integrity_tags   the tags whose integrity= is removed (the bytes it vouches for change)
     wants_title      collect the page's title (HtmlRewriter.title)
     checks_scripts   ask keep_script() about inline scripts (their output is held to their end)
+    dropped_elements <noscript> and/or <template>: removed whole, content and all (the first
+                     end tag of the name ends one, as it does for a browser with scripting on)
     """
 
     head: str | None = None
@@ -58,6 +60,7 @@ class Policy:
     integrity_tags: frozenset[str] = frozenset({"link"})
     wants_title = False
     checks_scripts = False
+    dropped_elements: frozenset[str] = frozenset()
 
     def set_base(self, href: str) -> None:
         """The page's first <base href>, as written: later links resolve against it."""

@@ -87,6 +87,7 @@ class HtmlRewriter:
         self._media: list[str] = []  # open <picture>, <video>, <audio>: what a <source> feeds
         self._hidden = 0  # depth inside <noscript>/<template>
         self._script: tuple[int, bool] | None = None  # a held <script>: (start, dropped already)
+        self._dropping: int | None = None  # where an element of policy.dropped_elements began
         self._script_type = ""
         self._script_text: str | None = None
         self._titling = False
@@ -109,6 +110,8 @@ class HtmlRewriter:
         end = self._tokens.settled
         if self._script is not None:  # an unclosed <script> runs to the end of the document
             self._end_script(end, False)
+        if self._dropping is not None:  # so does an unclosed dropped element
+            self._drop(self._dropping, end)
         if not self._head_done:
             self._head_done = True
             self._patches.append((end, end, self.policy.head or ""))
@@ -119,6 +122,8 @@ class HtmlRewriter:
 
     def _limit(self) -> int:
         limit = self._tokens.settled
+        if self._dropping is not None:
+            limit = min(limit, self._dropping)
         return limit if self._script is None else min(limit, self._script[0])
 
     def _flush(self, limit: int) -> str:
@@ -181,6 +186,8 @@ class HtmlRewriter:
             self._media.append(name)
         elif name in _HIDDEN:
             self._hidden += 1
+            if self._dropping is None and name in self.policy.dropped_elements:
+                self._dropping = at
         elif name == "title" and not self.title:
             self._titling = True
         self._tokens.every_start = not (self._head_done and self._banner_done)
@@ -200,6 +207,9 @@ class HtmlRewriter:
         elif name in _HIDDEN:
             if self._hidden:
                 self._hidden -= 1
+            if self._dropping is not None and name in self.policy.dropped_elements:
+                self._drop(self._dropping, end)
+                self._dropping = None
         elif name == "script" and self._script is not None:
             self._end_script(end, True)
 
@@ -331,7 +341,11 @@ class HtmlRewriter:
         text, self._script_text = self._script_text or "", None
         if not dropped and self.policy.keep_script(text, self._script_type, complete):
             return
-        # Insertions (head, banner) made inside the element move after it.
+        self._drop(start, end)
+
+    def _drop(self, start: int, end: int) -> None:
+        """Remove [start, end) from the output, with the edits inside it; insertions (head,
+        banner) made inside it move after it."""
         kept = [p for p in self._patches if p[1] <= start]
         moved = [(end, end, r) for s, e, r in self._patches if s == e and start < s]
         self._patches[:] = kept + [(start, end, "")] + moved

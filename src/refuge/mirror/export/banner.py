@@ -1,7 +1,8 @@
 """What every exported page gets besides its own content: the meta tags that open its head
 (its charset, a Content-Security-Policy, no referrer), the banner after <body> (mirror.pages'
-banner with relative links to the export's root pages, a mark on links that leave the archive
-and a line explaining it), and the title of those links. All of it is ASCII, so it fits a page in
+banner with relative links to the export's root pages and, for a page captured with a
+browser, to its screenshot; a mark on links that leave the archive and a line explaining
+it), and the title of those links. All of it is ASCII, so it fits a page in
 any charset.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from refuge.mirror.export.paths import rel_href
-from refuge.mirror.pages.banner import ascii_text, bar_parts, shown_url
+from refuge.mirror.pages.banner import SCREENSHOT_LABEL, ascii_text, bar_parts, shown_url
 from refuge.mirror.pages.reader import ts_text
 
 CSP = "default-src 'self' data: blob: 'unsafe-inline' 'unsafe-eval'"
@@ -44,18 +45,22 @@ MARK_CSS = ('a[href^="http:"]::after,a[href^="https:"]::after,area[href^="http:"
 _NOTE = ("តំណដែលមានសញ្ញា ↗ នាំទៅគេហទំព័រដើម ក្រៅបណ្ណសារ", "Links marked ↗ leave the archive for the original site")
 
 
-def banner(url: str, ts: str, path: str) -> str:
-    """The bar put right after <body> of the exported page at PATH, as ASCII HTML."""
-    head, tail = _banner_parts(ts_text(ts), path.rsplit("/", 1)[0] if "/" in path else "")
+def banner(url: str, ts: str, path: str, screenshot: str | None = None) -> str:
+    """The bar put right after <body> of the exported page at PATH, as ASCII HTML; SCREENSHOT
+    is the export path of the page's screenshot, if it has one."""
+    head, tail = _banner_parts(ts_text(ts), path.rsplit("/", 1)[0] if "/" in path else "",
+                               rel_href(path, screenshot) if screenshot else None)
     return head + shown_url(url) + tail
 
 
 @lru_cache(maxsize=1024)
-def _banner_parts(when: str, folder: str) -> tuple[str, str]:
+def _banner_parts(when: str, folder: str, screenshot: str | None = None) -> tuple[str, str]:
     """The banner before and after the page's URL: the same for the pages of a folder
-    captured in the same minute."""
+    captured in the same minute (and without a screenshot)."""
     here = f"{folder}/x" if folder else "x"
     links = [(rel_href(here, "mirrors.html"), ("បញ្ជីគេហទំព័រចម្លង", "Mirror list")),
              (rel_href(here, "index.html"), ("ទំព័រដើម", "Home")),
              (rel_href(here, "contents.html"), ("ទំព័រទាំងអស់", "All pages"))]
+    if screenshot:
+        links.append((screenshot, SCREENSHOT_LABEL))
     return bar_parts(when, links, css=MARK_CSS, note=_NOTE)

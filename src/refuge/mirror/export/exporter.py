@@ -5,9 +5,15 @@ Every captured page and file is written once, at a path derived from its URL
 so the same tree works from a static server under any prefix, an S3 bucket, an IPFS
 gateway, file:// and a USB stick. A redirect that was captured is not a file: links
 to it go straight to where it led. At the root: ``index.html`` (opens the seed page),
-``contents.html`` (every page), ``mirrors.html`` (the mirror list, or a placeholder),
+``contents.html`` (every page), ``search.html`` (search over the pages, offline:
+export.offline_search), ``mirrors.html`` (the mirror list, or a placeholder),
 ``refuge-export.json`` (every file with its SHA-256: how a later export recognises
 the folder), and for a database target ``data/`` (the records, searchable offline).
+
+A page captured with a browser is written from its rendered DOM, with no script that runs,
+so what the page's scripts built (lists fetched from an API, images swapped in when
+scrolled to, "Load more" batches, bodies from <template>s) is there without JavaScript; its
+screenshot is a file beside it, linked from its banner (export.plan).
 
 A URL taken down (``refuge hide``, storage.catalog.hidden) when the export is made is
 left out: no file, not in contents.html, not in data/. Links to it lead to
@@ -51,6 +57,8 @@ from refuge.formats.html.rewriter import HtmlRewriter
 from refuge.formats.html.rewriter import prepare as prepare_rewriter
 from refuge.mirror.export.banner import banner, charset_label, head_meta
 from refuge.mirror.export.data import write_data_index
+from refuge.mirror.export.offline_search import NAMES as SEARCH_NAMES
+from refuge.mirror.export.offline_search import write_search
 from refuge.mirror.export.paths import media_type, rel_href, served_type, type_of_extra
 from refuge.mirror.export.plan import WITHHELD, Plan
 from refuge.mirror.export.policy import ExportPolicy, folder_of, rewrite_stylesheet
@@ -70,7 +78,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "refuge-export.json"
 FORMAT = "refuge-export"
-ROOT_NAMES = frozenset({"index.html", "contents.html", "mirrors.html", MANIFEST, "data", WITHHELD})
+ROOT_NAMES = frozenset({"index.html", "contents.html", "mirrors.html", MANIFEST, "data", WITHHELD}) | SEARCH_NAMES
 CHUNK = 1024 * 1024
 CSS_LIMIT = 64 * 1024 * 1024  # a bigger stylesheet is copied as it is
 Progress = Callable[[int, "int | None", int], None]  # (files written, of how many, bytes)
@@ -131,6 +139,7 @@ def export_capture(settings: Settings, engine: Engine, target_name: str, out: Pa
         ts = capture_id[:14]
         tree.write("contents.html", contents_page(target_name, ts, titles, plan), "index",
                    "text/html; charset=utf-8")
+        write_search(tree, titles, {path: plan.urls[key] for key, path in plan.paths.items()}, target_name, ts)
         tree.write("index.html", index_page(target_name, target.spec.url, ts, seed_path, has_data), "index",
                    "text/html; charset=utf-8")
         if "mirrors.html" not in extra:
@@ -273,9 +282,11 @@ def _write_entry(files: WarcFiles, plan: Plan, tree: Tree, pages: Pages, key: st
     a page, its title (possibly "")."""
     hit = plan.hits[key]
     page = key in plan.pages
+    dom = plan.doms.get(key) if page else None  # what the browser rendered, if it was one
     with ExitStack() as stack:
         try:
-            head, body = stack.enter_context(open_payload(files, hit, plan.sources.get(key)))
+            record, source = (dom, None) if dom is not None else (hit, plan.sources.get(key))
+            head, body = stack.enter_context(open_payload(files, record, source))
             ctype = head.http_headers.get_header("Content-Type") if head.http_headers else None
             stream = decoded_stream(body, content_encoding(body))
             if stream is None:  # an encoding this Python cannot undo: the bytes as stored
@@ -284,7 +295,8 @@ def _write_entry(files: WarcFiles, plan: Plan, tree: Tree, pages: Pages, key: st
             out = Hashed(stack.enter_context(tree.open(path)))
             title = None
             if page:
-                title, label = _write_html(stream, ctype, hit, path, plan.lookup, pages, out)
+                title, label = _write_html(stream, ctype, hit, path, plan.lookup, pages, out, dom,
+                                           plan.screenshot_path(key))
                 content_type = f"text/html; charset={label}"
             elif mime == "text/css":
                 content_type = _write_css(stream, ctype, hit, path, plan.lookup, out)
@@ -316,7 +328,9 @@ def _capture_time(timestamp: str) -> float | None:
 
 
 def _write_html(stream: Any, ctype: str | None, hit: Hit, path: str, lookup: Callable[[str], str | None],
-                pages: Pages, out: Hashed) -> tuple[str, str]:
+                pages: Pages, out: Hashed, dom: Hit | None = None, screenshot: str | None = None) -> tuple[str, str]:
+    """Write the page HIT at PATH (from its rendered DOM, the record DOM, if it has one);
+    its title and charset label."""
     read = stream.read
     chunk = read(CHUNK)
     codec = charsets.html_charset(ctype, chunk[:4096])
@@ -326,7 +340,9 @@ def _write_html(stream: Any, ctype: str | None, hit: Hit, path: str, lookup: Cal
         dec, enc = utf8_view.decoder(), utf8_view.encoder()
     else:
         dec, enc = charsets.decoder(codec), charsets.encoder(codec)
-    policy = ExportPolicy(hit.url, path, lookup, pages.site, head_meta(label), banner(hit.url, hit.timestamp, path))
+    when = dom.timestamp if dom is not None else hit.timestamp
+    policy = ExportPolicy(hit.url, path, lookup, pages.site, head_meta(label), banner(hit.url, when, path, screenshot),
+                          scripts=dom is None)
     memo = pages.memos.setdefault((*folder_of(hit.url, path), view), {})
     rewriter = HtmlRewriter(policy, view=view, memo=memo)
     for data in rewrite_chunks(read, chunk, dec, enc, rewriter, CHUNK):

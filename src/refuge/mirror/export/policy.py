@@ -6,7 +6,10 @@ URL, marked as leaving the mirror; anything else that is not captured (an image,
 stylesheet, a frame, a preload, a meta refresh, <base>) is removed or pointed at nothing, so
 opening a page never contacts the origin or a third party. Scripts from other sites and
 inline scripts that track or name other hosts are dropped (export.scripts); the page stays
-readable without JavaScript.
+readable without JavaScript. A page written from its rendered DOM (scripts=False) keeps no
+script that runs at all: the DOM is what they made; nor its <noscript> elements, which the
+browser that rendered it, with scripting on, never showed ("enable JavaScript" notices, a
+second copy of each lazy image).
 
 The document is otherwise copied exactly by formats.html.rewriter.HtmlRewriter, in its own
 charset; what is inserted (the head meta tags and the banner of export.banner) is ASCII, so
@@ -24,7 +27,7 @@ from refuge.formats.html.policy import DROP_ATTR, DROP_TAG, Decision, Leaving, P
 from refuge.formats.urls import join, quote_url
 from refuge.mirror.export.banner import LEAVING_TITLE
 from refuge.mirror.export.paths import rel_href
-from refuge.mirror.export.scripts import drops_inline
+from refuge.mirror.export.scripts import drops_inline, executable
 from refuge.mirror.export.site import Site
 
 Lookup = Callable[[str], "str | None"]  # absolute URL, fragment removed -> its path in the export, or None
@@ -62,9 +65,13 @@ class ExportPolicy(Policy):
     wants_title = True
     checks_scripts = True
 
-    def __init__(self, url: str, path: str, lookup: Lookup, site: Site, head: str, banner: str) -> None:
+    def __init__(self, url: str, path: str, lookup: Lookup, site: Site, head: str, banner: str,
+                 scripts: bool = True) -> None:
         self.url, self.path, self.lookup, self.site = url, path, lookup, site
         self.head, self.banner = head, banner
+        self.scripts = scripts
+        # A rendered DOM was made with scripting on: its <noscript> content was never shown.
+        self.dropped_elements = frozenset() if scripts else frozenset({"noscript"})
         self._base = url
 
     def set_base(self, href: str) -> None:
@@ -76,6 +83,8 @@ class ExportPolicy(Policy):
     def link(self, url: str, kind: str, tag: str, attr: str) -> Decision:
         absolute = join(self._base, url)
         if tag == "script":  # only a captured script of the site's own runs
+            if not self.scripts:
+                return DROP_TAG
             local = self.local(absolute) if absolute is not None and self.site.owns(absolute, self.url) else None
             return DROP_TAG if local is None else local
         if absolute is None:
@@ -103,6 +112,8 @@ class ExportPolicy(Policy):
 
     def keep_script(self, text: str, script_type: str, complete: bool) -> bool:
         # A script the document ends inside would swallow whatever a browser finds after it.
+        if not self.scripts:
+            return complete and not executable(script_type)
         return complete and not drops_inline(text, script_type)
 
 

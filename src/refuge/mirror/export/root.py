@@ -1,5 +1,6 @@
 """The pages at the root of an export: index.html (opens the seed page), contents.html (every
-page), and mirrors.html when the export is made without the mirror list."""
+page), and mirrors.html when the export is made without the mirror list. Both of the first
+link to search.html (export.offline_search)."""
 
 from __future__ import annotations
 
@@ -22,13 +23,16 @@ def contents_page(target_name: str, ts: str, titles: dict[str, str], plan: Plan)
         items.append(f'<li><a href="{escape(rel_href("contents.html", path))}">{escape(title)}</a><br>'
                      f'<span class="url">{escape(shown)}</span></li>')
     body = (f"<h1>{_t('ទំព័រទាំងអស់', 'All pages', '<br>')}</h1>"
-            f"<p>{escape(target_name)} · {escape(ts_text(ts))} · {len(items)} {_t('ទំព័រ', 'pages', ' / ')}</p><ul>{''.join(items)}</ul>")
+            f"<p>{escape(target_name)} · {escape(ts_text(ts))} · {len(items)} {_t('ទំព័រ', 'pages', ' / ')}</p>"
+            f'<p><a href="search.html">{_t("ស្វែងរកក្នុងទំព័រទាំងនេះ", "Search these pages", " / ")}</a></p>'
+            f"<ul>{''.join(items)}</ul>")
     return reader_page(f"{target_name} — all pages", body, home="index.html")
 
 
 def index_page(target_name: str, seed_url: str, ts: str, seed_path: str, has_data: bool) -> bytes:
     seed = escape(rel_href("index.html", seed_path))
-    links = [f'<a href="contents.html">{_t("ទំព័រទាំងអស់", "All pages", " / ")}</a>']
+    links = [f'<a href="contents.html">{_t("ទំព័រទាំងអស់", "All pages", " / ")}</a>',
+             f'<a href="search.html">{_t("ស្វែងរក", "Search", " / ")}</a>']
     if has_data:
         links.append(f'<a href="data/index.html">{_t("កំណត់ត្រាជាទិន្នន័យ", "Records as data", " / ")}</a>')
     links.append(f'<a href="mirrors.html">{_t("បញ្ជីគេហទំព័រចម្លង", "Mirror list", " / ")}</a>')

@@ -1,6 +1,8 @@
 """Which scripts an export keeps: a page must stay readable with JavaScript off and open
 nothing outside the mirror with it on, so inline scripts that track, or that name another
-host when they run, are dropped (export.policy drops other sites' script files)."""
+host when they run, are dropped (export.policy drops other sites' script files). A page
+written from its rendered DOM (a browser capture) keeps no script that runs: they ran
+already, and would run again on what they built (executable)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ _JS_TYPES = frozenset({"", "module", "text/javascript", "application/javascript"
                        "text/jscript", "text/livescript", "speculationrules", "importmap"})
 
 
-def _executable(script_type: str) -> bool:
+def executable(script_type: str) -> bool:
+    """Whether a <script type=SCRIPT_TYPE> runs (rather than holding data, like JSON-LD)."""
     t = script_type.strip(WS).lower().split(";", 1)[0]
     return t in _JS_TYPES or "javascript" in t or "ecmascript" in t
 
@@ -31,4 +34,4 @@ def drops_inline(text: str, script_type: str) -> bool:
     """Whether an inline script goes: it tracks, or (when it runs) it names another host."""
     if _TRACKERS.search(text):
         return True
-    return _executable(script_type) and _ABSOLUTE.search(text) is not None
+    return executable(script_type) and _ABSOLUTE.search(text) is not None

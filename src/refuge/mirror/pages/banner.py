@@ -21,6 +21,9 @@ from refuge.mirror.pages.reader import FONTS
 Label = tuple[str, str]  # (Khmer, English), plain text
 Link = tuple[str, Label]  # (href, label)
 
+# The link to the screenshot of a page captured with a browser (formats.rendered).
+SCREENSHOT_LABEL: Label = ("រូបថតអេក្រង់នៃទំព័រ", "Screenshot of the page")
+
 _BAR = ("all:initial;display:block;box-sizing:border-box;width:100%;margin:0;padding:6px 10px;"
         f"background:#fff8d6;color:#222;border-bottom:2px solid #d9b400;font:14px/1.6 {FONTS};"
         "text-align:left;position:relative;z-index:2147483647")

@@ -1,6 +1,7 @@
 """The mirror list: every working mirror URL of every target, as signed JSON and as a page.
 
-    mirrors.json          the list (format "refuge-mirrors/1"), working mirrors first
+    mirrors.json          the list (format "refuge-mirrors/1"), working mirrors first; a target's
+                          "bundles" (when `bundles` is set): files to carry, with URLs, size, SHA-256
     mirrors.json.minisig  its signature in minisign's format: `minisign -Vm mirrors.json -p refuge.pub`
     mirrors.html          the same list for readers, Khmer first, no script, relative links
     refuge.pub            the public key, as a minisign .pub file
@@ -32,7 +33,7 @@ from refuge.mirror.pages.reader import bilingual as _t
 from refuge.mirror.pages.reader import reader_page
 from refuge.mirror.publish.signing_key import signing_key
 from refuge.storage import catalog
-from refuge.storage.catalog import mirrors
+from refuge.storage.catalog import bundles, mirrors
 from refuge.storage.mirror_files import list_dir
 
 FORMAT = "refuge-mirrors/1"
@@ -59,12 +60,22 @@ def document(settings: Settings, engine: Engine) -> dict[str, Any]:
             "capture": r["capture_id"], "published_at": r["published_at"], "checked_at": r["checked_at"],
             "status": r["status"], "vantages": vantages.get(r["id"], {}),
         })
+    for b in bundles.listed(engine):  # files to carry (a ZIM for Kiwix): key only where there are some
+        entry = by_target.get(b["target"])
+        if entry is None:
+            continue
+        times.append(b["published_at"])
+        entry.setdefault("bundles", []).append({
+            "format": b["format"], "name": b["name"], "size": b["size"], "sha256": b["sha256"],
+            "capture": b["capture_id"], "published_at": b["published_at"], "urls": b["urls"],
+        })
     return {
         "format": FORMAT,
         "generated_at": max(times) if times else None,
         "public_key": key.public_key_b64(),
         "verify": "minisign -Vm mirrors.json -P " + key.public_key_b64(),
-        "targets": [by_target[name] for name in sorted(by_target) if by_target[name]["mirrors"]],
+        "targets": [by_target[name] for name in sorted(by_target)
+                    if by_target[name]["mirrors"] or by_target[name].get("bundles")],
     }
 
 
@@ -84,7 +95,7 @@ def render_html(doc: dict[str, Any], *, home: str = "index.html") -> bytes:
                 f'<li class="{escape(m["status"])}"><a class="url" href="{escape(m["url"])}">{escape(m["url"])}</a>'
                 f'<br><small>{escape(m["channel"])} · {_t(km, en, " / ")}{checked}</small></li>')
         sections.append(f'<h2>{escape(t["name"])}</h2><p class="url">{escape(display_url(t["url"]))}</p>'
-                        f'<ul>{"".join(items)}</ul>')
+                        f'<ul>{"".join(items)}</ul>' + "".join(_bundle_html(b) for b in t.get("bundles", [])))
     if not sections:
         sections.append(f"<p>{_t('មិនទាន់មានកញ្ចក់ដែលបានផ្សព្វផ្សាយទេ។', 'No mirror published yet.', '<br>')}</p>")
     body = (
@@ -101,6 +112,23 @@ def render_html(doc: dict[str, Any], *, home: str = "index.html") -> bytes:
         f'<a href="refuge.pub">refuge.pub</a></p>'
     )
     return reader_page("Mirrors / កញ្ចក់", body, home=home)
+
+
+_BUNDLE_TITLES = {"zim": ("ច្បាប់ចម្លងសម្រាប់អានក្រៅបណ្តាញ (Kiwix)", "Offline copy for Kiwix (ZIM)")}
+
+
+def _bundle_html(b: dict[str, Any]) -> str:
+    """A bundle for readers: where to download it, its size, and the SHA-256 to check a copy by."""
+    km, en = _BUNDLE_TITLES.get(b["format"], (b["format"], b["format"]))
+    links = "".join(f'<li><a class="url" href="{escape(u["url"])}">{escape(u["url"])}</a>'
+                    f'<br><small>{escape(u["channel"])}</small></li>' for u in b["urls"])
+    mib = f"{b['size'] / 1048576:.1f} MiB"
+    return (f'<h3>{_t(km, en, " / ")}</h3><ul>{links}</ul>'
+            f'<p>{escape(b["name"])} · {mib} · SHA-256</p><pre class="url">{escape(b["sha256"])}</pre>'
+            '<p lang="km">ទាញយកម្តង ហើយចែករំលែកវាបាន។ ពិនិត្យច្បាប់ចម្លងដែលអ្នកទទួលបាន៖ '
+            '<code>sha256sum</code> ត្រូវតែបង្ហាញលេខខាងលើ។</p>'
+            '<p lang="en" class="en">Download it once and pass it on. To check a copy you were given, '
+            '<code>sha256sum</code> must print the number above.</p>')
 
 
 def trusted_comment(doc: dict[str, Any]) -> str:

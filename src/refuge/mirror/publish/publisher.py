@@ -6,6 +6,9 @@ IPFS, and the mirror list updated and uploaded beside it.
     IPFS  one directory (CIDv1, pinned, in MFS at <mfs_root>/mirrors/<target>): a URL on
           every gateway, path style, and subdomain style where the gateway does that
 
+With `bundles = ["zim"]`, the export also goes up as a ZIM file beside each mirror
+(:mod:`refuge.mirror.publish.bundles`), named in the list with its size and SHA-256.
+
 The export lives at DATA/mirrors/<target>/export/. Unchanged content uploads nothing:
 S3 objects are compared by hash, and an IPFS directory whose export digest was
 published before and is still pinned is not added again. An IPFS directory is
@@ -28,7 +31,7 @@ from refuge.config.settings import Settings
 from refuge.mirror.export.exporter import Export, Progress, export_capture
 from refuge.mirror.publish import mirror_list
 from refuge.storage import catalog, mirror_files
-from refuge.storage.catalog import mirrors
+from refuge.storage.catalog import bundles, mirrors
 from refuge.storage.catalog.locks import exclusive
 from refuge.storage.catalog.mirrors import Published
 from refuge.storage.stores.interface import StoreError
@@ -58,14 +61,16 @@ class PublishReport:
     digest: str
     files: int
     channels: list[ChannelReport]
+    bundles: list[Any] = field(default_factory=list)  # publish.bundles.BundleReport, with `bundles = [...]`
 
     @property
     def ok(self) -> bool:
-        return all(c.error is None for c in self.channels)
+        return all(c.error is None for c in self.channels) and all(b.error is None for b in self.bundles)
 
     def as_dict(self) -> dict[str, Any]:
         return {"target": self.target, "capture": self.capture, "digest": self.digest, "files": self.files,
-                "ok": self.ok, "channels": [asdict(c) for c in self.channels]}
+                "ok": self.ok, "channels": [asdict(c) for c in self.channels],
+                "bundles": [asdict(b) for b in self.bundles]}
 
 
 def channels(settings: Settings) -> list[str]:
@@ -115,6 +120,11 @@ def _publish(settings: Settings, engine: Engine, target: Any, names: list[str],
         except StoreError as exc:
             ch.error = str(exc)
             log.error("publish %s to %s: %s", target_name, name, exc)
+    bundles.forget_others(engine, target.id, settings.bundles)  # a kind no longer asked for leaves the list
+    if settings.bundles:
+        from refuge.mirror.publish.bundles import publish_bundles  # libzim, only when bundles are asked for
+
+        report.bundles = publish_bundles(settings, engine, target, exp)
     update_list(settings, engine)
     return report
 

@@ -10,9 +10,20 @@
                             (each of these: 451 with the reason, for a URL taken down: `refuge hide`)
     /cdx?url=...            the CDX server API of pywb and the Wayback Machine (cdx_api.py)
     /data/<name>/           a database target's newest snapshot: table, search, changes (data_pages.py)
+    /search?q=...           full-text search of every captured page, by target and date (search_page.py);
+                            asked for by a replayed page (its Referer), that site's own /search instead
     /mirrors                every published mirror URL, working ones first (Khmer and English)
     /mirrors.json           the same list, signed: /mirrors.json.minisig, public key /refuge.pub
     /healthz                200 "ok"
+    /_refuge/replay.js      the script replayed pages run first (assets.py)
+    any other path          asked for from a replayed page (its Referer): a 302 to that path on the
+                            page's original site, in the archive (fallback.py)
+
+/web/ also serves a browser capture's records: /web/<ts>id_/urn:screenshot:<url> is the
+screenshot of the page captured from URL, linked from that page's banner.
+When a URL itself was never captured, a capture that differs from it only in a
+cache-busting query parameter is served (storage.catalog.fuzzy): the URLs a replayed page's
+scripts make carry new ones.
 
 The URL part is taken from the raw request URI (waitress REQUEST_URI, gunicorn
 RAW_URI), so query strings, '%2F' and percent-encoded Khmer paths arrive as sent; a
@@ -37,14 +48,16 @@ from werkzeug.wrappers import Response
 
 from refuge.config.errors import BadInput
 from refuge.config.settings import Settings
+from refuge.formats import rendered
 from refuge.formats.urls import join
 from refuge.mirror.pages.withheld import withheld_page
-from refuge.mirror.replay import cdx_api, data_pages, memento, pages
+from refuge.mirror.replay import assets, cdx_api, data_pages, memento, pages, search_page
+from refuge.mirror.replay.fallback import by_referrer
 from refuge.mirror.replay.metrics import instrument
 from refuge.mirror.replay.policy import MODS, archive_url, quote_url
-from refuge.mirror.replay.serve_record import location_of, serve_hit
+from refuge.mirror.replay.serve_record import HTML_TYPES, location_of, serve_hit
 from refuge.storage import catalog, mirror_files
-from refuge.storage.catalog import hidden, index, replicas
+from refuge.storage.catalog import fuzzy, hidden, index, replicas
 from refuge.storage.warc.files import warc_files
 
 log = logging.getLogger(__name__)
@@ -85,10 +98,17 @@ def request_target(environ: dict[str, Any]) -> str:
 
 def normalise_url(url: str) -> str | None:
     """The archived URL a request names: 'https:/x' -> 'https://x', 'example.org/a' ->
-    'http://example.org/a' (SURT keys ignore the scheme). None if there is none."""
+    'http://example.org/a' (SURT keys ignore the scheme); 'urn:dom:' or 'urn:screenshot:'
+    and an http(s) URL. None if there is none."""
     url = url.strip()
     if not url:
         return None
+    for prefix in (rendered.DOM, rendered.SCREENSHOT):  # a browser capture's records of a page
+        if url[:len(prefix)].lower() == prefix:
+            # One prefix, then an http(s) URL (as rendered.page_of reads them): never another.
+            page = url[len(prefix):].strip()
+            page = normalise_url(page) if _SCHEME.match(page) else None
+            return prefix + page if page else None
     m = _SCHEME.match(url)
     if m:
         url = m.group(1).lower() + "://" + url[m.end():]
@@ -159,6 +179,8 @@ class ReplayApp:
             return Response("ok\n", content_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-store"})
         if target in LIST_ROUTES:
             return self.mirror_list(LIST_ROUTES[target])
+        if target == pages.SEARCH or target.startswith(pages.SEARCH + "?"):
+            return self.search(target, environ)
         if target.startswith("/data/"):
             found = data_pages.handle(self.engine, target)
             if found is not None:
@@ -167,10 +189,13 @@ class ReplayApp:
             return cdx_api.answer(self.engine, target.partition("?")[2])
         if target.startswith("/timemap/"):
             return self.timemap(target)
+        if target.startswith(assets.PREFIX):
+            return assets.answer(target)
         if not target.startswith("/web/"):
             if target in ("/web", "/web?"):
                 return redirect("/")
-            return self.not_found(None)
+            fallback = by_referrer(target, environ)
+            return self.not_found(None) if fallback is None else _fallback_redirect(fallback)
         rest = target[len("/web/"):]
         if rest.startswith("*/"):
             url = normalise_url(rest[2:])
@@ -190,20 +215,35 @@ class ReplayApp:
         """451 with the reason when URL was taken down, else None. The same for every
         modifier, id_ included: the original bytes stay in the WARC files for archivists,
         not on the web."""
-        takedown = hidden.hidden_for(self.engine, url)
+        takedown = hidden.hidden_for(self.engine, rendered.page_of(url) or url)
         return None if takedown is None else reader(withheld_page(takedown["reason"]), 451)
 
     def replay(self, ts: str, mod: str, url: str, environ: dict[str, Any] | None = None) -> Response:
         if (withheld := self.withheld(url)) is not None:
             return withheld
-        hit = index.closest(self.engine, url, ts)
+        hit = fuzzy.closest_fuzzy(self.engine, url, ts)
         if hit is None:
             return self.not_found(url)
+        # A fuzzy match serves another URL's record: that URL's takedown holds too.
+        if hit.url != url and (withheld := self.withheld(hit.url)) is not None:
+            return withheld
         hit = self.past_self_redirect(hit, url, ts)
         if mod == "" and hit.timestamp != ts:
             return redirect(archive_url(hit.timestamp, "", url))
         link = memento.memento_link(self.engine, hit, mod)
-        return serve_hit(self.files, self.engine, hit, mod, url, environ, link)
+        shot = self.screenshot_of(hit) if mod == "" else None
+        return serve_hit(self.files, self.engine, hit, mod, url, environ, link, shot)
+
+    def screenshot_of(self, hit: index.Hit) -> str | None:
+        """Where the screenshot of the page HIT opens, if the capture that holds HIT took one
+        (browser mode)."""
+        if hit.mime not in HTML_TYPES:
+            return None
+        key = index.url_key(rendered.screenshot_uri(hit.url))
+        shot = index.closest_by_key(self.engine, key, hit.timestamp) if key else None
+        if shot is None or shot.capture_id != hit.capture_id:
+            return None
+        return archive_url(shot.timestamp, "id_", shot.url)
 
     def past_self_redirect(self, hit: index.Hit, url: str, ts: str | None) -> index.Hit:
         """A redirect to a URL with the same SURT key (http -> https, www. -> bare host)
@@ -256,6 +296,17 @@ class ReplayApp:
             entries.append({"name": target.name, "url": seed, "ts": hit.timestamp if hit else None,
                             "fixity": fixity.get(target.id), "kind": target.spec.kind, "withheld": withheld})
         return reader(pages.front_page(entries))
+
+    def search(self, target: str, environ: dict[str, Any]) -> Response:
+        """The reader's search (search_page). A replayed page that asks for /search (its
+        Referer says so) means its own site's search: sent there in the archive, as any
+        other path this server does not have (fallback). The server's own pages send no
+        Referer (READER_HEADERS)."""
+        fallback = by_referrer(target, environ)
+        if fallback is not None:
+            return _fallback_redirect(fallback)
+        status, body = search_page.answer(self.engine, target.partition("?")[2])
+        return reader(body, status)
 
     def mirror_list(self, name: str) -> Response:
         files = mirror_files.stored(self.settings)
@@ -314,6 +365,13 @@ class _Released:
 
 def reader(body: bytes, status: int = 200) -> Response:
     return Response(body, status=status, headers=pages.READER_HEADERS, content_type="text/html; charset=utf-8")
+
+
+def _fallback_redirect(location: str) -> Response:
+    response = redirect(location)
+    response.headers["Access-Control-Allow-Origin"] = "*"  # a fetch() from the page follows it
+    response.headers["Cache-Control"] = "no-store"  # it depends on the Referer
+    return response
 
 
 def redirect(location: str) -> Response:

@@ -1,4 +1,4 @@
-"""/cdx: the CDX server API of pywb and the Wayback Machine, over the catalog's index.
+"""/cdx: the CDX server API of pywb (with the Wayback Machine's field names), over the catalog's index.
 
     answer(engine, query_string) -> Response
 
@@ -31,12 +31,10 @@ from werkzeug.wrappers import Response
 
 from refuge.config.errors import BadInput
 from refuge.mirror.replay import cdx_rows
-from refuge.mirror.replay.cdx_params import (DEFAULT_PAGE_SIZE, MAX_DEPTH, MAX_LIMIT, MAX_SCAN, CdxQuery, Clock,
-                                             parse)
+from refuge.mirror.replay.cdx_params import DEFAULT_PAGE_SIZE, MAX_DEPTH, MAX_LIMIT, MAX_SCAN, CdxQuery, Clock, parse
+from refuge.mirror.replay.cdx_rows import HEADERS
 from refuge.storage.catalog import cdx_search, hidden
 from refuge.storage.catalog.index import Hit, timestamp_seconds
-
-HEADERS = {"Access-Control-Allow-Origin": "*", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
 
 
 def answer(engine: Engine, query: str) -> Response:
@@ -108,7 +106,8 @@ def _select(engine: Engine, q: CdxQuery) -> tuple[list[dict[str, str]], str | No
 
 
 def _take(rows: cdx_search.Rows, keep: _Keeper, n: int) -> tuple[list[dict[str, str]], bool]:
-    """Up to N kept rows of ROWS, and whether reading stopped at its cap rather than at N."""
+    """Up to N kept rows of ROWS, and whether reading reached ROWS' cap (so more may exist;
+    also when the row that reached it was the N-th kept)."""
     kept: list[dict[str, str]] = []
     with rows:
         for hit in rows:
@@ -116,7 +115,7 @@ def _take(rows: cdx_search.Rows, keep: _Keeper, n: int) -> tuple[list[dict[str, 
             if fields is not None:
                 kept.append(fields)
                 if len(kept) >= n:
-                    return kept, False
+                    break
     return kept, rows.capped
 
 

@@ -1,5 +1,5 @@
-"""A /cdx query's parameters, read and checked: the CDX server API of pywb and the Wayback
-Machine.
+"""A /cdx query's parameters, read and checked: the CDX server API of pywb, with the Wayback
+Machine's field names.
 
     parse(query_string) -> CdxQuery      BadInput, one line naming the parameter, for anything wrong
     Filter.matches(fields, line, clock)  one filter= against a row (cdx_rows.fields and its CDXJ line)
@@ -12,7 +12,10 @@ Parameters (pywb's names and meanings; what differs is said where it is read):
     limit        at most this many rows (default and most: MAX_LIMIT); negative: the last N
     sort         reverse (or reverse=true), or closest with closest=TIMESTAMP (closest alone is enough)
     filter       [!][=|~]field:value, repeatable: '=' equal, '~' a regex matched from the value's
-                 start, neither: contains; '!' inverts; no field: the whole CDXJ line
+                 start, neither: contains; '!' inverts; no field: the whole CDXJ line. A regex
+                 whose counted repeats ({n}, {n,m}) go past MAX_REPEAT, alone or nested (their
+                 product), is refused before it is compiled: compiling unrolls them, and
+                 (?:(?:a{999}){999}){999} would take gigabytes
     fl, fields   the fields to print, comma-separated
     output       text (default: CDX11 lines, or the fl fields), json (a JSON object a line), cdxj
     page, pageSize, showNumPages   pages of pageSize index rows, counted from 0
@@ -20,6 +23,7 @@ Parameters (pywb's names and meanings; what differs is said where it is read):
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +40,8 @@ DEFAULT_PAGE_SIZE = 1_000
 MAX_DEPTH = 1_000_000  # how deep into a key range pages go (an offset costs the rows skipped)
 MAX_URL, MAX_FILTERS, MAX_FILTER_CHARS = 4000, 10, 500
 FILTER_SECONDS = 1.0  # regex matching, all filters and rows of one answer together
+MAX_REPEAT = 1000  # a filter regex's counted repeat, or the product of nested ones
+_COUNTED = re.compile(r"\{(\d*)(?:,(\d*))?\}")  # {n} {n,} {,m} {n,m}
 
 CDX11 = ("urlkey", "timestamp", "url", "mime", "status", "digest", "redirect", "robotflags", "length", "offset",
          "filename")
@@ -247,8 +253,56 @@ def _filter(text: str) -> Filter:
         value = rest
     pattern = None
     if mode == "regex":
-        try:
-            pattern = regex.compile(value)
+        if "\n" in value or "\r" in value:  # verbose mode's comments run to one; no field holds one
+            raise BadInput("filter: a regular expression on one line, please")
+        if _repeats(value) > MAX_REPEAT:
+            raise BadInput(f"filter: {value[:60]!r} repeats more than {MAX_REPEAT} times ({{n}} counts, "
+                           f"nested ones multiplied); use * or + or fewer")
+        try:  # not cached: the module keeps hundreds of patterns, and clients choose these
+            pattern = regex.compile(value, cache_pattern=False)
         except regex.error as exc:
             raise BadInput(f"filter: {value[:60]!r} is not a regular expression ({exc})") from None
     return Filter(column, mode, value, invert, pattern)
+
+
+def _repeats(pattern: str) -> int:
+    """The largest product of nested counted repeats in PATTERN (1 for none): how many times
+    compiling it may unroll one piece. Read without compiling; where the reading is unsure
+    (a nested set, a POSIX class) it can only find more repeats than there are, never fewer
+    (PATTERN has no line break, so a verbose-mode comment runs to its end)."""
+    groups = [1]  # for each open group: the largest product inside it so far
+    last, i = 1, 0  # last: the product of the piece a quantifier would repeat
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            last = 1
+        elif c == "[":  # a class: up to its first ']' that is not escaped nor first
+            i += 1
+            i += pattern[i:i + 1] == "^"
+            i += pattern[i:i + 1] == "]"
+            while i < len(pattern) and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+            i += 1
+            last = 1
+        elif pattern.startswith("(?#", i):  # a comment, to its first ')'
+            end = pattern.find(")", i)
+            i = len(pattern) if end == -1 else end + 1
+        elif c == "(":
+            groups.append(1)
+            i += 1
+            last = 1
+        elif c == ")":
+            last = groups.pop() if len(groups) > 1 else 1
+            groups[-1] = max(groups[-1], last)
+            i += 1
+        elif c == "{" and (m := _COUNTED.match(pattern, i)) and (m.group(1) or m.group(2)):
+            last *= max(int(n) for n in m.groups() if n)
+            groups[-1] = max(groups[-1], last)
+            if last > MAX_REPEAT:
+                return last
+            i = m.end()
+        else:
+            last = last if c in "*+?" else 1  # after {n}: lazy or possessive, the same repeat
+            i += 1
+    return max(groups)

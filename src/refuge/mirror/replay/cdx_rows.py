@@ -4,6 +4,7 @@ Shared by /cdx (cdx_api) and the JSON TimeMaps (memento).
     row_fields(hit) -> dict[str, str]     urlkey, timestamp, url, mime, status, digest, length, offset, filename
     line(fields, output, names) -> str    one line of output text, json or cdxj (no newline)
     CONTENT_TYPES                         each output's media type (pywb's)
+    HEADERS                               the headers of every answer made of rows (/cdx, TimeMaps)
 
 Values are pywb's for the same record (its indexer's, as its CDX server prints them):
 a revisit's mime is 'warc/revisit' and it has no status (the key is absent; '-' in text);
@@ -19,11 +20,14 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-from refuge.mirror.replay.cdx_params import CDX11, ALIASES
+from refuge.mirror.replay.cdx_params import ALIASES, CDX11
 from refuge.storage.catalog.index import Hit
 
 CONTENT_TYPES = {"text": "text/plain; charset=utf-8", "json": "text/x-ndjson; charset=utf-8",
                  "cdxj": "text/x-cdxj; charset=utf-8"}
+# Open to other origins (archive tools read them from pages), never sniffed, and asked again
+# each time: a takedown holds at once.
+HEADERS = {"Access-Control-Allow-Origin": "*", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
 _PRINTABLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))
 
 

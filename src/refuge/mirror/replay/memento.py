@@ -13,7 +13,9 @@ Contract:
   behind any proxy; a client resolves them against the URL it asked (RFC 8288).
 - rel values are RFC 7089's: "original", "timegate", "timemap" (type application/link-format),
   "first memento", "last memento", "prev memento", "next memento", "memento", each memento
-  with its datetime (RFC 1123). A memento's links keep the modifier it was asked with.
+  with its datetime (RFC 1123). A memento that is several of these is one link-value whose
+  rel says all of them, as RFC 7089's examples do ("first last memento" for a URL's only
+  capture). A memento's links keep the modifier it was asked with.
 - TimeMaps come in pages of SIZE mementos, oldest first. A page names the one after it,
   and the one before it, by where it begins: /timemap/<kind>/<ts>/<url>, in an HTTP Link
   header (rel "next" and "prev") and, in the link format, as RFC 7089 pages TimeMaps (rel
@@ -43,7 +45,6 @@ LINK_FORMAT = "application/link-format"
 HEADER_LIMIT = 32 * 1024  # a longer Link header is cut to its original (clients refuse such lines)
 _TIMEMAP = re.compile(r"/timemap/(link|json)/(?:(\d{1,14})/)?(.+)", re.S)
 MEDIA_TYPES = {"link": LINK_FORMAT, "json": "text/x-ndjson"}  # of each kind of TimeMap
-_HEADERS = {"Access-Control-Allow-Origin": "*", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
 
 
 def accept_datetime(environ: dict[str, Any]) -> str | None:
@@ -54,13 +55,13 @@ def accept_datetime(environ: dict[str, Any]) -> str | None:
         return None
     try:
         when = parsedate_to_datetime(value.strip()) if len(value) <= 100 else None
+        if when is not None and when.tzinfo is not None:
+            when = when.astimezone(timezone.utc)  # 31 Dec 9999 23:00 -0500 is past year 9999: OverflowError
     except (TypeError, ValueError, IndexError, OverflowError):
         when = None
     if when is None or when.year < 1000:
         raise BadInput(f"Accept-Datetime: {value[:100]!r} is not an HTTP date "
                        "(RFC 1123, e.g. 'Thu, 31 May 2007 20:35:00 GMT')")
-    if when.tzinfo is not None:
-        when = when.astimezone(timezone.utc)
     return f"{when.year:04d}{when:%m%d%H%M%S}"
 
 
@@ -77,18 +78,26 @@ def timemap_uri(url: str, kind: str = "link", since: str | None = None) -> str:
     return f"/timemap/{kind}/" + (f"{since}/" if since else "") + quote_url(url)
 
 
-def _memento(ts: str, mod: str, url: str, rel: str = "memento") -> str:
-    return link(archive_url(ts, mod, url), rel, datetime=http_date(ts))
+def _memento(ts: str, mod: str, url: str, words: list[str] | tuple[str, ...] = ()) -> str:
+    """The link-value of the memento of URL at TS; WORDS: which it is ("first", "prev", ...)."""
+    return link(archive_url(ts, mod, url), " ".join([*words, "memento"]), datetime=http_date(ts))
+
+
+def _mementos(named: list[tuple[str, str | None]], mod: str, url: str) -> list[str]:
+    """One link-value for each memento NAMED ((word, timestamp or None), word "" for the
+    memento itself), in the order first named, its rel all the words it was named by."""
+    words: dict[str, list[str]] = {}
+    for word, ts in named:
+        if ts:
+            words.setdefault(ts, []).extend([word] if word else [])
+    return [_memento(ts, mod, url, w) for ts, w in words.items()]
 
 
 def timegate_headers(engine: Engine, url: str, key: str) -> list[tuple[str, str]]:
     """Vary and Link for a TimeGate's redirect: URL's original, TimeMap, first and last mementos."""
     n = timeline.neighbours(engine, key, "")  # of these, first and last
-    links = [link(quote_url(url), "original"), link(timemap_uri(url), "timemap", type=LINK_FORMAT)]
-    if n.first:
-        links.append(_memento(n.first, "", url, "first memento"))
-    if n.last:
-        links.append(_memento(n.last, "", url, "last memento"))
+    links = [link(quote_url(url), "original"), link(timemap_uri(url), "timemap", type=LINK_FORMAT),
+             *_mementos([("first", n.first), ("last", n.last)], "", url)]
     return [("Vary", "accept-datetime"), ("Link", _fit(links))]
 
 
@@ -97,11 +106,9 @@ def memento_link(engine: Engine, hit: Hit, mod: str) -> str:
     n = timeline.neighbours(engine, hit.urlkey, hit.timestamp)
     url = hit.url
     links = [link(quote_url(url), "original"), link(timegate_uri(url), "timegate"),
-             link(timemap_uri(url), "timemap", type=LINK_FORMAT)]
-    for rel, ts in (("first memento", n.first), ("prev memento", n.prev), ("memento", hit.timestamp),
-                    ("next memento", n.next), ("last memento", n.last)):
-        if ts:
-            links.append(_memento(ts, mod, url, rel))
+             link(timemap_uri(url), "timemap", type=LINK_FORMAT),
+             *_mementos([("first", n.first), ("prev", n.prev), ("", hit.timestamp), ("next", n.next),
+                         ("last", n.last)], mod, url)]
     return _fit(links)
 
 
@@ -123,7 +130,7 @@ def timemap(engine: Engine, kind: str, url: str, since: str | None, size: int = 
     page = timeline.mementos(engine, key, pad_timestamp(since) if since else None, size + 1) if key else []
     if not page:
         return Response(f"No capture of {quote_url(url)}" + (f" from {since} on" if since else "") + "\n",
-                        status=404, headers=_HEADERS, content_type="text/plain; charset=utf-8")
+                        status=404, headers=cdx_rows.HEADERS, content_type="text/plain; charset=utf-8")
     later = page[size].timestamp if len(page) > size else None
     page = page[:size]
     earlier = timeline.page_start_before(engine, key, page[0].timestamp, size) if since else None
@@ -132,7 +139,7 @@ def timemap(engine: Engine, kind: str, url: str, since: str | None, size: int = 
         nav.append(link(timemap_uri(url, kind, earlier), "prev", type=MEDIA_TYPES[kind]))
     if later:
         nav.append(link(timemap_uri(url, kind, later), "next", type=MEDIA_TYPES[kind]))
-    headers = {**_HEADERS, "Link": _fit(nav)}
+    headers = {**cdx_rows.HEADERS, "Link": _fit(nav)}
     if kind == "json":
         body = "".join(cdx_rows.line(cdx_rows.row_fields(h), "json") + "\n" for h in page)
         return Response(body, headers=headers, content_type=cdx_rows.CONTENT_TYPES["json"])
@@ -146,7 +153,6 @@ def timemap(engine: Engine, kind: str, url: str, since: str | None, size: int = 
     if later:
         lines.append(link(timemap_uri(url, kind, later), "timemap", type=LINK_FORMAT, **{"from": http_date(later)}))
     for i, hit in enumerate(page):
-        rel = ("first memento" if i == 0 and not earlier else
-               "last memento" if i == len(page) - 1 and not later else "memento")
-        lines.append(_memento(hit.timestamp, "", hit.url, rel))
+        words = (["first"] if i == 0 and not earlier else []) + (["last"] if i == len(page) - 1 and not later else [])
+        lines.append(_memento(hit.timestamp, "", hit.url, words))
     return Response(",\n".join(lines) + "\n", headers=headers, content_type=LINK_FORMAT)

@@ -5,7 +5,7 @@ Contract:
 - `instrument(app, settings)` wraps the replay app. Each request is counted in
   refuge_replay_requests_total{kind, status} and timed in
   refuge_replay_request_seconds{kind}, from the call until the server closes the body
-  (sent, or the client gone). Labels are bounded: kind is web, data, mirrors or other,
+  (sent, or the client gone). Labels are bounded: kind is web, data, mirrors, search or other,
   status a class (2xx, 3xx, 4xx, 5xx, 1xx); never the URL. Counting never breaks a
   request: a failure to count is logged once and the request goes on.
 - Every replay process writes its figures to its own files under `metrics_dir(settings)`
@@ -39,7 +39,7 @@ from refuge.config.settings import Settings
 
 log = logging.getLogger(__name__)
 
-KINDS = ("web", "data", "mirrors", "other")
+KINDS = ("web", "data", "mirrors", "search", "other")
 STATUSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _MIRROR_LIST = ("/mirrors", "/refuge.pub")
@@ -61,13 +61,15 @@ def reset(settings: Settings) -> None:
 
 
 def route_kind(path: str) -> str:
-    """web, data, mirrors or other: the label a request path is counted under."""
+    """web, data, mirrors, search or other: the label a request path is counted under."""
     if path == "/web" or path.startswith("/web/"):
         return "web"
     if path == "/data" or path.startswith("/data/"):
         return "data"
     if path.startswith(_MIRROR_LIST):
         return "mirrors"
+    if path == "/search":
+        return "search"
     return "other"
 
 

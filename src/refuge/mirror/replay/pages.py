@@ -1,12 +1,14 @@
 """The pages only the replay server shows, and the banner of a replayed page.
 
-    front_page       /: every target, its newest capture, its last fixity check (no link to a
-                     seed URL taken down)
+    front_page       /: a search box (/search, search_page), every target, its newest capture,
+                     its last fixity check (no link to a seed URL taken down)
     captures_page    /web/*/URL: every capture of a URL, newest first
-    not_found_page   a URL that was not captured (or cannot be served), with captures that exist
+    not_found_page   a URL that was not captured (or cannot be served), with captures that
+                     exist, and the search box
     message_page     any other error
     banner           the bar after <body> of a replayed page (mirror.pages.banner, with
-                     absolute links to the URL's captures and the front page)
+                     absolute links to the URL's captures, the front page and, for a page
+                     captured with a browser, its screenshot)
 
 Pages are reader pages (mirror.pages.reader), sent with READER_HEADERS: no script, no
 external reference, no frame, no referrer. Links are archive URLs of replay.policy.
@@ -20,12 +22,13 @@ from html import escape
 from typing import Any, Iterable
 
 from refuge.formats.urls import display_url
-from refuge.mirror.pages.banner import bar
+from refuge.mirror.pages.banner import SCREENSHOT_LABEL, bar
 from refuge.mirror.pages.reader import bilingual as _t
 from refuge.mirror.pages.reader import reader_page, ts_text
 from refuge.mirror.replay.policy import archive_url, quote_url
 
 PREFIX_ALL = "/web/*/"
+SEARCH = "/search"  # the full-text search's page (search_page)
 
 READER_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'",
@@ -45,11 +48,22 @@ def http_date(ts: str) -> str:
     return format_datetime(dt, usegmt=True)
 
 
-def banner(url: str, ts: str) -> str:
-    """The bar inserted right after <body> of a replayed page, as ASCII HTML."""
+def banner(url: str, ts: str, screenshot: str | None = None) -> str:
+    """The bar inserted right after <body> of a replayed page, as ASCII HTML; SCREENSHOT is
+    where the page's screenshot opens (a page captured with a browser has one)."""
     links = [(PREFIX_ALL + quote_url(url), ("ច្បាប់ចម្លងទាំងអស់", "All captures")),
              ("/", ("ទំព័រដើម", "Home"))]
+    if screenshot:
+        links.append((screenshot, SCREENSHOT_LABEL))
     return bar(ts_text(ts), links, url)
+
+
+def search_box() -> str:
+    """A one-line form that sends its words to the search page, as a plain GET (no script)."""
+    return (f'<form class="search" method="get" action="{SEARCH}" role="search">'
+            '<input type="search" name="q" aria-label="ស្វែងរក / Search" '
+            'style="width:65%;box-sizing:border-box;font:inherit;padding:.3em"> '
+            f'<button style="font:inherit">{_t("ស្វែងរក", "Search", " / ")}</button></form>')
 
 
 # -- front page -------------------------------------------------------------------------
@@ -82,7 +96,7 @@ def front_page(entries: Iterable[dict[str, Any]]) -> bytes:
         f'<h1>{_t("Refuge — បណ្ណសារព័ត៌មាន", "Refuge — news archive", "<br>")}</h1>'
         f'<p lang="km">ច្បាប់ចម្លងនៃគេហទំព័រព័ត៌មានដែលត្រូវបានបិទ។ អ្នកអានវាបាន ដោយមិនចាំបាច់ចូលទៅគេហទំព័រដើម។</p>'
         f'<p lang="en" class="en">Copies of blocked news sites. You can read them without contacting the original site.</p>'
-        f"{listing}"
+        f"{search_box()}{listing}"
         f'<p><a href="/mirrors">{_t("កញ្ចក់ទាំងអស់ ប្រសិនបើអាសយដ្ឋាននេះត្រូវបានបិទ", "Every mirror, in case this address is blocked", "<br>")}</a></p>'
     )
     return reader_page("Refuge", body)
@@ -156,6 +170,7 @@ def not_found_page(url: str | None, others: list[Any], nearby: list[Any],
             parts.append(f'<li><a class="url" href="{escape("/web/" + quote_url(h.url))}">'
                          f"{escape(display_url(h.url))}</a></li>")
         parts.append("</ul>")
+    parts.append(f"<h2>{_t('ស្វែងរកក្នុងបណ្ណសារ', 'Search the archive', ' / ')}</h2>{search_box()}")
     parts.append(f'<p><a href="/">{_t("ទៅទំព័រដើម ដើម្បីមើលគេហទំព័រទាំងអស់", "Go to the front page for every archived site", "<br>")}</a></p>')
     return reader_page("Not captured / មិនបានរក្សាទុក", "".join(parts))
 

@@ -44,14 +44,17 @@ class ReplayPolicy(Policy):
     """Replay's policy for one served document (formats.html.policy.Policy), and as a plain
     function ``policy(url_as_written, kind) -> new URL or None`` for its stylesheets and
     headers. ``page_mod`` overrides the modifier of kind "page" (a redirect met while loading
-    an image stays an image); ``banner`` goes at the start of the body.
+    an image stays an image); ``banner`` goes at the start of the body, ``head`` first in the
+    head (the tag of the replay script, mirror.replay.assets).
     """
 
-    def __init__(self, ts: str, url: str, page_mod: str = "", banner: str | None = None) -> None:
+    def __init__(self, ts: str, url: str, page_mod: str = "", banner: str | None = None,
+                 head: str | None = None) -> None:
         self.ts = ts
         self.url = url
         self.page_mod = page_mod
         self.banner = banner
+        self.head = head
         self.base = url  # what relative links resolve against
 
     def set_base(self, href: str) -> None:

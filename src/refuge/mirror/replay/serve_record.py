@@ -3,7 +3,10 @@
 - ``id_``: the stored payload bytes untouched, Content-Encoding and all.
 - HTML and CSS (any other modifier): payload decoded (Content-Encoding gzip, deflate,
   br if the brotli module is present), links rewritten, re-encoded in the document's
-  own charset; HTML is streamed through the rewriter chunk by chunk.
+  own charset; HTML is streamed through the rewriter chunk by chunk. A page replayed as a
+  document (assets.as_document) gets the replay script first in its head
+  (assets.script_tag), and a top-level one the banner (with a link to its screenshot, when
+  the caller found one).
 - Everything else: the stored payload bytes, with their Content-Encoding header (the
   browser decodes).
 
@@ -25,11 +28,13 @@ from werkzeug.wrappers import Response
 
 from refuge.config.errors import Failure
 from refuge.formats import charset as charsets
+from refuge.formats import rendered
 from refuge.formats.charset import rewrite_chunks
 from refuge.formats.css import rewrite_css
 from refuge.formats.html import utf8_view
 from refuge.formats.html.rewriter import HtmlRewriter
 from refuge.mirror.replay import ranges
+from refuge.mirror.replay.assets import as_document, script_tag
 from refuge.mirror.replay.pages import READER_HEADERS, banner, http_date, message_page, not_found_page
 from refuge.mirror.replay.policy import ReplayPolicy, quote_url, rewrite_refresh
 from refuge.storage.catalog.index import Hit, original_of
@@ -166,9 +171,11 @@ def replay_headers(ts: str, url: str, link: str | None = None) -> list[tuple[str
 
 
 def serve_hit(files: WarcFiles, engine: Engine, hit: Hit, mod: str, url: str,
-              environ: dict[str, Any] | None = None, link: str | None = None) -> Response:
+              environ: dict[str, Any] | None = None, link: str | None = None,
+              screenshot: str | None = None) -> Response:
     """The response for HIT requested as /web/<ts><mod>/<url> (by ENVIRON: a Range in it is
-    honoured), with LINK as its Memento Link header."""
+    honoured), with LINK as its Memento Link header; SCREENSHOT, where the page's screenshot
+    opens, is linked from its banner."""
     original = None
     if hit.rectype == "revisit":
         original = original_of(engine, hit.target_id, hit.digest, not_after=hit.timestamp)
@@ -177,7 +184,7 @@ def serve_hit(files: WarcFiles, engine: Engine, hit: Hit, mod: str, url: str,
     stack = ExitStack()
     try:
         head, body = stack.enter_context(open_payload(files, hit, original, stream=True))
-        response = _build(head, body, hit, mod, stack, environ or {}, link)
+        response = _build(head, body, hit, mod, stack, environ or {}, link, screenshot)
     except StoreUnavailable as exc:  # the archive's bucket is out of reach: not the record's fault
         stack.close()
         log.error("replay of %s at %s: %s", hit.url, hit.timestamp, exc)
@@ -215,7 +222,7 @@ def location_of(files: WarcFiles, hit: Hit) -> str | None:
 
 
 def _build(head: Any, body: Any, hit: Hit, mod: str, stack: ExitStack, environ: dict[str, Any],
-           link: str | None) -> Response:
+           link: str | None, screenshot: str | None) -> Response:
     http = head.http_headers
     try:
         status = int(http.get_statuscode())
@@ -227,8 +234,10 @@ def _build(head: Any, body: Any, hit: Hit, mod: str, stack: ExitStack, environ: 
     mtype = media_type(ctype) or hit.mime
     encoding = content_encoding(body)
 
+    # A browser capture's rendered DOM (urn:dom:<page>) reads its links as the page did.
+    page_url = rendered.page_of(hit.url) or hit.url
     # A redirect keeps the modifier it was requested with: an image that moved is still an image.
-    header_policy = ReplayPolicy(hit.timestamp, hit.url, page_mod="" if mod == "mp_" else mod)
+    header_policy = ReplayPolicy(hit.timestamp, page_url, page_mod="" if mod == "mp_" else mod)
     if mod == "id_":
         kind = "raw"
     elif mtype in HTML_TYPES:
@@ -296,10 +305,12 @@ def _build(head: Any, body: Any, hit: Hit, mod: str, stack: ExitStack, environ: 
         return _Response(_Body(chunks, stack, f"{hit.url} at {hit.timestamp}", sized=sized), status=status,
                          headers=headers, direct_passthrough=True)
     if kind == "html":
-        it = _html(stream, ctype, ReplayPolicy(hit.timestamp, hit.url,
-                                               banner=banner(hit.url, hit.timestamp) if mod == "" else None))
+        document = as_document(mod, environ)
+        it = _html(stream, ctype, ReplayPolicy(
+            hit.timestamp, page_url, banner=banner(hit.url, hit.timestamp, screenshot) if mod == "" and document else None,
+            head=script_tag(hit.timestamp, page_url) if document else None))
     else:
-        it = _css(stream, ctype, ReplayPolicy(hit.timestamp, hit.url))
+        it = _css(stream, ctype, ReplayPolicy(hit.timestamp, page_url))
     first: list[bytes] = []
     size = 0
     for chunk in it:

@@ -13,6 +13,11 @@ from typing import Any, Iterable
 
 from refuge.config.errors import BadInput
 
+# Characters other readers (Python's str.splitlines among them) take for the end of a line,
+# as a str.translate table to JSON escapes, so that a value holding one still makes one line
+# (json.dumps escapes the rest). The WACZ page list (storage.wacz.pages) writes its lines so too.
+LINE_ENDS = {c: f"\\u{c:04x}" for c in (0x85, 0x2028, 0x2029)}
+
 
 def cdxj_line(row: dict[str, Any], filename: str) -> str:
     """One CDXJ line for an index row (see storage.schema.cdx)."""
@@ -27,12 +32,7 @@ def cdxj_line(row: dict[str, Any], filename: str) -> str:
     }
     if row.get("rectype") == "revisit":
         fields["mime"] = "warc/revisit"
-    return f"{row['urlkey']} {row['timestamp']} {json.dumps(fields, ensure_ascii=False).translate(_LINE_ENDS)}"
-
-
-# Characters other readers (Python's str.splitlines among them) take for the end of a line,
-# written as JSON escapes so that a URL holding one still makes one line.
-_LINE_ENDS = {c: f"\\u{c:04x}" for c in (0x85, 0x2028, 0x2029)}  # JSON escapes the rest
+    return f"{row['urlkey']} {row['timestamp']} {json.dumps(fields, ensure_ascii=False).translate(LINE_ENDS)}"
 
 
 def parse_cdxj_line(line: str, where: str = "CDXJ line") -> dict[str, Any]:

@@ -77,8 +77,12 @@ def closest(engine: Engine, url: str, timestamp: str | None = None, *,
     a URL with the same SURT key (http -> https, www. -> bare host), which would loop.
     """
     key = url_key(url)
-    if key is None:
-        return None
+    return None if key is None else closest_by_key(engine, key, timestamp, skip_redirects=skip_redirects)
+
+
+def closest_by_key(engine: Engine, key: str, timestamp: str | None = None, *,
+                   skip_redirects: bool = False) -> Hit | None:
+    """closest() for a SURT key rather than a URL."""
     cond = cdx.c.urlkey == key
     if skip_redirects:
         cond = and_(cond, or_(cdx.c.status.is_(None), cdx.c.status < 300, cdx.c.status >= 400))

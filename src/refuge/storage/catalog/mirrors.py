@@ -73,6 +73,19 @@ def last_publish(engine: Engine, target_id: int, channel: str) -> dict[str, Any]
     return dict(row._mapping) if row else None
 
 
+def capture_publish(engine: Engine, target_id: int, channel: str, capture_id: str) -> dict[str, Any] | None:
+    """The newest publish of the target's capture CAPTURE_ID on CHANNEL, current or retired:
+    content, digest, capture, published_at, retired_at; None if that capture never went there."""
+    with engine.connect() as conn:
+        row = conn.execute(select(mirrors.c.content, mirrors.c.digest, mirrors.c.capture_id,
+                                  mirrors.c.published_at, mirrors.c.retired_at)
+                           .where(and_(mirrors.c.target_id == target_id, mirrors.c.channel == channel,
+                                       mirrors.c.capture_id == capture_id))
+                           .order_by(mirrors.c.retired_at.isnot(None), mirrors.c.published_at.desc(),
+                                     mirrors.c.id.desc()).limit(1)).first()
+    return dict(row._mapping) if row else None
+
+
 def active(engine: Engine, target_name: str | None = None) -> list[dict[str, Any]]:
     """Every current mirror (of one target), working ones first."""
     query = (select(mirrors, targets.c.name.label("target"), targets.c.url.label("original"))

@@ -52,6 +52,8 @@ targets = Table(
     Column("exclude", Text, nullable=False, server_default="[]"),
     Column("robots", String(8), nullable=False, server_default="obey"),
     Column("database", Text),  # a database target's spec, JSON (config/dbspec.py)
+    # Browser mode's options, JSON ({"scroll": .., "click": [..], "max_clicks": ..}); NULL: plain fetches.
+    Column("browser", Text),
     Column("created_at", String(20), nullable=False),
     Column("updated_at", String(20), nullable=False),
     # Removing a target stops its schedule; its captures stay readable (soft delete).
@@ -206,6 +208,23 @@ mirror_checks = Table(
     Column("detail", Text, nullable=False),
     Column("seconds", Float, nullable=False),
     Index("mirror_checks_by_mirror", "mirror_id", "checked_at"),
+)
+
+# A file published beside a target's mirrors for readers to carry (a ZIM for Kiwix): one
+# row per target and format, replaced by the next publish; the mirror list names it.
+bundles = Table(
+    "bundles", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("target_id", Integer, ForeignKey("targets.id"), nullable=False),
+    Column("format", String(16), nullable=False),  # zim
+    Column("capture_id", String(40), ForeignKey("captures.id"), nullable=False),
+    Column("digest", String(64), nullable=False),  # the export's content digest it was made from
+    Column("name", Text, nullable=False),  # the file name readers get
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("urls", Text, nullable=False),  # JSON [{"channel", "style", "url", "content"}]
+    Column("published_at", String(20), nullable=False),
+    UniqueConstraint("target_id", "format", name="one_bundle_per_format"),
 )
 
 
@@ -368,3 +387,34 @@ import_sources = Table(
     Column("detail", Text, nullable=False, server_default="{}"),  # JSON: WACZ key, software, created...
     Column("imported_at", String(20), nullable=False),
 )
+
+# The search index (storage.catalog.search): one row per target, URL (SURT key) and payload.
+search_pages = Table(
+    "search_pages", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("target_id", Integer, ForeignKey("targets.id"), nullable=False),
+    Column("urlkey", URLKEY, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("first_ts", String(14), nullable=False),  # the first and last capture of that payload
+    Column("last_ts", String(14), nullable=False),
+    Column("capture_id", String(40), ForeignKey("captures.id"), nullable=False),  # the one of last_ts
+    Column("lang", String(8), nullable=False),  # km | en | ""
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),  # last, so reading the others never reads past it
+    UniqueConstraint("target_id", "urlkey", "digest", name="one_row_per_page_version"),
+)
+# Both trigram indexes hold a row's title, a space and its text; SQLite's is FTS5's over a view of
+# that, kept by triggers (a row's title and text never change, its span does).
+_ADD = "INSERT INTO search_fts(rowid, doc) VALUES (new.id, new.title || ' ' || new.text);"
+_DEL = "INSERT INTO search_fts(search_fts, rowid, doc) VALUES ('delete', old.id, old.title || ' ' || old.text);"
+for _dialect, _sql in [
+        ("sqlite", "CREATE VIEW IF NOT EXISTS search_docs AS SELECT id, title || ' ' || text AS doc FROM search_pages"),
+        ("sqlite", "CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(doc, content='search_docs', "
+                   "content_rowid='id', tokenize='trigram', detail='none', columnsize=0)"),
+        ("sqlite", f"CREATE TRIGGER IF NOT EXISTS search_pages_ai AFTER INSERT ON search_pages BEGIN {_ADD} END"),
+        ("sqlite", f"CREATE TRIGGER IF NOT EXISTS search_pages_ad AFTER DELETE ON search_pages BEGIN {_DEL} END"),
+        ("postgresql", "CREATE EXTENSION IF NOT EXISTS pg_trgm"),
+        ("postgresql", "CREATE INDEX IF NOT EXISTS search_pages_trigrams ON search_pages "
+                       "USING gin ((title || ' ' || text) gin_trgm_ops)")]:
+    event.listen(search_pages, "after_create", DDL(_sql).execute_if(dialect=_dialect))

@@ -32,8 +32,18 @@ def _target(row: Any) -> Target:
         name=row.name, url=row.url, scope=row.scope, every_seconds=row.every_seconds, cron=row.cron,
         max_pages=row.max_pages, max_depth=row.max_depth, include=tuple(json.loads(row.include)),
         exclude=tuple(json.loads(row.exclude)), robots=row.robots, kind=row.kind, database=row.database,
+        **_browser_fields(row.browser),
     )
     return Target(id=row.id, spec=spec, created_at=row.created_at, removed_at=row.removed_at)
+
+
+def _browser_fields(stored: str | None) -> dict[str, Any]:
+    """TargetSpec's browser-mode fields from the browser column (NULL: a plain target)."""
+    if not stored:
+        return {}
+    options = json.loads(stored)
+    return {"browser": True, "scroll": bool(options.get("scroll")), "click": tuple(options.get("click") or ()),
+            "max_clicks": options.get("max_clicks")}
 
 
 def _spec_columns(spec: TargetSpec) -> dict[str, Any]:
@@ -42,6 +52,8 @@ def _spec_columns(spec: TargetSpec) -> dict[str, Any]:
         cron=spec.cron, max_pages=spec.max_pages, max_depth=spec.max_depth,
         include=json.dumps(list(spec.include)), exclude=json.dumps(list(spec.exclude)), robots=spec.robots,
         database=spec.database,
+        browser=json.dumps({"scroll": spec.scroll, "click": list(spec.click), "max_clicks": spec.max_clicks},
+                           ensure_ascii=False) if spec.browser else None,
     )
 
 

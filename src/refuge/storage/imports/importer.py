@@ -22,6 +22,8 @@
    everything in one transaction (catalog.imports.commit_import) with the audit event.
 6. The manifest is written and every file queued for every store (replicate.queue_capture);
    if that fails the capture stands and `refuge push` does it, as after a capture.
+7. Its HTML pages are indexed for search (storage.catalog.search), as after a capture; if that
+   fails the capture stands and `refuge search --reindex NAME` does it.
 
 The capture's id and `started` come from its earliest record's WARC-Date, `finished` from
 its latest (never later than now): it sits in its target's history where its content
@@ -48,6 +50,7 @@ from refuge.storage.catalog.cdxj import write_cdxj
 from refuge.storage.catalog.db import iso
 from refuge.storage.catalog.events import CLI_ACTOR, Actor
 from refuge.storage.catalog.imports import ImportedFile, commit_import, recorded
+from refuge.storage.catalog.search_index import index_capture
 from refuge.storage.imports import staging
 from refuge.storage.imports.sources import Source, StagedWarc, stage
 from refuge.storage.replicate import queue_capture
@@ -106,6 +109,11 @@ def import_archives(settings: Settings, engine: Engine, name: str, paths: list[P
         queue_capture(settings, engine, capture["id"])
     except Exception as exc:  # noqa: BLE001 - the capture is recorded; `refuge push` writes the manifest
         log.error("capture %s: writing its manifest failed (`refuge push` retries): %s", capture["id"], exc)
+    try:
+        index_capture(engine, settings, capture["id"])
+    except Exception as exc:  # noqa: BLE001 - the capture is recorded; search catches up on a reindex
+        log.error("capture %s: indexing it for search failed (`refuge search --reindex` retries): %s",
+                  capture["id"], exc)
     summary = catalog.get_capture(engine, capture["id"])
     summary["target_created"] = new_target is not None
     summary["warcs"] = sorted(str(final / w.record.warc["name"]) for w in warcs)

@@ -3,17 +3,22 @@ brought into the staging folder byte for byte.
 
 - A WARC file, gzipped or not: copied as it is, its SHA-256 computed on the way, so what
   is checked and kept is exactly what was hashed (the file given may change meanwhile).
-- A WACZ package: its hashes and signature checked (storage.wacz.verify). A package that
-  does not verify (a file whose hash is wrong, a signature that does not match) is
-  refused; an unsigned one is taken, and said to be unsigned. Each WARC file under
-  `archive/` is extracted byte for byte, streamed, and its SHA-256 compared again with
-  the one `datapackage.json` states (the package is read twice: it must not have changed
-  between). The package's `datapackage.json` and `datapackage-digest.json` are kept as
-  text with the result (what the signature covers), and its first page's URL is noted.
+- A WACZ package: copied into the staging folder first (its SHA-256 computed on the way),
+  then checked and extracted from that copy, so the check recorded is of the bytes
+  extracted whatever happens to the file given meanwhile; the copy is removed after.
+  Its hashes and signature are checked (storage.wacz.verify). A package that does not
+  verify (a file whose hash is wrong, a signature that does not match) is refused; an
+  unsigned one is taken, and said to be unsigned. Each WARC file under `archive/` is
+  extracted byte for byte, streamed, and its SHA-256 compared again with the one
+  `datapackage.json` states. The package's `datapackage.json` and
+  `datapackage-digest.json` are kept as text with the result (what the signature covers),
+  and its first page's URL is noted (read a line at a time, at most MAX_PAGE_LINE bytes
+  each: a longer line is passed over).
 - Anything else (an ARC file, a zip that is no WACZ, an empty file) is refused.
 
 Every refusal is a BadInput naming the file (and, in a WACZ, the member). Memory holds
-one chunk at a time.
+one chunk at a time. A WACZ needs room for itself and its WARC files in the staging
+folder while it is extracted.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ CHUNK = 1024 * 1024
 ZIP_MAGIC = b"PK\x03\x04"
 KEPT_JSON = 1024 * 1024  # a datapackage file bigger than this is not kept with the result
 PAGES = "pages/pages.jsonl"
+MAX_PAGE_LINE = 1024 * 1024  # a page line, its text and all (a Refuge page list's is at most ~300 KB)
+PAGE_LINES = 1000  # lines of the page list read for its first page
 
 
 @dataclass(frozen=True)
@@ -107,17 +114,25 @@ def _stage(given: Path, folder: Path, first_number: int) -> Source:
 
 
 def _stage_wacz(given: Path, folder: Path, first_number: int) -> Source:
+    copy = folder / f"{first_number:03d}.wacz"  # stage() removes it with the rest on failure
+    try:
+        with open(given, "rb") as fh:
+            digest, size = _copy(fh, copy)
+        return _extract_wacz(given, copy, Source(given, "wacz", digest, size), folder, first_number)
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+def _extract_wacz(given: Path, copy: Path, source: Source, folder: Path, first_number: int) -> Source:
+    """SOURCE with the WARC files of COPY (GIVEN's copy) checked and extracted into FOLDER."""
     from refuge.storage.wacz.verify import verify_wacz  # its own stack, only for a WACZ
 
-    with open(given, "rb") as fh:
-        digest, size = _hash(fh)
-    check = verify_wacz(given)
+    check = verify_wacz(copy, given.name)
     if not check.ok or (check.signed and check.signature_ok is False):
         problems = "; ".join(check.problems) or "its signature does not verify"
         raise BadInput(f"{given}: the WACZ package does not verify: {problems}")
-    source = Source(given, "wacz", digest, size)
     try:
-        with zipfile.ZipFile(given) as package:
+        with zipfile.ZipFile(copy) as package:
             stated = _stated_hashes(package, given)
             members = [i for i in package.infolist() if i.filename.startswith("archive/")
                        and i.filename.endswith((".warc.gz", ".warc")) and not i.is_dir()]
@@ -133,8 +148,7 @@ def _stage_wacz(given: Path, folder: Path, first_number: int) -> Source:
                     warc_digest, warc_size = _copy(member, target)
                 want = stated.get(info.filename)
                 if want is not None and want != f"sha256:{warc_digest}":
-                    raise BadInput(f"{label}: its SHA-256 is not the one datapackage.json states "
-                                   f"(the package changed while it was read?)")
+                    raise BadInput(f"{label}: its SHA-256 is not the one datapackage.json states")
                 source.warcs.append(StagedWarc(target, label, given.name, info.filename, warc_digest, warc_size))
             source.wacz = {
                 "signed": check.signed, "signature_ok": check.signature_ok, "public_key": check.public_key,
@@ -176,20 +190,27 @@ def _kept_text(package: zipfile.ZipFile, name: str) -> str | None:
 
 
 def _first_page(package: zipfile.ZipFile) -> str | None:
-    """The URL of the first page pages/pages.jsonl lists (its first line is a header)."""
+    """The URL of the first page pages/pages.jsonl lists (its first line is a header), in its
+    first PAGE_LINES lines; a line over MAX_PAGE_LINE bytes is passed over, never held."""
     try:
-        with package.open(PAGES) as fh:
-            for number, line in enumerate(fh):
-                if number > 1000:
-                    return None
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(entry, dict) and isinstance(entry.get("url"), str) and "format" not in entry:
-                    return entry["url"]
+        fh = package.open(PAGES)
     except KeyError:
         return None
+    with fh:
+        for _ in range(PAGE_LINES):
+            line = fh.readline(MAX_PAGE_LINE)
+            if not line:
+                return None
+            if len(line) == MAX_PAGE_LINE and not line.endswith(b"\n"):
+                while (rest := fh.readline(MAX_PAGE_LINE)) and not rest.endswith(b"\n"):
+                    pass  # the rest of the long line, a bounded piece at a time
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and isinstance(entry.get("url"), str) and "format" not in entry:
+                return entry["url"]
     return None
 
 
@@ -203,12 +224,4 @@ def _copy(source: BinaryIO, target: Path) -> tuple[str, int]:
             size += len(chunk)
         out.flush()
         os.fsync(out.fileno())
-    return digest.hexdigest(), size
-
-
-def _hash(source: BinaryIO) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    while chunk := source.read(CHUNK):
-        digest.update(chunk)
-        size += len(chunk)
     return digest.hexdigest(), size

@@ -6,16 +6,23 @@ so an operator can browse them. This is the only module that talks to ipfshttpcl
 it builds `ipfshttpclient.Client` directly, because `ipfshttpclient.connect()` refuses
 every daemon newer than 0.8 (current Kubo included) although the API calls used here
 have not changed. Besides the Store interface, a few operations on whole folders, MFS
-paths and pins serve publishing static mirrors.
+paths and pins serve publishing static mirrors, and two read a published DAG back block by
+block (CAR bundles): those two go through requests directly, because ipfshttpclient reads
+a streamed answer in pieces as large as the node chooses to send, and a node that
+misbehaves must not make one piece as large as memory.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import requests
+from urllib3.exceptions import ReadTimeoutError
 
 from refuge.config.errors import first_line, redact
 from refuge.config.store_settings import IpfsSettings
@@ -173,6 +180,47 @@ class IpfsStore:
         self._call(self.client.files.cp, f"/ipfs/{cid}", path)
         return current
 
+    # -- a published DAG, block by block (CAR bundles) -------------------------------------------
+
+    def export_dag(self, cid: str) -> Iterator[bytes]:
+        """The DAG under CID as a CAR v1 stream (``dag/export``), in pieces of at most 64 KiB,
+        from the blocks the node holds (``offline``: it asks no other node). Closing the
+        iterator ends the request. Each read waits at most ``timeout``."""
+        return self._rpc_stream("dag/export", cid)
+
+    def get_block(self, cid: str, limit: int) -> bytes:
+        """One block's bytes (``block/get``, offline), refused when longer than LIMIT."""
+        data = bytearray()
+        for piece in self._rpc_stream("block/get", cid):
+            data += piece
+            if len(data) > limit:
+                raise StoreError(f"ipfs: block {cid} from the node at {redact(self.settings.api)} is over "
+                                 f"{limit} bytes: refused")
+        return bytes(data)
+
+    def _rpc_stream(self, command: str, arg: str) -> Iterator[bytes]:
+        url = f"{_api_url(self.settings.api)}/api/v0/{command}"
+        where = f"ipfs.api = {redact(self.settings.api)}"
+        answered = False
+        try:
+            with requests.post(url, params={"arg": arg, "offline": "true"}, stream=True,
+                               timeout=self.settings.timeout) as answer:
+                answered = True
+                if answer.status_code != 200:
+                    raise StoreError(f"ipfs: {command} {arg}: the node at {where} answered "
+                                     f"{answer.status_code}: {_rpc_message(answer)}")
+                yield from answer.iter_content(chunk_size=_PIECE)
+        except requests.RequestException as exc:
+            # requests reports a read that timed out inside a streamed body as a ConnectionError.
+            if isinstance(exc, requests.Timeout) or isinstance(exc.args[0] if exc.args else None, ReadTimeoutError):
+                raise StoreUnavailable(f"ipfs: {command} {arg}: no answer from the node at {where} within "
+                                       f"{self.settings.timeout:g} s (it may not hold the block, or be "
+                                       f"overloaded)") from None
+            if answered:
+                raise StoreError(f"ipfs: {command} {arg}: the node at {where} broke off its answer: "
+                                 f"{first_line(exc)}") from None
+            raise StoreUnavailable(f"ipfs: cannot reach {where}: {first_line(exc)}") from None
+
     # -- the node's API ---------------------------------------------------------------------
 
     def _stream(self, cid: str) -> Iterator[bytes]:
@@ -200,6 +248,37 @@ class IpfsStore:
         if isinstance(exc, (ipfshttpclient.exceptions.ConnectionError, ipfshttpclient.exceptions.TimeoutError)):
             return StoreUnavailable(f"ipfs: cannot reach ipfs.api = {self.settings.api}: {first_line(exc)}")
         return StoreError(f"ipfs: {first_line(exc)}")
+
+
+_PIECE = 64 * 1024
+_ERROR_BYTES = 4096  # of an error answer's body, for its message
+
+
+def _rpc_message(answer: requests.Response) -> str:
+    """The node's error message (Kubo's RPC answers errors as JSON with a Message), one line."""
+    body = b""
+    for piece in answer.iter_content(chunk_size=_ERROR_BYTES):
+        body += piece
+        if len(body) >= _ERROR_BYTES:
+            break
+    text = body[:_ERROR_BYTES].decode("utf-8", "replace")
+    try:
+        text = str(json.loads(text).get("Message") or text)
+    except (ValueError, AttributeError):
+        pass
+    return first_line(text) if text.strip() else answer.reason or "no message"
+
+
+def _api_url(api: str) -> str:
+    """The API as an http(s) URL, also when given as a multiaddr (/ip4|ip6|dns*/HOST/tcp/PORT[/http|/https])."""
+    if not api.startswith("/"):
+        return api.rstrip("/")
+    parts = api.strip("/").split("/")
+    if len(parts) < 4 or parts[0] not in ("ip4", "ip6", "dns", "dns4", "dns6") or parts[2] != "tcp":
+        raise StoreUnavailable(f"ipfs: setting ipfs.api = {api!r} is not usable: expected /ip4/HOST/tcp/PORT/http")
+    host = f"[{parts[1]}]" if parts[0] == "ip6" else parts[1]
+    scheme = "https" if parts[4:5] == ["https"] else "http"
+    return f"{scheme}://{host}:{parts[3]}"
 
 
 def _multiaddr(api: str) -> str:

@@ -14,9 +14,14 @@ Constant memory whatever the capture weighs: each WARC file is read once, in 1 M
 through the WarcFiles seam (this disk, or its S3 copy when it is only there), hashed on
 the way into the zip, and its SHA-256 and size compared with the ones the catalog recorded
 when it was sealed: a file changed since is refused (Failure naming it) and no package is
-left behind. Index and page list are streamed into their members as they are made. The
-zip (zip64 where a member needs it) is written under a temporary name in the output's
-folder, flushed, then renamed: a package is there whole or not at all.
+left behind. Index and page list are streamed into their members as they are made, with
+zip64 sizes always (their size is known only at their end, and a page list of a capture
+of revisits, its text read from the originals, may far outweigh the WARC files). The zip
+is written under a temporary name in the output's folder (`.NAME.<pid>-<hex>.tmp`),
+flushed, then renamed: a package is there whole or not at all. Such a temporary file
+left by a `refuge wacz` that was killed is removed by the next one writing to the same
+folder, once its process is gone and it has not changed for STALE_TMP seconds (a writer
+on another machine sharing the folder has a process id that means nothing here).
 """
 
 from __future__ import annotations
@@ -25,7 +30,10 @@ import hashlib
 import heapq
 import json
 import os
+import re
 import secrets
+import struct
+import time
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -46,16 +54,16 @@ from refuge.storage.wacz.index import index_lines
 from refuge.storage.wacz.originals import copy_record, moved_line, originals_name, outside_originals, warcinfo
 from refuge.storage.wacz.pages import PageList
 from refuge.storage.wacz.signing import WaczKey, wacz_key
+from refuge.storage.wacz.verify import DATAPACKAGE, DIGEST
 from refuge.storage.warc.files import WarcFiles, warc_files
 from refuge.storage.warc.sealed import fsync_dir
 
 WACZ_VERSION = "1.1.1"
 INDEX = "indexes/index.cdxj"
 PAGES = "pages/pages.jsonl"
-DATAPACKAGE = "datapackage.json"
-DIGEST = "datapackage-digest.json"
 CHUNK = 1024 * 1024
-BIG = 1 << 30  # streamed members of a package with more WARC bytes than this get zip64 sizes from the start
+STALE_TMP = 600  # seconds unchanged before a dead writer's temporary file goes (a live one writes on)
+_TMP = re.compile(r"\..+\.wacz\.(\d+)-[0-9a-f]{8}\.tmp")  # what write_wacz names one
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,7 @@ def write_wacz(settings: Settings, engine: Engine, target_name: str, out: Path, 
     if not warcs:
         raise BadInput(f"capture {capture_id} of {target_name!r}: no sealed WARC file to package")
     out = _checked_out(Path(out))
+    _remove_dead_tmp(out.parent)
     key = key or wacz_key(settings, engine)
     now = datetime.now(timezone.utc)
     created = now.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -130,10 +139,9 @@ def write_wacz(settings: Settings, engine: Engine, target_name: str, out: Path, 
                     resources.append(_add_originals(package, files, settings, target.name, capture_id,
                                                     originals, stamp, moved))
                 records = [0]
-                big = sum(f.size for f in warcs) > BIG  # index and text grow with the archive, never past it
                 lines = heapq.merge(index_lines(engine, capture_id), sorted(moved))
-                resources.append(_add_stream(package, INDEX, _counted(lines, records), stamp, big))
-                resources.append(_add_stream(package, PAGES, pages.lines(), stamp, big))
+                resources.append(_add_stream(package, INDEX, _counted(lines, records), stamp))
+                resources.append(_add_stream(package, PAGES, pages.lines(), stamp))
                 doc = _datapackage(settings, target, capture, resources, pages, created)
                 body = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
                 digest = "sha256:" + hashlib.sha256(body).hexdigest()
@@ -168,10 +176,43 @@ def _checked_out(out: Path) -> Path:
     return out
 
 
+def _remove_dead_tmp(folder: Path) -> None:
+    """Remove from FOLDER the temporary packages of writers that died (see the module's docstring)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        m = _TMP.fullmatch(entry.name)
+        if m is None or _alive(int(m.group(1))):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and time.time() - entry.stat().st_mtime > STALE_TMP:
+                os.unlink(entry.path)
+        except OSError:
+            pass  # someone else removed it, or may not: it is only litter
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # another user's, or no answer: left alone
+    return True
+
+
 def _info(name: str, stamp: tuple[int, ...], compress: int) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=stamp)  # type: ignore[arg-type]
     info.compress_type = compress
     info.external_attr = 0o644 << 16
+    # An extra field in the central directory too (Info-ZIP's UTC modification time): a
+    # reader that finds none there takes the local header to have none either (wabac.js,
+    # ReplayWeb.page's, does), and reads a member whose local header has zip64 sizes (the
+    # streamed ones) from the wrong offset.
+    when = int(datetime(*stamp[:6], tzinfo=timezone.utc).timestamp())
+    info.extra = struct.pack("<HHBI", 0x5455, 5, 1, when)
     return info
 
 
@@ -216,9 +257,8 @@ def _add_originals(package: zipfile.ZipFile, files: WarcFiles, settings: Setting
     return _resource(f"archive/{name}", hashed.sha256.hexdigest(), hashed.size)
 
 
-def _add_stream(package: zipfile.ZipFile, name: str, chunks: Iterable[bytes], stamp: tuple[int, ...],
-                big: bool) -> dict[str, Any]:
-    with package.open(_info(name, stamp, zipfile.ZIP_DEFLATED), "w", force_zip64=big) as member:
+def _add_stream(package: zipfile.ZipFile, name: str, chunks: Iterable[bytes], stamp: tuple[int, ...]) -> dict[str, Any]:
+    with package.open(_info(name, stamp, zipfile.ZIP_DEFLATED), "w", force_zip64=True) as member:
         hashed = _Hashed(member)
         for chunk in chunks:
             hashed.write(chunk)

@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from refuge.formats.charset import html_charset
 from refuge.formats.html.text import title_and_text
+from refuge.storage.catalog.cdxj import LINE_ENDS
 from refuge.storage.catalog.hidden import Takedowns
 from refuge.storage.catalog.index import Hit, capture_query, to_hit, url_key
 from refuge.storage.warc.files import WarcFiles
@@ -35,8 +36,6 @@ HEADER = {"format": "json-pages-1.0", "id": "pages", "title": "All Pages", "hasT
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 PAGE_READ = 2 * 1024 * 1024
 TEXT_CHARS = 100_000
-# Characters some readers take for the end of a line: written as JSON escapes.
-_LINE_ENDS = {c: f"\\u{c:04x}" for c in (0x85, 0x2028, 0x2029)}
 
 
 def iso_ts(timestamp: str) -> str:
@@ -106,4 +105,4 @@ def _page_id(hit: Hit) -> str:
 
 
 def _line(doc: dict[str, object]) -> bytes:
-    return (json.dumps(doc, ensure_ascii=False).translate(_LINE_ENDS) + "\n").encode("utf-8")
+    return (json.dumps(doc, ensure_ascii=False).translate(LINE_ENDS) + "\n").encode("utf-8")

@@ -1,5 +1,5 @@
 """Checking a WACZ package offline (`refuge verify FILE.wacz`, and `refuge import` before it
-takes one): verify_wacz(path) -> WaczCheck.
+takes one): verify_wacz(path, name=None) -> WaczCheck.
 
 What is checked, each problem one line naming the file inside the package:
 
@@ -7,7 +7,9 @@ What is checked, each problem one line naming the file inside the package:
    (nothing absolute, no '..'), method and sizes, and how much its deflated members claim;
 2. datapackage.json: JSON (at most MAX_JSON bytes), `resources` each with `path`, a
    "sha256:<hex>" `hash` and `bytes`; every resource is in the package with that SHA-256 and
-   size, and every file in the package is listed (but datapackage.json and its digest);
+   size, and every file in the package is listed (but datapackage.json and its digest).
+   A package hashed otherwise (py-wacz's `--hash-type md5`) is refused as such: an MD5
+   proves nothing against someone who can edit the package;
 3. the WARC files under archive/: read through warcio, records and digests, one gzip member
    per record (storage.wacz.warccheck), in the same pass as their hash;
 4. datapackage-digest.json, when there is one: its `hash` is datapackage.json's SHA-256;
@@ -40,6 +42,7 @@ DIGEST = "datapackage-digest.json"
 MAX_JSON = 16 * 1024 * 1024
 CHUNK = 1024 * 1024
 _SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
+_OTHER_HASH = re.compile(r"(?!sha256:)[a-z0-9-]{1,20}:[0-9a-fA-F]+")  # md5:<hex>, as py-wacz writes another
 
 
 @dataclass(frozen=True)
@@ -53,13 +56,15 @@ class WaczCheck:
     created: str | None
 
 
-def verify_wacz(path: Path) -> WaczCheck:
-    """Check the WACZ package at PATH (see the module's docstring). Never raises."""
+def verify_wacz(path: Path, name: str | None = None) -> WaczCheck:
+    """Check the WACZ package at PATH (see the module's docstring); NAME names it in problems
+    (default: PATH's file name). Never raises."""
     found = _Found()
+    name = name or Path(path).name
     try:
-        _check(Path(path), found)
+        _check(Path(path), name, found)
     except Exception as exc:  # noqa: BLE001 - the promise is a problem line, whatever the bytes do
-        found.problems.append(f"{Path(path).name}: cannot be checked ({first_line(exc)})")
+        found.problems.append(f"{name}: cannot be checked ({first_line(exc)})")
     return WaczCheck(ok=not found.problems and found.signature_ok is not False, problems=found.problems,
                      signed=found.signed, signature_ok=found.signature_ok if found.signed else None,
                      public_key=found.public_key, software=found.software, created=found.created)
@@ -75,31 +80,36 @@ class _Found:
         self.created: str | None = None
 
 
-def _check(path: Path, found: _Found) -> None:
+def _check(path: Path, name: str, found: _Found) -> None:
     problems = found.problems
     try:
         fh = open(path, "rb")
     except OSError as exc:
-        problems.append(f"{path.name}: cannot be read ({exc.strerror or exc})")
+        problems.append(f"{name}: cannot be read ({exc.strerror or exc})")
         return
     with fh:
         size = fh.seek(0, 2)
         why = central_directory_problem(fh)
         if why is not None:
-            problems.append(f"{path.name}: {why}")
+            problems.append(f"{name}: {why}")
             return
         try:
             package = zipfile.ZipFile(fh)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as exc:
-            problems.append(f"{path.name}: not a zip file that can be read ({first_line(exc)})")
+            problems.append(f"{name}: not a zip file that can be read ({first_line(exc)})")
             return
         with package:
-            members = _members(package, size, path.name, problems)
+            members = _members(package, size, name, problems)
             doc = _json(package, members, DATAPACKAGE, problems)
             if doc is None:
                 return
             found.created = doc.get("created") if isinstance(doc.get("created"), str) else None
             found.software = doc.get("software") if isinstance(doc.get("software"), str) else None
+            other = _other_hash(doc)
+            if other is not None:
+                problems.append(f"{DATAPACKAGE}: its files are hashed with {other}; Refuge checks sha256 "
+                                f"packages only (`wacz create` makes one unless given --hash-type)")
+                return
             listed = _resources(doc, problems)
             _check_files(package, members, listed, problems)
             _check_digest(package, members, doc, found)
@@ -171,6 +181,16 @@ def _resources(doc: dict[str, Any], problems: list[str]) -> dict[str, tuple[str,
         else:
             listed[item["path"]] = (digest, count)
     return listed
+
+
+def _other_hash(doc: dict[str, Any]) -> str | None:
+    """The algorithm of a resource hashed with another than SHA-256 ("md5:<hex>"), or None."""
+    resources = doc.get("resources")
+    for item in resources if isinstance(resources, list) else []:
+        digest = item.get("hash") if isinstance(item, dict) else None
+        if isinstance(digest, str) and _OTHER_HASH.fullmatch(digest):
+            return digest.split(":", 1)[0]
+    return None
 
 
 def _check_files(package: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], listed: dict[str, tuple[str, int]],

@@ -37,7 +37,8 @@ READ_CHUNK = 1024 * 1024
 OPEN_SUFFIX = ".open"
 INCOMPLETE_SUFFIX = ".incomplete"
 DAMAGED_SUFFIX = ".damaged"  # a sealed file the catalog missed that cannot be read: kept, set aside
-_INDEXED_TYPES = ("response", "revisit")
+# Resources too: a browser capture's rendered DOM and screenshot (urn:dom:, urn:screenshot:).
+_INDEXED_TYPES = ("response", "revisit", "resource")
 
 
 def cdxj_path_for(warc_path: Path) -> Path:
@@ -63,7 +64,8 @@ def register_sealed(engine: Engine, data_dir: Path, capture_id: str, target_id: 
 
 
 def index_warc(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """Index rows for every response and revisit record in a WARC file, and its record count."""
+    """Index rows for every response, revisit and resource record in a WARC file (not a
+    resource of application/warc-fields), and its record count."""
     rows: list[dict[str, Any]] = []
     count = 0
     with open(path, "rb") as fh:
@@ -76,7 +78,13 @@ def index_warc(path: Path) -> tuple[list[dict[str, Any]], int]:
             url = record.rec_headers.get_header("WARC-Target-URI")
             date = record.rec_headers.get_header("WARC-Date") or ""
             http = record.http_headers
-            mime = ((http.get_header("Content-Type") if http else None) or "").split(";", 1)[0].strip().lower()
+            # A resource has no HTTP head: its WARC Content-Type is its media type.
+            declared = record.rec_headers.get_header("Content-Type") if rectype == "resource" \
+                else (http.get_header("Content-Type") if http else None)
+            mime = (declared or "").split(";", 1)[0].strip().lower()
+            if rectype == "resource" and mime == "application/warc-fields":
+                it.read_to_end(record)
+                continue
             status = int(http.get_statuscode()) if http and http.get_statuscode().isdigit() else None
             digest = record.rec_headers.get_header("WARC-Payload-Digest") or ""
             it.read_to_end(record)

@@ -13,23 +13,28 @@ refused, each by the offset of the record it is in:
   inflate, whose CRC or length does not match, or that the file's end cuts;
 - a record its file ends inside (cut short), or whose block is not followed by its two
   blank lines (a Content-Length that is wrong);
+- a record whose headers take more than HEAD_BYTES of the file (or have no end): warcio
+  holds a header line whole (storage.warc.header_budget);
 - a record whose WARC-Block-Digest, or WARC-Payload-Digest, does not match its bytes, in
   whatever algorithm and base they are written (warcio compares them). A payload digest
   that does not match a chunked response's body is let be when the block digest matches:
   tools differ on whether it covers the chunks' framing (as storage.warc.strict on reading).
 
 Indexed, as cdxj-indexer does: response, revisit and resource records (not a resource of
-`application/warc-fields`) of http(s) URLs, each with its SURT key, 14-digit timestamp,
+`application/warc-fields`) of http(s) URLs (and of a browser capture's urn:dom: and
+urn:screenshot: URIs), each with its SURT key, 14-digit timestamp,
 MIME type (the HTTP Content-Type; a resource's WARC Content-Type), status (None for a
 resource), payload digest (sha1 in base 32, computed as cdxj-indexer does, for a response
 or resource that states none), length and offset. Requests, warcinfo and metadata records,
-and records of other URLs (dns:, urn:, metadata://), are counted, kept, not indexed.
+and records of other URLs (dns:, metadata://, urn: other than a browser capture's
+urn:dom: and urn:screenshot: of an http(s) page), are counted, kept, not indexed.
 
-By default the first problem raises BadInput naming LABEL and the offset. LENIENT: each
-bad record is listed (BadRecord) and reading goes on: at the next record after one whose
-digests fail; after bytes that do not read as a record, at the next place a record
-starts (a gzip member inflating to 'WARC/', or a 'WARC/1.' line). A file with no record
-good enough to index raises all the same. Memory holds one record's buffers and the rows.
+By default the first problem raises BadInput naming LABEL and the offset, before anything
+after it is read. LENIENT: each bad record is listed (BadRecord) and reading goes on: at
+the next record after one whose digests fail; after bytes that do not read as a record,
+at the next place a record starts (a gzip member inflating to 'WARC/', or a 'WARC/1.'
+line). A file with no record good enough to index raises all the same. Memory holds one
+record's buffers and the rows.
 """
 
 from __future__ import annotations
@@ -45,13 +50,17 @@ from typing import Any, BinaryIO
 from warcio.archiveiterator import ArchiveIterator
 
 from refuge.config.errors import BadInput, first_line
+from refuge.formats.rendered import page_of
 from refuge.formats.urls import surt_key
+from refuge.storage.warc.header_budget import HEAD_BYTES, HeaderBudget, HeadersTooLong
 from refuge.storage.warc.strict import GZIP_MAGIC
 
 READ_CHUNK = 1024 * 1024
 INDEXED = ("response", "revisit", "resource")
 _MEMBER_START = GZIP_MAGIC + b"\x08"  # the magic and deflate, the only method gzip has
 _RECORD_LINE = b"\nWARC/1."
+_OPENING = 1024  # bytes of a gzip member inflated to see whether it opens a record
+_RESERVED_FLAGS = 0xE0  # gzip header flag bits that must be zero (RFC 1952)
 
 
 @dataclass(frozen=True)
@@ -133,17 +142,20 @@ def _gzipped(fh: BinaryIO, other: BinaryIO, size: int, result: CheckedWarc,
             problem(BadRecord(offset, why))
             continue
         other.seek(offset)
-        records = ArchiveIterator(_Window(other, offset, offset + length), check_digests=True)
+        budget = HeaderBudget(_Window(other, offset, offset + length), start=offset, hashed=False)
+        records = ArchiveIterator(budget, check_digests=True)
         try:
             record = _next(records, offset)
             if record is None:
                 raise _Unreadable(offset, "is cut short: its gzip member holds no whole record")
             result.records += 1
+            budget.block()
             try:
                 row = _take(records, record, offset, problem)
             except _Skipped:
                 row = None
                 result.unindexed += 1
+            budget.headers()
             try:  # warcio says a member holding more than one record is "non-chunked gzip"
                 shared = records.err_count > 0 or _next(records, offset) is not None
             except _Unreadable:
@@ -159,9 +171,10 @@ def _gzipped(fh: BinaryIO, other: BinaryIO, size: int, result: CheckedWarc,
             records.close()
 
 
-def _members(fh: BinaryIO, size: int) -> Iterator[tuple[int, int, str | None]]:
+def _members(fh: BinaryIO, size: int) -> Iterator[tuple[int, int | None, str | None]]:
     """(offset, length, None) for each gzip member of FH that inflates whole, CRC and length
-    checked; (offset, length, why) for bytes that do not, up to where a member next starts."""
+    checked; (offset, None, why) for bytes that do not. Only when the caller goes on after
+    those (lenient) is where a member next starts looked for, and reading resumes there."""
     fh.seek(0)
     offset, buf = 0, b""  # buf: bytes read and not yet fed, starting at OFFSET
     while True:
@@ -191,8 +204,8 @@ def _members(fh: BinaryIO, size: int) -> Iterator[tuple[int, int, str | None]]:
                 yield offset, fed - len(buf), None
                 offset += fed - len(buf)
                 continue
+        yield offset, None, why
         resume = _next_start(fh, offset + 1, size, gzipped=True)
-        yield offset, resume - offset, why
         fh.seek(resume)
         offset, buf = resume, b""
 
@@ -204,10 +217,12 @@ def _plain(fh: BinaryIO, other: BinaryIO, size: int, result: CheckedWarc,
     start = 0  # where the next record starts
     while start < size:
         fh.seek(start)
-        records = ArchiveIterator(fh, check_digests=True)
+        budget = HeaderBudget(fh, start=start, hashed=False)
+        records = ArchiveIterator(budget, check_digests=True)
         try:
             while (record := _next(records, start)) is not None:
                 result.records += 1
+                budget.block()
                 try:
                     row = _take(records, record, start, problem)
                 except _Skipped:
@@ -220,6 +235,7 @@ def _plain(fh: BinaryIO, other: BinaryIO, size: int, result: CheckedWarc,
                 if row is not None:
                     result.rows.append(row)
                 start = _after_blank_lines(other, offset + records.get_record_length(), size)
+                budget.headers()
             if start >= size:
                 return
             # warcio ends quietly where a record's headers are cut off by the end of the file.
@@ -236,6 +252,8 @@ def _next(records: ArchiveIterator, start: int) -> Any:
     """The next record warcio reads, None at the end; what it cannot read, _Unreadable at START."""
     try:
         return next(records, None)
+    except HeadersTooLong:
+        raise _Unreadable(start, f"has headers over {HEAD_BYTES} bytes (or no end to them)") from None
     except Exception as exc:  # noqa: BLE001 - warcio fails on what is not a record in many ways
         raise _Unreadable(start, f"is not a WARC record ({type(exc).__name__}: {first_line(exc)})") from None
 
@@ -285,7 +303,7 @@ def _take(records: ArchiveIterator, record: Any, start: int,
     if rectype not in INDEXED or (rectype == "resource" and _media_type(headers.get_header("Content-Type"))
                                   == "application/warc-fields"):
         return None
-    if not url or not url.lower().startswith(("http://", "https://")):
+    if not url or not (url.lower().startswith(("http://", "https://")) or page_of(url) is not None):
         raise _Skipped
     stamp = "".join(c for c in headers.get_header("WARC-Date") or "" if c.isdigit())[:14]
     if len(stamp) != 14:
@@ -333,25 +351,27 @@ def _next_start(fh: BinaryIO, after: int, size: int, gzipped: bool) -> int:
     pos = after if gzipped else after - 1  # uncompressed: the marker begins with the newline before
     while pos < size:
         fh.seek(pos)
-        window = fh.read(READ_CHUNK + len(marker))
+        window = fh.read(READ_CHUNK + _OPENING)  # each candidate in the first READ_CHUNK with its opening
         found = window.find(marker)
-        while found != -1:
+        while found != -1 and found < READ_CHUNK:
             candidate = pos + found + (0 if gzipped else 1)
-            if candidate >= after and (not gzipped or _opens_record(fh, candidate)):
+            if candidate >= after and (not gzipped or _opens_record(window[found:found + _OPENING])):
                 return candidate
             found = window.find(marker, found + 1)
         pos += READ_CHUNK
     return size
 
 
-def _opens_record(fh: BinaryIO, offset: int) -> bool:
-    """Whether a gzip member at OFFSET of FH begins with a WARC record's first line."""
-    fh.seek(offset)
+def _opens_record(head: bytes) -> bool:
+    """Whether HEAD, the first bytes of what may be a gzip member, inflates to a WARC
+    record's first line."""
+    if len(head) < 10 or head[3] & _RESERVED_FLAGS:  # no gzip header: nothing to inflate
+        return False
     try:
-        head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(fh.read(64 * 1024), 16)
+        out = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 16)
     except zlib.error:
         return False
-    return head.startswith(b"WARC/")
+    return out.startswith(b"WARC/")
 
 
 class _Window:
