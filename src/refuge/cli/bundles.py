@@ -35,10 +35,11 @@ def cmd_bundle(args: argparse.Namespace, settings: Settings) -> int:
 
 def _zim(args: argparse.Namespace, settings: Settings, engine: Any) -> Any:
     from refuge.cli.progress import step_progress
-    from refuge.mirror.export.zim import checked_out, write_zim
+    from refuge.mirror.export.zim import write_zim
     from refuge.mirror.publish import mirror_list
+    from refuge.storage.out_file import checked_out
 
-    out = checked_out(Path(args.out))  # before the export: a bad --out costs nothing
+    out = checked_out(Path(args.out), ".zim", "a ZIM file")  # before the export: a bad --out costs nothing
     with step_progress(f"bundle {args.name}: export", "files", wanted=not args.json) as progress:
         return write_zim(settings, engine, args.name, out, args.capture,
                          extra_files=mirror_list.build_files(settings, engine), progress=progress)

@@ -1,6 +1,6 @@
 """What every exported page gets besides its own content: the meta tags that open its head
 (its charset, a Content-Security-Policy, no referrer), the banner after <body> (mirror.pages'
-banner with relative links to the export's root pages and, for a page captured with a
+banner with relative links to the export's root pages (search.html among them) and, for a page captured with a
 browser, to its screenshot; a mark on links that leave the archive and a line explaining
 it), and the title of those links. All of it is ASCII, so it fits a page in
 any charset.
@@ -60,7 +60,8 @@ def _banner_parts(when: str, folder: str, screenshot: str | None = None) -> tupl
     here = f"{folder}/x" if folder else "x"
     links = [(rel_href(here, "mirrors.html"), ("បញ្ជីគេហទំព័រចម្លង", "Mirror list")),
              (rel_href(here, "index.html"), ("ទំព័រដើម", "Home")),
-             (rel_href(here, "contents.html"), ("ទំព័រទាំងអស់", "All pages"))]
+             (rel_href(here, "contents.html"), ("ទំព័រទាំងអស់", "All pages")),
+             (rel_href(here, "search.html"), ("ស្វែងរក", "Search"))]
     if screenshot:
         links.append((screenshot, SCREENSHOT_LABEL))
     return bar_parts(when, links, css=MARK_CSS, note=_NOTE)

@@ -55,7 +55,7 @@ from typing import Any
 from libzim.writer import Creator, FileProvider, Hint, IndexData, Item
 from sqlalchemy import Engine
 
-from refuge.config.errors import BadInput, Failure
+from refuge.config.errors import Failure
 from refuge.config.settings import Settings
 from refuge.formats import charset as charsets
 from refuge.mirror.export.banner import head_meta
@@ -64,6 +64,7 @@ from refuge.mirror.export.tree import ExportedFile
 from refuge.mirror.export.zim_metadata import ILLUSTRATION_SIZE, ZimAbout, illustration, metadata
 from refuge.mirror.export.zim_text import fold, index_text, khmer_terms, page_text
 from refuge.storage import catalog
+from refuge.storage.out_file import checked_out
 from refuge.storage.warc.sealed import fsync_dir
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def write_zim(settings: Settings, engine: Engine, name: str, out: Path, capture_
     """Write a capture of target NAME (the newest complete one unless CAPTURE_ID) to OUT as a
     ZIM file (replaced if there). EXTRA_FILES go into the export's root (the mirror list).
     BadInput for an unknown target or capture, or an OUT that cannot be written."""
-    out = checked_out(Path(out))
+    out = checked_out(Path(out), ".zim", "a ZIM file")
     target = catalog.get_target(engine, name, include_removed=True)
     settings.data.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".zim-export-", dir=settings.data))
@@ -107,25 +108,6 @@ def write_zim(settings: Settings, engine: Engine, name: str, out: Path, capture_
         return zim_from_export(exp, about, out)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def checked_out(out: Path) -> Path:
-    """OUT made absolute, its folder created; BadInput when it cannot be a ZIM file written there."""
-    out = out.absolute()
-    if out.suffix.lower() != ".zim":
-        raise BadInput(f"--out {out}: a ZIM file's name must end in .zim")
-    if out.is_dir():
-        raise BadInput(f"--out {out}: a directory; give a file name ending in .zim")
-    if any(p.exists() and not p.is_dir() for p in out.parents):
-        raise BadInput(f"--out {out}: {next(p for p in out.parents if p.exists() and not p.is_dir())} is a file, "
-                       "not a folder")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInput(f"--out {out}: cannot create its folder ({exc.strerror or exc})") from None
-    if not os.access(out.parent, os.W_OK | os.X_OK):
-        raise BadInput(f"--out {out}: its folder {out.parent} is not writable")
-    return out
 
 
 def zim_from_export(exp: Export, about: ZimAbout, out: Path) -> ZimBundle:

@@ -56,6 +56,7 @@ from refuge.formats.car import (
 )
 from refuge.storage import catalog
 from refuge.storage.catalog import mirrors
+from refuge.storage.out_file import checked_out
 from refuge.storage.stores.cid import as_cidv1, cid_bytes
 from refuge.storage.stores.interface import StoreError, StoreUnavailable
 from refuge.storage.stores.ipfs import IpfsStore
@@ -96,7 +97,7 @@ def write_car(settings: Settings, engine: Engine, name: str, out: Path, capture_
     if settings.ipfs is None:
         raise BadInput(f"target {name!r}: its IPFS mirror {row['content']} is on a node, but no [ipfs] store is "
                        f"configured: set ipfs.api in refuge.toml to the node that holds it")
-    out = _checked_out(out)
+    out = checked_out(out, ".car", "a CAR bundle")
     root_text = as_cidv1(row["content"])
     store = IpfsStore(settings.ipfs)
     if not store.pinned(root_text):
@@ -201,16 +202,3 @@ def dag_blocks(root: bytes, sections: Iterator[tuple[bytes, bytes]],
             raise CarError(f"block {cid_text(cid)} has codec 0x{parts.codec:x}: a UnixFS tree has only "
                            f"dag-pb and raw blocks")
         yield cid, data
-
-
-def _checked_out(out: Path) -> Path:
-    out = Path(out).absolute()
-    if out.suffix.lower() != ".car":
-        raise BadInput(f"--out {out}: a CAR bundle's name must end in .car")
-    if out.is_dir():
-        raise BadInput(f"--out {out}: a directory; give a file name ending in .car")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInput(f"--out {out}: cannot create its folder ({exc.strerror or exc})") from None
-    return out

@@ -31,6 +31,8 @@ import hashlib
 from pathlib import Path
 from typing import NamedTuple
 
+from refuge.formats.car import read_varint
+
 CHUNK_SIZE = 262144
 MAX_LINKS = 174
 RAW = 0x55
@@ -163,18 +165,6 @@ def _b58decode(text: str) -> bytes:
     return b"\0" * zeros + (n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b"")
 
 
-def _read_varint(raw: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while pos < len(raw) and shift < 63:
-        byte = raw[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-    raise ValueError("truncated or overlong varint")
-
-
 def cid_bytes(text: str) -> bytes:
     """Binary form of a CID string: CIDv1 in base32 ('b'/'B') or base58btc ('z'), or CIDv0 ('Qm...').
 
@@ -202,12 +192,12 @@ def cid_bytes(text: str) -> bytes:
             raw = _b58decode(body)
         else:
             raise ValueError(f"unsupported multibase prefix {prefix!r} (expected 'b', 'z' or 'Qm...')")
-        version, pos = _read_varint(raw, 0)
+        version, pos = read_varint(raw, 0)
         if version != 1:
             raise ValueError(f"CID version {version} (expected 1)")
-        _codec, pos = _read_varint(raw, pos)
-        _hash_code, pos = _read_varint(raw, pos)
-        length, pos = _read_varint(raw, pos)
+        _codec, pos = read_varint(raw, pos)
+        _hash_code, pos = read_varint(raw, pos)
+        length, pos = read_varint(raw, pos)
         if len(raw) - pos != length:
             raise ValueError(f"multihash digest is {len(raw) - pos} bytes, declared {length}")
         return raw

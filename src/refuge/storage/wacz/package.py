@@ -49,6 +49,7 @@ from refuge.config.settings import Settings
 from refuge.storage import catalog
 from refuge.storage.catalog import hidden, replicas
 from refuge.storage.catalog.index import Hit
+from refuge.storage.out_file import checked_out
 from refuge.storage.stores.interface import FileRef
 from refuge.storage.wacz.index import index_lines
 from refuge.storage.wacz.originals import copy_record, moved_line, originals_name, outside_originals, warcinfo
@@ -120,7 +121,7 @@ def write_wacz(settings: Settings, engine: Engine, target_name: str, out: Path, 
                    key=lambda f: f.name)
     if not warcs:
         raise BadInput(f"capture {capture_id} of {target_name!r}: no sealed WARC file to package")
-    out = _checked_out(Path(out))
+    out = checked_out(Path(out), ".wacz", "a WACZ package")
     _remove_dead_tmp(out.parent)
     key = key or wacz_key(settings, engine)
     now = datetime.now(timezone.utc)
@@ -161,19 +162,6 @@ def write_wacz(settings: Settings, engine: Engine, target_name: str, out: Path, 
                     warc_bytes=sum(f.size for f in warcs), records=records[0], originals=len(originals), pages=pages.pages,
                     withheld=pages.withheld, size=size, created=created, digest=digest,
                     public_key=key.public_key_b64(), fingerprint=key.fingerprint())
-
-
-def _checked_out(out: Path) -> Path:
-    out = out.absolute()
-    if out.suffix.lower() != ".wacz":
-        raise BadInput(f"--out {out}: a WACZ package's name must end in .wacz")
-    if out.is_dir():
-        raise BadInput(f"--out {out}: a directory; give a file name ending in .wacz")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInput(f"--out {out}: cannot create its folder ({exc.strerror or exc})") from None
-    return out
 
 
 def _remove_dead_tmp(folder: Path) -> None:
