@@ -34,7 +34,7 @@ def test_refuge_add_browser_keeps_and_shows_the_options(tmp_path) -> None:
 
 @pytest.mark.parametrize("args, words", [
     (["--scroll"], "scroll: only a browser-mode target scrolls or clicks; add --browser"),
-    (["--browser", "--click", "a["], "click: broken CSS selector 'a['"),
+    (["--browser", "--click", "x" * 201], "must be a CSS selector of 1 to 200 characters on one line"),
     (["--browser", "--click", "button", "--max-clicks", "500"], "max-clicks 500: must be a whole number from 0 to 50"),
     (["--browser", "--max-clicks", "2"], "max-clicks: give the elements to press with --click SELECTOR"),
 ])

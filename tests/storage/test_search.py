@@ -34,6 +34,7 @@ from sqlalchemy import Engine, select
 from refuge.config.settings import Settings
 from refuge.storage import catalog
 from refuge.storage.catalog import hidden
+from refuge.storage.catalog import search as search_module
 from refuge.storage.catalog.events import CLI_ACTOR
 from refuge.storage.catalog.index import url_key
 from refuge.storage.catalog.schema import search_pages, targets
@@ -145,6 +146,23 @@ def test_filters_by_target_and_capture_date(corpus: Corpus) -> None:
     assert search(engine, LAND_GRAB, since=datetime.date(2025, 1, 1)).total == 0
 
 
+def test_a_version_is_found_in_a_date_range_only_when_captured_in_it(empty: Corpus, tmp_path) -> None:
+    # A in 2019, B in 2021, A again in 2024: one row spans A's 2019..2024, but 2020..2022 saw only B.
+    page = KM + "versions.html"
+    a, b = html("A", "<p>alphaword story</p>", "en"), html("B", "<p>betaword story</p>", "en")
+    for date, body in (("2019-06-01T08:00:00Z", a), ("2021-06-01T08:00:00Z", b), ("2024-06-01T08:00:00Z", a)):
+        import_pages(empty.settings, empty.engine, "versions", date, {page: body}, tmp_path / date[:4])
+    between = {"since": datetime.date(2020, 1, 1), "until": datetime.date(2022, 12, 31)}
+    assert search(empty.engine, "alphaword", **between).total == 0
+    assert shown(search(empty.engine, "betaword", **between)) == [(page, "20210601080000")]
+    assert shown(search(empty.engine, "story", **between)) == [(page, "20210601080000")]
+    # A's own captures are found, each linked from the range it is in.
+    assert shown(search(empty.engine, "alphaword", until=datetime.date(2020, 1, 1))) == [(page, "20190601080000")]
+    assert shown(search(empty.engine, "alphaword", since=datetime.date(2019, 1, 1),
+                        until=datetime.date(2024, 12, 31))) == [(page, "20240601080000")]
+    assert shown(search(empty.engine, "story")) == [(page, "20240601080000")]
+
+
 def test_bad_filters_are_refused_with_a_message(corpus: Corpus) -> None:
     with pytest.raises(QueryError, match="no target named 'nope'"):
         search(corpus.engine, LAND_GRAB, target="nope")
@@ -167,6 +185,20 @@ def test_paging(empty: Corpus, tmp_path) -> None:
     assert sorted(seen) == sorted(pages)  # every page once
     past = search(empty.engine, ABSENT, page=4, page_size=10)
     assert past.total == 25 and past.hits == ()
+
+
+def test_matches_read_are_capped_and_the_total_says_at_least(empty: Corpus, tmp_path, monkeypatch) -> None:
+    pages = {f"{KM}decree-{i:02d}.html": html(f"ឯកសារ {i}", f"<p>{ABSENT} លេខ {i}</p>") for i in range(25)}
+    import_pages(empty.settings, empty.engine, "decrees", "2022-03-01T00:00:00Z", pages, tmp_path / "warcs")
+    monkeypatch.setattr(search_module, "MAX_MATCHES", 25)
+    exact = search(empty.engine, ABSENT)
+    assert (exact.total, exact.total_capped) == (25, False)
+    monkeypatch.setattr(search_module, "MAX_MATCHES", 10)
+    capped = search(empty.engine, ABSENT, page_size=5)
+    assert (capped.total, capped.total_capped, len(capped.hits)) == (10, True, 5)
+    assert [h.url for h in capped.hits] == [h.url for h in exact.hits[:5]]  # the best ones, as ranked
+    assert len(search(empty.engine, ABSENT, page=2, page_size=5).hits) == 5
+    assert search(empty.engine, ABSENT, page=3, page_size=5).hits == ()  # past what is read
 
 
 def test_a_hidden_page_is_never_found_and_comes_back_when_unhidden(empty: Corpus, tmp_path) -> None:
@@ -204,8 +236,12 @@ def test_queries_are_capped_with_a_message(corpus: Corpus) -> None:
     assert search(engine, "farmers zq").total == 0
     # LIKE's wildcards in a term are letters like any other.
     assert [h.url for h in search(engine, "50% in_all").hits] == [EN + "rice.html"]
-    assert search(engine, "5_%").total == 0 and search(engine, "in%all").total == 0
-    assert [h.url for h in search(engine, "50%").hits] == [EN + "rice.html"]  # no run of 3 for the index
+    assert search(engine, "in%all").total == 0
+    assert [h.url for h in search(engine, "50% rice").hits] == [EN + "rice.html"]
+    # A word needs three characters in a row the trigram index can look for: % and _ are none.
+    for unindexable in ("%%%", "___", "ab%c", "5_%", "50%", "% _ ab"):
+        with pytest.raises(QueryError, match="shorter than 3 characters"):
+            search(engine, unindexable)
 
 
 _ALPHABET = "abcdeiklnorstAEKL05 %_\"ក្រុមហ៊ុនដីធ្លីការរំលោភ"

@@ -1,18 +1,21 @@
 """Search on PostgreSQL beyond what test_search.py runs on both engines: pg_trgm's GIN index
 serves Khmer queries in a UTF-8 database, a "C" database is told about and still answers
-right, and two processes indexing the same capture leave one index."""
+right, two processes indexing the same capture leave one index, and a search that runs too
+long is cancelled with a message."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from search_corpus import EN, KM, LAND_GRAB, import_corpus, utf8_database
 from sqlalchemy import event, func, select, text
 
 from refuge.storage import catalog
+from refuge.storage.catalog import search as search_module
 from refuge.storage.catalog.schema import search_pages
-from refuge.storage.catalog.search import index_capture, search, trigram_problem
+from refuge.storage.catalog.search import QueryError, index_capture, search, trigram_problem
 
 pytestmark = pytest.mark.postgres
 
@@ -79,3 +82,21 @@ def test_two_processes_indexing_one_capture_leave_one_index(tmp_settings, postgr
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(search_pages)).scalar() == before
     assert len(search(engine, LAND_GRAB).hits) == 2
+
+
+def test_a_search_running_too_long_is_cancelled_with_a_message(tmp_settings, postgres_server, tmp_path,
+                                                                monkeypatch) -> None:
+    settings = tmp_settings.replace(database_url=utf8_database(postgres_server))
+    engine = catalog.connect(settings.catalog_url)
+    import_corpus(settings, engine, tmp_path / "warcs")
+    monkeypatch.setattr(search_module, "TIMEOUT_MS", 300)
+    with engine.connect() as blocker:  # another session holds the index: the search would wait for ever
+        blocker.execute(text("LOCK TABLE search_pages IN ACCESS EXCLUSIVE MODE"))
+        began = time.monotonic()
+        with pytest.raises(QueryError, match="took too long"):
+            search(engine, LAND_GRAB)
+        assert time.monotonic() - began < 10
+        blocker.rollback()
+    assert len(search(engine, LAND_GRAB).hits) == 2
+    with engine.connect() as conn:  # the timeout was the search's transaction's, not the pooled connection's
+        assert conn.execute(text("SHOW statement_timeout")).scalar() == "0"

@@ -1,11 +1,14 @@
-"""What follows a capture, decided and run in one place: capture -> replicate -> publish -> index.
+"""What follows a capture, decided and run in one place: capture -> index -> replicate -> publish.
 
-`capture_and_follow` captures a target, then, unless `stop` is set by then:
+`capture_and_follow` captures a target, then:
+- indexes its HTML pages for search (storage.catalog.search), whatever its status and even
+  when `stop` is set (it reads only what the capture sealed, in short transactions: bounded),
+  so a capture that ended just before a shutdown is found by search;
+and, unless `stop` is set by then:
 - pushes the capture's files to the other stores when more than the local one is
   configured, whatever the capture's status (what was sealed is worth a copy);
 - publishes it when it completed, a channel ([s3] or [ipfs]) is configured and
-  `publish_after_capture` is set;
-- indexes its HTML pages for search (storage.catalog.search), whatever its status.
+  `publish_after_capture` is set.
 It prints and logs nothing itself (but a failure to index for search, below): it returns
 what happened (`CaptureOutcome`), and the CLI and the scheduler each present that their own way.
 
@@ -14,8 +17,8 @@ raised and nothing follows. A publish that raises Failure is recorded in the out
 (the capture is done and safe). Any other exception of a later step is raised, unless
 `isolate` is set (the scheduler, which must outlive a bug): then it is recorded too and
 the next step still runs. Indexing for search never raises: its failure is logged and kept in
-the outcome (`refuge search --reindex` makes up for it). A stop skips it like the other steps
-(a stopped capture is indexed at the end of the run that resumes it).
+the outcome (`refuge search --reindex` makes up for it). A stopped capture is indexed for what
+it sealed, and again (idempotently) by the run that resumes it.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ class CaptureOutcome:
     push_error: Exception | None = None  # only with isolate=True
     published: PublishReport | None = None  # None: not published, or publish_error says why not
     publish_error: Exception | None = None
-    indexed: int | None = None  # pages indexed for search; None: not indexed (stopping), or index_error
+    indexed: int | None = None  # pages indexed for search; None: not indexed (still running), or index_error
     index_error: Exception | None = None
 
 
@@ -82,6 +85,13 @@ def capture_and_follow(settings: Settings, engine: Engine, name: str, *, stop: t
     def stopping() -> bool:
         return stop is not None and stop.is_set()
 
+    if summary["status"] != "running":  # first, and even when stopping: search finds what was captured
+        try:
+            outcome.indexed = index_capture(engine, settings, summary["id"])
+        except Exception as exc:  # noqa: BLE001 - search is behind by one capture; the capture is safe
+            log.error("capture %s: indexing it for search failed (`refuge search --reindex` retries): %s",
+                      summary["id"], exc)
+            outcome.index_error = exc
     if summary["status"] != "running" and replicating(settings) and not stopping():
         # The capture is safe on disk whatever happens here; a store that is down gets
         # the files later, from `refuge push` or the scheduler.
@@ -98,11 +108,4 @@ def capture_and_follow(settings: Settings, engine: Engine, name: str, *, stop: t
             outcome.published = publish(settings, engine, name, summary["id"])
         except (Failure, *unexpected) as exc:  # the capture itself is done and safe
             outcome.publish_error = exc
-    if summary["status"] != "running" and not stopping():
-        try:
-            outcome.indexed = index_capture(engine, settings, summary["id"])
-        except Exception as exc:  # noqa: BLE001 - search is behind by one capture; the capture is safe
-            log.error("capture %s: indexing it for search failed (`refuge search --reindex` retries): %s",
-                      summary["id"], exc)
-            outcome.index_error = exc
     return outcome

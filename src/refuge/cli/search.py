@@ -48,7 +48,8 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         raise BadInput(str(exc)) from None
     base = replay_base(settings)
     if args.json:
-        print_json({"query": results.query, "total": results.total, "page": results.page,
+        print_json({"query": results.query, "total": results.total, "total_capped": results.total_capped,
+                    "page": results.page,
                     "page_size": results.page_size,
                     "hits": [{"target": h.target, "url": h.url, "timestamp": h.timestamp, "title": h.title,
                               "lang": h.lang, "replay_url": base + archive_url(h.timestamp, "", h.url),
@@ -71,7 +72,8 @@ def _print(results: searching.Results, base: str, bold: bool) -> None:
         return
     pages = -(-results.total // results.page_size)
     first = (results.page - 1) * results.page_size
-    print(f"{results.total} page(s) found for {_clean(results.query)}; page {results.page} of {pages}")
+    found = f"at least {results.total}" if results.total_capped else str(results.total)
+    print(f"{found} page(s) found for {_clean(results.query)}; page {results.page} of {pages}")
     for n, hit in enumerate(results.hits, first + 1):
         print()
         print(f"{n}. {_clean(hit.title) or _clean(hit.url)}")

@@ -196,7 +196,8 @@ def _results(params: Params, results: Results) -> str:
                 f'<p><a href="{escape(back)}">{_t("ទៅទំព័រចុងក្រោយ", "Go to the last page", " / ")}</a></p>')
     first = (results.page - 1) * size + 1
     upto = first + len(results.hits) - 1
-    head = f"<p>{_t(f'លទ្ធផល {first}–{upto} នៃ {results.total}', f'Results {first}–{upto} of {results.total}', ' / ')}</p>"
+    total = f"{results.total}+" if results.total_capped else str(results.total)  # "at least" past what search reads
+    head = f"<p>{_t(f'លទ្ធផល {first}–{upto} នៃ {total}', f'Results {first}–{upto} of {total}', ' / ')}</p>"
     items = "".join(_hit(h) for h in results.hits)
     return f'{head}<ol class="results" start="{first}">{items}</ol>{_pager(params, results.page, last)}'
 

@@ -5,7 +5,10 @@ capture, read back from its sealed WARC files.
     reindex(engine, settings, target=None) -> Reindexed            rebuild a target's (or all)
 
 What is a page: a response or revisit record of the capture with status 200 and an HTML media
-type (text/html, application/xhtml+xml). Its text is formats.html.text.page_text of the
+type (text/html, application/xhtml+xml); for a page a browser-mode capture rendered, the
+rendered DOM it stored beside it (a resource record urn:dom:<page URL>, formats.rendered),
+indexed under the page's URL instead of the page as sent (a script-rendered page's shell
+holds little of its text). Its text is formats.html.text.page_text of the
 payload's first PAGE_READ bytes, decoded in the charset it was served or declared with
 (unknown or broken charsets: UTF-8 with replacement characters), without the site's navigation,
 headers, footers and side bars; at most TEXT_CHARS characters of text and TITLE_CHARS of title.
@@ -31,6 +34,7 @@ lasts (storage.catalog.hidden), and unhiding brings it back without indexing aga
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import logging
 import time
 import unicodedata
@@ -38,12 +42,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, delete, func, select, text, update
+from sqlalchemy import Engine, and_, bindparam, delete, func, or_, select, text, update
 
 from refuge.config.settings import Settings
 from refuge.formats.charset import html_charset
 from refuge.formats.html.text import PageText, page_text
-from refuge.storage.catalog.index import Hit, hits_query, to_hit
+from refuge.formats.rendered import DOM, page_of
+from refuge.storage.catalog.index import Hit, hits_query, to_hit, url_key
 from refuge.storage.catalog.schema import captures, cdx, search_pages, targets
 from refuge.storage.warc.files import WarcFiles, warc_files
 from refuge.storage.warc.payloads import payload
@@ -96,7 +101,8 @@ def index_capture(engine: Engine, settings: Settings, capture_id: str) -> int:
 
 def reindex(engine: Engine, settings: Settings, target: str | None = None) -> Reindexed:
     """Rebuild the index of target TARGET (every target's if None, removed ones included): its
-    rows are deleted, then every capture that is not running is indexed again, oldest first.
+    rows are deleted (BATCH a transaction), then every capture that is not running is indexed
+    again, oldest first.
     For captures made before search existed, and after the text extraction changed. Until it
     ends, searches find only what it has indexed so far. Raises LookupError for an unknown name."""
     began = time.monotonic()
@@ -110,8 +116,7 @@ def reindex(engine: Engine, settings: Settings, target: str | None = None) -> Re
         work = list(conn.execute(select(captures.c.id).where(and_(captures.c.target_id.in_(ids),
                                                                    captures.c.status != "running"))
                                  .order_by(captures.c.started_at, captures.c.id)).scalars())
-    with engine.begin() as conn:
-        conn.execute(delete(search_pages).where(search_pages.c.target_id.in_(ids)))
+    _delete_rows(engine, ids)
     pages = sum(index_capture(engine, settings, capture_id) for capture_id in work)
     if engine.dialect.name == "sqlite":
         with engine.begin() as conn:  # FTS5 keeps what was deleted until its segments are merged
@@ -122,30 +127,58 @@ def reindex(engine: Engine, settings: Settings, target: str | None = None) -> Re
     return Reindexed(len(ids), len(work), pages, rows, time.monotonic() - began)
 
 
+def _delete_rows(engine: Engine, target_ids: list[int]) -> None:
+    """Delete the index rows of TARGET_IDS, BATCH rows a transaction: SQLite's FTS5 delete
+    trigger reads each row's text again, and one transaction for all of a big target's rows
+    would hold the database's write lock past a capture's busy timeout."""
+    while True:
+        with engine.begin() as conn:
+            batch = list(conn.execute(select(search_pages.c.id).where(search_pages.c.target_id.in_(target_ids))
+                                      .order_by(search_pages.c.id).limit(BATCH)).scalars())
+            if not batch:
+                return
+            conn.execute(delete(search_pages).where(search_pages.c.id.in_(batch)))
+
+
 # -- reading --------------------------------------------------------------------------------------
+
+_DOM_RECORD = and_(cdx.c.rectype == "resource", cdx.c.url.startswith(DOM, autoescape=True))
+_DOM_TYPE = "text/html; charset=utf-8"  # a rendered DOM's, as browser mode stores it
+
 
 def _pages(engine: Engine, capture_id: str) -> Iterator[Hit]:
     """The capture's pages in the order they were indexed, read a thousand index rows at a
-    time (no cursor stays open while the index is written)."""
+    time (no cursor stays open while the index is written); a rendered DOM as its page (its
+    URL and key), and a page that has one in the capture only as that."""
+    with engine.connect() as conn:
+        rendered = {url_key(page_of(u) or "") for u in conn.execute(
+            select(cdx.c.url).where(and_(cdx.c.capture_id == capture_id, _DOM_RECORD))).scalars()}
     last = 0
     while True:
         with engine.connect() as conn:
             rows = conn.execute(hits_query().add_columns(cdx.c.id.label("row_id"))
-                                .where(and_(cdx.c.capture_id == capture_id, cdx.c.id > last, cdx.c.status == 200,
-                                            cdx.c.rectype.in_(("response", "revisit"))))
+                                .where(and_(cdx.c.capture_id == capture_id, cdx.c.id > last,
+                                            or_(and_(cdx.c.status == 200, cdx.c.rectype.in_(("response", "revisit"))),
+                                                _DOM_RECORD)))
                                 .order_by(cdx.c.id).limit(1000)).all()
         if not rows:
             return
         last = rows[-1].row_id
         for row in rows:
             hit = to_hit(row[:-1])
-            if hit.mime.split(";")[0].strip().lower() in HTML_TYPES:
+            if hit.rectype == "resource":
+                page = page_of(hit.url)
+                if page is not None and url_key(page) is not None:
+                    yield dataclasses.replace(hit, url=page, urlkey=url_key(page))
+            elif hit.urlkey not in rendered and hit.mime.split(";")[0].strip().lower() in HTML_TYPES:
                 yield hit
 
 
 def _read(engine: Engine, files: WarcFiles, hit: Hit) -> PageText | None:
     try:
         data, content_type = payload(engine, files, hit, PAGE_READ)
+        if hit.rectype == "resource":  # a rendered DOM: no HTTP head to say its charset
+            content_type = _DOM_TYPE
         try:
             html = codecs.decode(data, html_charset(content_type, data[:1024]), "replace")
         except LookupError:

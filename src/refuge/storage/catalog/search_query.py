@@ -2,6 +2,7 @@
 storage.catalog.search.
 
     terms(query) -> list[str]                     the query's terms; QueryError for a bad query
+    longest_run(term) -> str                      TERM's longest run without `%` or `_`
     snippet(text, terms) -> tuple[(str, bool)]     a piece of TEXT around its first match
 
 A query is words separated by white space; "a quoted phrase" is one term, spaces included (a
@@ -13,8 +14,9 @@ ZERO WIDTH SPACE); ASCII letters match in either case, in the index and in snipp
 Limits: at most MAX_QUERY_CHARS characters and MAX_QUERY_TERMS terms. A term shorter than
 MIN_TERM characters (code points: a Khmer consonant with its vowel sign is two) cannot be found
 by a trigram index alone: beside a longer term it narrows that term's pages (a plain substring
-test over them); a query made only of such terms is refused with a message saying so, rather
-than read every page of the archive.
+test over them); a query with no run of MIN_TERM characters the index can use (`%` and `_`
+break a run: SQLite's index reads them as wildcards) is refused with a message saying so,
+rather than read every page of the archive.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ _TOKEN = re.compile(r'"([^"]*)"?|([^\s"]+)')
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"'})
 _COENG = "\u17d2"  # joins the next consonant below this one: never cut after it
 _NEAR = 20  # characters a snippet's edge moves to fall on white space
+WILDCARDS = re.compile("[%_]")  # LIKE's: SQLite's trigram index cannot look for them as letters
 
 
 class QueryError(ValueError):
@@ -54,10 +57,15 @@ def terms(query: str) -> list[str]:
         raise QueryError("The search is empty: type a word to look for.")
     if len(found) > MAX_QUERY_TERMS:
         raise QueryError(f"Too many words: at most {MAX_QUERY_TERMS} in one search, this one has {len(found)}.")
-    if all(len(t) < MIN_TERM for t in found):
-        raise QueryError(f"Every word of this search is shorter than {MIN_TERM} characters: add a longer word "
-                         "(shorter ones are looked for only beside a longer one).")
+    if all(len(longest_run(t)) < MIN_TERM for t in found):
+        raise QueryError(f"Every word of this search is shorter than {MIN_TERM} characters (% and _ not counted): "
+                         "add a longer word (shorter ones are looked for only beside a longer one).")
     return found
+
+
+def longest_run(term: str) -> str:
+    """The longest piece of TERM between `%` and `_` characters (the first of equal length)."""
+    return max(WILDCARDS.split(term), key=len)
 
 
 def snippet(text: str, wanted: list[str]) -> tuple[tuple[str, bool], ...]:
