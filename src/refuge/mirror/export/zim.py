@@ -62,7 +62,7 @@ from refuge.mirror.export.banner import head_meta
 from refuge.mirror.export.exporter import Export, Progress, export_capture
 from refuge.mirror.export.tree import ExportedFile
 from refuge.mirror.export.zim_metadata import ILLUSTRATION_SIZE, ZimAbout, illustration, metadata
-from refuge.mirror.export.zim_text import fold, index_text, khmer_terms, page_text
+from refuge.mirror.export.zim_text import clear_cache, fold, index_text, khmer_terms, page_text
 from refuge.storage import catalog
 from refuge.storage.out_file import checked_out
 from refuge.storage.warc.sealed import fsync_dir
@@ -141,6 +141,8 @@ def zim_from_export(exp: Export, about: ZimAbout, out: Path) -> ZimBundle:
     except BaseException:
         _discard(tmp, scratch)
         raise
+    finally:
+        clear_cache()  # the terms of this site's runs are of no use to the next ZIM
     log.info("wrote ZIM of %s capture %s to %s: %d entries, %d bytes in %.2f s", exp.target, exp.capture_id, out,
              len(exp.files), size, time.monotonic() - started)
     return ZimBundle(path=out, target=exp.target, capture_id=exp.capture_id, entries=len(exp.files), size=size,

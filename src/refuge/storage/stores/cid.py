@@ -31,7 +31,7 @@ import hashlib
 from pathlib import Path
 from typing import NamedTuple
 
-from refuge.formats.car import read_varint
+from refuge.formats.car import encode_varint, read_varint
 
 CHUNK_SIZE = 262144
 MAX_LINKS = 174
@@ -42,14 +42,7 @@ _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {c: i for i, c in enumerate(_B58)}
 
 
-@functools.lru_cache(maxsize=4096)  # the same few sizes recur in every node
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+_varint = functools.lru_cache(maxsize=4096)(encode_varint)  # the same few sizes recur in every node
 
 
 def _field(number: int, payload: bytes) -> bytes:
