@@ -18,13 +18,10 @@ import guard_site
 import js_site
 import pytest
 import servers
-from warcio.archiveiterator import ArchiveIterator
+from browser_captures import browser_settings, capture_in_browser, need_chromium, uris
 
 from refuge.archiver.browser import chromium_args
-from refuge.archiver.capture import run_capture
 from refuge.config.settings import Settings
-from refuge.config.targets import make_target
-from refuge.storage import catalog
 
 pytestmark = pytest.mark.browser
 PROXY_MARK = "--proxy-bypass-list=<-loopback>"  # on the command line of every capture's Chromium
@@ -32,29 +29,11 @@ PROXY_MARK = "--proxy-bypass-list=<-loopback>"  # on the command line of every c
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    if not Path(servers.CHROMIUM).exists():
-        servers.unavailable("Chromium", f"{servers.CHROMIUM} is missing", servers.BROWSER_INSTALL)
-    return Settings(data=tmp_path, allow_private_networks=True, backoff=0.05, timeout=5, retries=0, workers=1,
-                    processes=1, browser_settle_seconds=2, browser_page_seconds=30,
-                    browser_executable=servers.CHROMIUM)
+    return browser_settings(tmp_path)
 
 
-def capture(settings: Settings, url: str, **target) -> tuple[dict, list[dict], float]:
-    engine = catalog.connect(settings.catalog_url)
-    catalog.save_target(engine, make_target(url, name="hostile", browser=True, **target))
-    began = time.monotonic()
-    summary = run_capture(settings, engine, "hostile")
-    seconds = time.monotonic() - began
-    records = []
-    for path in summary["warcs"]:
-        with open(path, "rb") as fh:
-            for rec in ArchiveIterator(fh, check_digests="raise"):
-                records.append((rec.rec_type, rec.rec_headers.get_header("WARC-Target-URI"), rec.content_stream().read()))
-    return summary, records, seconds
-
-
-def urls(records: list[tuple], kind: str) -> list[str]:
-    return [url for rec_type, url, _ in records if rec_type == kind]
+def capture(settings: Settings, url: str, **target) -> tuple[dict, list[tuple[str, str, bytes]], float]:
+    return capture_in_browser(settings, url, "hostile", **target)
 
 
 # -- processes of the capture's Chromium, found in /proc ------------------------------------
@@ -118,7 +97,7 @@ def test_a_page_that_never_goes_quiet_is_taken_at_the_settle_budget(settings) ->
     ticks = int(re.search(rb'<p id="ticks">(\d+)</p>', dom).group(1))
     assert ticks >= 1  # its loop ran, and was answered
     assert 1 <= len(pings) < 100  # a 2 s settle at ten requests a second, not for ever
-    assert len([u for u in urls(records, "response") if "/api/ping" in u]) == len(pings)
+    assert len([u for u in uris(records, "response") if "/api/ping" in u]) == len(pings)
 
 
 def test_a_page_that_never_ends_is_taken_within_its_budget(settings) -> None:
@@ -144,8 +123,8 @@ def test_a_page_whose_scripts_never_yield_is_retried_then_listed(settings) -> No
     assert [(f["url"], f["reason"]) for f in summary["failures"]] == \
         [(busy, "browser: the page did not answer within 2 s (its scripts keep it busy) (tried twice)")]
     assert hits.count("/hostile/busy.html") == 1  # the retry renders the document already fetched
-    assert busy in urls(records, "response") and f"urn:dom:{busy}" not in urls(records, "resource")
-    assert f"urn:dom:{site.abs('/about.html')}" in urls(records, "resource")  # the capture went on
+    assert busy in uris(records, "response") and f"urn:dom:{busy}" not in uris(records, "resource")
+    assert f"urn:dom:{site.abs('/about.html')}" in uris(records, "resource")  # the capture went on
     assert seconds < 60
 
 
@@ -165,7 +144,7 @@ def test_a_crashed_tab_or_a_dead_browser_is_retried_then_listed(settings, kill, 
     # Asked for by the tab, by the tab it was retried in, and as a requisite of the page
     # read as sent (its links are followed as in a plain capture).
     assert hits.count("/hostile/crash.js") == 3
-    rendered = urls(records, "resource")
+    rendered = uris(records, "resource")
     assert f"urn:dom:{crash}" not in rendered
     for path in ("/hostile/index.html", "/about.html"):
         assert f"urn:dom:{site.abs(path)}" in rendered, path
@@ -186,7 +165,7 @@ def test_a_page_cannot_make_the_browser_reach_a_private_address(settings) -> Non
     assert reasons[inside.url + "beacon"].startswith("POST request from the page not made")
     dom = next(body for kind, url, body in records if kind == "resource" and url == f"urn:dom:{page}")
     assert b'<p id="result">refused</p>' in dom
-    assert not [u for u in urls(records, "response") if u.startswith(inside.url)]
+    assert not [u for u in uris(records, "response") if u.startswith(inside.url)]
 
 
 def test_what_escapes_interception_fails_at_the_proxy(browser_args_blackhole) -> None:
@@ -209,8 +188,7 @@ def test_what_escapes_interception_fails_at_the_proxy(browser_args_blackhole) ->
 
 @pytest.fixture
 def browser_args_blackhole():
-    if not Path(servers.CHROMIUM).exists():
-        servers.unavailable("Chromium", f"{servers.CHROMIUM} is missing", servers.BROWSER_INSTALL)
+    need_chromium()
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError as exc:

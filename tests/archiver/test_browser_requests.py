@@ -9,48 +9,24 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import js_site
 import pytest
-import servers
-from warcio.archiveiterator import ArchiveIterator
+from browser_captures import browser_settings, capture_in_browser, uris
 
-from refuge.archiver.capture import run_capture
 from refuge.archiver.warcwriter import RollingWarcWriter, WriterClosed
 from refuge.config.settings import Settings
-from refuge.config.targets import make_target
-from refuge.storage import catalog
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    if not Path(servers.CHROMIUM).exists():
-        servers.unavailable("Chromium", f"{servers.CHROMIUM} is missing", servers.BROWSER_INSTALL)
-    return Settings(data=tmp_path, allow_private_networks=True, backoff=0.05, timeout=5, retries=0, workers=1,
-                    processes=1, browser_settle_seconds=2, browser_page_seconds=30,
-                    browser_executable=servers.CHROMIUM)
+    return browser_settings(tmp_path)
 
 
 def capture(settings: Settings, url: str, **target) -> tuple[dict, list[tuple[str, str, bytes]], float]:
-    engine = catalog.connect(settings.catalog_url)
-    catalog.save_target(engine, make_target(url, name="pages", browser=True, **target))
-    began = time.monotonic()
-    summary = run_capture(settings, engine, "pages")
-    seconds = time.monotonic() - began
-    records = []
-    for path in summary["warcs"]:
-        with open(path, "rb") as fh:
-            for rec in ArchiveIterator(fh, check_digests="raise"):
-                records.append((rec.rec_type, rec.rec_headers.get_header("WARC-Target-URI"),
-                                rec.content_stream().read()))
-    return summary, records, seconds
-
-
-def uris(records: list[tuple[str, str, bytes]], kind: str) -> list[str]:
-    return [url for rec_type, url, _ in records if rec_type == kind]
+    return capture_in_browser(settings, url, "pages", **target)
 
 
 def reasons(summary: dict) -> dict[str, str]:

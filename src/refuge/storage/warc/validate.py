@@ -148,13 +148,7 @@ def _gzipped(fh: BinaryIO, other: BinaryIO, size: int, result: CheckedWarc,
             record = _next(records, offset)
             if record is None:
                 raise _Unreadable(offset, "is cut short: its gzip member holds no whole record")
-            result.records += 1
-            budget.block()
-            try:
-                row = _take(records, record, offset, problem)
-            except _Skipped:
-                row = None
-                result.unindexed += 1
+            row = _counted(records, record, offset, budget, result, problem)
             budget.headers()
             try:  # warcio says a member holding more than one record is "non-chunked gzip"
                 shared = records.err_count > 0 or _next(records, offset) is not None
@@ -221,13 +215,7 @@ def _plain(fh: BinaryIO, other: BinaryIO, size: int, result: CheckedWarc,
         records = ArchiveIterator(budget, check_digests=True)
         try:
             while (record := _next(records, start)) is not None:
-                result.records += 1
-                budget.block()
-                try:
-                    row = _take(records, record, start, problem)
-                except _Skipped:
-                    row = None
-                    result.unindexed += 1
+                row = _counted(records, record, start, budget, result, problem)
                 offset = records.get_record_offset()
                 if records.err_count:
                     raise _Unreadable(offset, "is not followed by the two blank lines that end a record: "
@@ -246,6 +234,19 @@ def _plain(fh: BinaryIO, other: BinaryIO, size: int, result: CheckedWarc,
             records.close()
         problem(bad)
         start = _next_start(other, bad.offset + 1, size, gzipped=False)
+
+
+def _counted(records: ArchiveIterator, record: Any, start: int, budget: HeaderBudget, result: CheckedWarc,
+             problem: Callable[[BadRecord], None]) -> dict[str, Any] | None:
+    """RECORD (at START) counted in RESULT and read with the header budget moved to its
+    block: its index row, or None when it is not indexed (bad, or of a kind not indexed)."""
+    result.records += 1
+    budget.block()
+    try:
+        return _take(records, record, start, problem)
+    except _Skipped:
+        result.unindexed += 1
+        return None
 
 
 def _next(records: ArchiveIterator, start: int) -> Any:
