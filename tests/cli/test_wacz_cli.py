@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from guarded_browser import guarded_context
 from playwright.sync_api import Error as PlaywrightError
-from replaywebpage import serve_viewer
+from replaywebpage import open_viewer, serve_viewer
 from wacz_helpers import capture_twice, flip_byte_in_member, rezip
 
 REFUGE = str(Path(sys.executable).with_name("refuge"))
@@ -55,7 +55,7 @@ def test_wacz_validate_and_refuge_verify_accept_the_package(made) -> None:
     assert doc["ok"] and doc["signature_ok"] and doc["own_key"] and doc["public_key"] == made["doc"]["public_key"]
 
 
-def _replayed_frame(page, url: str, text: str, timeout: float = 60.0):
+def _replayed_frame(page, url: str, text: str, said: list[str], timeout: float = 60.0):
     """The viewer's frame replaying URL and showing TEXT (the viewer nests its frames in
     shadow roots; Playwright lists every frame of the page)."""
     deadline = time.monotonic() + timeout
@@ -68,7 +68,8 @@ def _replayed_frame(page, url: str, text: str, timeout: float = 60.0):
                 except PlaywrightError:  # a frame navigating away mid-read
                     pass
         page.wait_for_timeout(250)
-    raise AssertionError(f"no replayed frame shows {text!r}; frames: {[f.url for f in page.frames]}")
+    raise AssertionError(f"no replayed frame shows {text!r}; frames: {[f.url for f in page.frames]}; "
+                         f"the viewer said: {said}")
 
 
 def test_the_package_opens_in_replaywebpage(made, browser, tmp_path) -> None:
@@ -78,13 +79,16 @@ def test_the_package_opens_in_replaywebpage(made, browser, tmp_path) -> None:
     with serve_viewer(made["path"], made["seed"], tmp_path / "viewer") as (url, ranges):
         with guarded_context(browser, url.rsplit("/", 1)[0] + "/") as (context, elsewhere):  # only the viewer
             page = context.new_page()
-            page.goto(url)
-            frame = _replayed_frame(page, made["seed"], "Regulator orders ISPs to block independent news sites")
+            said: list[str] = []  # what the viewer logged, for a failure's message
+            page.on("console", lambda m: said.append(f"{m.type}: {m.text[:200]}"))
+            context.on("requestfailed", lambda r: said.append(f"failed: {r.url[:120]} {r.failure}"))
+            open_viewer(page, url)
+            frame = _replayed_frame(page, made["seed"], "Regulator orders ISPs to block independent news sites", said)
             frame.wait_for_function("[...document.images].every(i => i.complete)", timeout=30_000)
             images = frame.eval_on_selector_all("img", "els => els.map(i => [i.src, i.naturalWidth])")
             assert images and all(width > 0 for _, width in images), images  # the CDN's image too
             frame.click("a[href$='/km/']")
-            _replayed_frame(page, made["seed"] + "km/", "សេរីភាពសារព័ត៌មាននៅកម្ពុជា")
+            _replayed_frame(page, made["seed"] + "km/", "សេរីភាពសារព័ត៌មាននៅកម្ពុជា", said)
     assert elsewhere == []
     assert any(path.endswith(made["path"].name) for path, _, _ in ranges)  # read by ranges, not whole
 

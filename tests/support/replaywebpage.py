@@ -2,6 +2,8 @@
 
     serve_viewer(wacz) -> context manager yielding the URL of a page that embeds the
                           viewer (`<replay-web-page>`) over that one package
+    open_viewer(page, url) -> opens that page in a Playwright page once the viewer's
+                          service worker is active
 
 The viewer is two built files from its npm package, ``ui.js`` (the page's element) and
 ``sw.js`` (the service worker that reads the WACZ and answers the replayed page's
@@ -24,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from server_procs import REPO_ROOT
 from servers import unavailable
@@ -97,6 +100,29 @@ def viewer_missing() -> str | None:
     """Why the viewer cannot run here, or None."""
     missing = [name for name in ("ui.js", "sw.js") if not (VIEWER / name).is_file()]
     return f"{', '.join(missing)} missing in {VIEWER}" if missing else None
+
+
+def open_viewer(page: Any, url: str, timeout_ms: int = 60_000) -> None:
+    """Open the viewer's page at URL in PAGE, ready to replay.
+
+    On a browser's first visit the viewer races its own service worker: it creates its
+    frame as soon as the worker is registered, and if the frame loaded before the worker
+    was active it reloads the frame only three times, 100 ms apart, then gives up, leaving
+    the frame on what the server itself has at /replay/. On a slow machine that is lost
+    (seen under CI); a reader would reload, and so does this, once the worker is active,
+    so that what is tested is the package, not that race."""
+    page.goto(url)
+    active = page.evaluate("""async (ms) => {  // wait_for_function would take a promise as true
+        const until = Date.now() + ms;
+        while (Date.now() < until) {
+            const r = await navigator.serviceWorker.getRegistration("/replay/");
+            if (r && r.active && r.active.state === "activated") return true;
+            await new Promise(done => setTimeout(done, 250));
+        }
+        return false;
+    }""", timeout_ms)
+    assert active, f"the viewer's service worker was not active within {timeout_ms} ms"
+    page.reload()
 
 
 @contextmanager
