@@ -168,14 +168,15 @@ def test_a_page_cannot_make_the_browser_reach_a_private_address(settings) -> Non
     assert not [u for u in uris(records, "response") if u.startswith(inside.url)]
 
 
-def test_what_escapes_interception_fails_at_the_proxy(browser_args_blackhole) -> None:
+def test_what_escapes_interception_fails_at_the_proxy(browser, browser_args_blackhole) -> None:
     """The second wall alone: Chromium with Refuge's switches and no interception at all
     cannot reach a server, loopback included."""
-    from playwright.sync_api import Error, sync_playwright
+    from playwright.sync_api import Error
 
     args, blackhole = browser_args_blackhole
-    with guard_site.serve_inside() as inside, js_site.serve_js_site() as site, sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=servers.CHROMIUM, headless=True, args=args)
+    with guard_site.serve_inside() as inside, js_site.serve_js_site() as site:
+        # Launched by the session's Playwright: a second one in this thread would refuse to start.
+        chromium = browser.browser_type.launch(executable_path=servers.CHROMIUM, headless=True, args=args)
         try:
             page = chromium.new_page()
             for url in (inside.url, site.url):

@@ -6,13 +6,14 @@ would build. The text is what a reader sees: script, style, noscript and templat
 are dropped; runs of whitespace become one space. Nothing else is changed (Khmer, which
 separates words with zero-width spaces rather than spaces, is kept exactly as written).
 
-page_text() is for pages that may be hostile: before parsing, the markup is cut short
-(bounded) where a tree builder's worst cases begin. Lexbor's time grows with the square of
-an element's depth (``<div>`` or ``<li>`` opened again and again) and of one element's
-attribute count; a page is cut before its MAX_TAGS-th tag and before a tag with more than
-MAX_ATTRIBUTES attributes, which keeps any page's parse to a fraction of a second while no
-ordinary page comes near either limit. Its language: the ``<html lang>`` it declares, unless
-most of its letters are Khmer (page_lang).
+Every page may be hostile: Lexbor's time grows with the square of an element's depth
+(``<div>`` or ``<li>`` opened again and again) and of one element's attribute count, so the
+markup is cut before parsing. title_and_text() reads a page as far as formats.html.nesting
+lets it (every ordinary page whole). page_text(), for the search indexes, which keep a few
+thousand words of a page, cuts it shorter and more simply (bounded): before its MAX_TAGS-th
+tag and before a tag with too many attributes, which keeps any page's parse to a fraction
+of a second. Its language: the ``<html lang>`` it declares, unless most of its letters are
+Khmer (page_lang).
 """
 
 from __future__ import annotations
@@ -23,19 +24,17 @@ from typing import NamedTuple
 
 from selectolax.lexbor import LexborHTMLParser
 
+from refuge.formats.html.nesting import attributes_cut, nesting_cut
+
 HIDDEN = ["script", "style", "noscript", "template"]
 TITLE_CHARS = 1000
 # What repeats on every page of a site (navigation, headers, footers, side bars): left out of
 # page_text's text by callers that index pages, so that a site's menu does not match every search.
 BOILERPLATE = ("nav", "header", "footer", "aside", "[role=navigation]", "[role=banner]", "[role=contentinfo]")
 MAX_TAGS = 8000
-MAX_ATTRIBUTES = 1000
-LONG_TAG = 4000  # a tag at least this long has its attributes counted
 KHMER_SHARE = 0.5  # of a page's letters, for page_lang to call it Khmer whatever it declares
 LANG_SAMPLE = 4000  # characters of text page_lang counts letters in
 
-_LONG_TAG = re.compile(r"<[A-Za-z][^<>]{%d,}" % LONG_TAG)  # a start tag: "<" then its name
-_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
 _KHMER = re.compile("[\u1780-\u17ff\u19e0-\u19ff]")
 _LATIN = re.compile("[A-Za-z\u00c0-\u024f]")
 
@@ -49,8 +48,9 @@ class PageText(NamedTuple):
 def title_and_text(html: str, max_chars: int, drop: Sequence[str] = ()) -> tuple[str, str]:
     """The document's first <title> (at most TITLE_CHARS) and its body's text (at most
     MAX_CHARS), whitespace collapsed; "" for what it does not have. DROP: CSS selectors of
-    elements left out of the text with all they hold (a banner, navigation)."""
-    title, text, _ = _read(_parse(html), max_chars, drop)
+    elements left out of the text with all they hold (a banner, navigation). Markup nested
+    deep enough to hold the parser for long is not read (nesting.nesting_cut)."""
+    title, text, _ = _read(_parse(nesting_cut(html)), max_chars, drop)
     return title, text
 
 
@@ -68,11 +68,7 @@ def bounded(html: str) -> str:
         for _ in range(MAX_TAGS):
             cut = html.find("<", cut + 1)
         html = html[:cut]
-    for m in _LONG_TAG.finditer(html):
-        # Quoted values may hold anything (a data: URL, JSON); what is left are names and bare values.
-        if len(_QUOTED.sub(" ", m.group()).split()) > MAX_ATTRIBUTES:
-            return html[:m.start()]
-    return html
+    return attributes_cut(html)
 
 
 def page_lang(declared: str, text: str) -> str:
