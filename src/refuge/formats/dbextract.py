@@ -20,7 +20,6 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from refuge.config.dbspec import ApiSpec, ListingSpec, RecordSpec
 from refuge.formats.charset import html_charset
-from refuge.formats.html.nesting import nesting_cut
 from refuge.formats.urls import resolve
 
 
@@ -48,8 +47,7 @@ def parse_html(body: bytes, content_type: str | None) -> LexborHTMLParser:
     """The document parsed from bytes decoded per its declared charset (as browsers would)."""
     text = body.decode(html_charset(content_type, body[:1024]), "replace")
     # A browser's decoder consumes the byte order mark; left in, it would open <body> early.
-    # Cut only where its nesting would hold the parser for long (formats.html.nesting).
-    return LexborHTMLParser(nesting_cut(text.removeprefix("\ufeff")))
+    return LexborHTMLParser(text.removeprefix("\ufeff"))
 
 
 def _base(tree: LexborHTMLParser, page_url: str) -> str:

@@ -38,6 +38,8 @@ def test_language(declared: str, text: str, lang: str) -> None:
     "<div>x" * 400_000,  # every <div> reopens inside the last: a depth of 400,000
     "<ul><li>" * 250_000,
     "<div " + " ".join(f"a{i}" for i in range(200_000)) + ">x</div>",  # one tag, 200,000 attributes
+    "<div " + "/".join(f"a{i}" for i in range(200_000)) + ">x</div>",  # "/" parts attributes as a space does
+    "<div a' " + " ".join(f"a{i}" for i in range(200_000)) + " b'>x</div>",  # a quote in a name quotes nothing
     "<table>" + "x<b>" * 500_000,
 ])
 def test_hostile_markup_is_parsed_in_bounded_time(markup: str) -> None:

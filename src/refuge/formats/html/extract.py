@@ -5,9 +5,7 @@ parser: it reads a page the way a browser does, and builds the tree the crawler 
 faster than the rewriter's tokenizer, which keeps positions for exact edits, could. Which
 attributes hold which kind of URL is decided by the same table (formats.html.attrs) for
 both, and both read markup as the standard does, so what the crawler fetches is what the
-rewriter rewrites. A page nested too deep for the tree builder is read only as far as
-formats.html.nesting lets it (every ordinary page whole), so that no page can hold the
-crawler for long.
+rewriter rewrites.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ from selectolax.lexbor import LexborHTMLParser
 
 from refuge.formats.css import css_urls
 from refuge.formats.html.attrs import CSS, URL_TAGS, WS, fetchable, url_attributes, url_spans
-from refuge.formats.html.nesting import nesting_cut
 
 
 class Link(NamedTuple):
@@ -38,7 +35,7 @@ def html_links(text: str) -> tuple[list[Link], str | None]:
     else against the page's URL.
     """
     # A browser's decoder consumes the byte order mark; left in, it would open <body> early.
-    tree = LexborHTMLParser(nesting_cut(text[1:] if text.startswith("\ufeff") else text))
+    tree = LexborHTMLParser(text[1:] if text.startswith("\ufeff") else text)
     links: list[Link] = []
     add = links.append
     base: str | None = None

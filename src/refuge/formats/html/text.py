@@ -6,14 +6,13 @@ would build. The text is what a reader sees: script, style, noscript and templat
 are dropped; runs of whitespace become one space. Nothing else is changed (Khmer, which
 separates words with zero-width spaces rather than spaces, is kept exactly as written).
 
-Every page may be hostile: Lexbor's time grows with the square of an element's depth
-(``<div>`` or ``<li>`` opened again and again) and of one element's attribute count, so the
-markup is cut before parsing. title_and_text() reads a page as far as formats.html.nesting
-lets it (every ordinary page whole). page_text(), for the search indexes, which keep a few
-thousand words of a page, cuts it shorter and more simply (bounded): before its MAX_TAGS-th
-tag and before a tag with too many attributes, which keeps any page's parse to a fraction
-of a second. Its language: the ``<html lang>`` it declares, unless most of its letters are
-Khmer (page_lang).
+page_text() is for pages that may be hostile: before parsing, the markup is cut short
+(bounded) where a tree builder's worst cases begin. Lexbor's time grows with the square of
+an element's depth (``<div>`` or ``<li>`` opened again and again) and of one element's
+attribute count; a page is cut before its MAX_TAGS-th tag and before a tag with more than
+MAX_ATTRIBUTES attributes, which keeps any page's parse to a fraction of a second while no
+ordinary page comes near either limit. Its language: the ``<html lang>`` it declares, unless
+most of its letters are Khmer (page_lang).
 """
 
 from __future__ import annotations
@@ -24,17 +23,22 @@ from typing import NamedTuple
 
 from selectolax.lexbor import LexborHTMLParser
 
-from refuge.formats.html.nesting import attributes_cut, nesting_cut
-
 HIDDEN = ["script", "style", "noscript", "template"]
 TITLE_CHARS = 1000
 # What repeats on every page of a site (navigation, headers, footers, side bars): left out of
 # page_text's text by callers that index pages, so that a site's menu does not match every search.
 BOILERPLATE = ("nav", "header", "footer", "aside", "[role=navigation]", "[role=banner]", "[role=contentinfo]")
 MAX_TAGS = 8000
+MAX_ATTRIBUTES = 1000
+LONG_TAG = 4000  # a tag at least this long has its attributes counted
 KHMER_SHARE = 0.5  # of a page's letters, for page_lang to call it Khmer whatever it declares
 LANG_SAMPLE = 4000  # characters of text page_lang counts letters in
 
+_LONG_TAG = re.compile(r"<[A-Za-z][^<>]{%d,}" % LONG_TAG)  # a start tag: "<" then its name
+# A quoted attribute value (after its "="), which may hold anything: a data: URL, JSON.
+_QUOTED_VALUE = re.compile(r"""=[\t\n\f\r ]*(?:"[^"]*"|'[^']*')""")
+# What separates attributes: the tokenizer takes "/" as it takes a space.
+_ATTR_GAP = re.compile(r"[\t\n\f\r /]+")
 _KHMER = re.compile("[\u1780-\u17ff\u19e0-\u19ff]")
 _LATIN = re.compile("[A-Za-z\u00c0-\u024f]")
 
@@ -45,17 +49,11 @@ class PageText(NamedTuple):
     lang: str  # "km", "en" or "" (another language, or none can be told)
 
 
-def title_and_text(html: str, max_chars: int, drop: Sequence[str] = ()) -> tuple[str, str]:
-    """The document's first <title> (at most TITLE_CHARS) and its body's text (at most
-    MAX_CHARS), whitespace collapsed; "" for what it does not have. DROP: CSS selectors of
-    elements left out of the text with all they hold (a banner, navigation). Markup nested
-    deep enough to hold the parser for long is not read (nesting.nesting_cut)."""
-    title, text, _ = _read(_parse(nesting_cut(html)), max_chars, drop)
-    return title, text
-
-
 def page_text(html: str, max_chars: int, drop: Sequence[str] = BOILERPLATE) -> PageText:
-    """title_and_text of the page's markup as bounded() leaves it, and its language."""
+    """The first <title> of the page's markup as bounded() leaves it (at most TITLE_CHARS),
+    its body's text (at most MAX_CHARS, whitespace collapsed; "" for what it does not have)
+    and its language. DROP: CSS selectors of elements left out of the text with all they
+    hold (by default a site's furniture, BOILERPLATE)."""
     title, text, declared = _read(_parse(bounded(html)), max_chars, drop)
     return PageText(title, text, page_lang(declared, text))
 
@@ -68,7 +66,11 @@ def bounded(html: str) -> str:
         for _ in range(MAX_TAGS):
             cut = html.find("<", cut + 1)
         html = html[:cut]
-    return attributes_cut(html)
+    for m in _LONG_TAG.finditer(html):
+        # Without quoted values, what is left are names and bare values, a gap apart ("/" is a gap).
+        if len(_ATTR_GAP.split(_QUOTED_VALUE.sub("=", m.group()))) > MAX_ATTRIBUTES:
+            return html[:m.start()]
+    return html
 
 
 def page_lang(declared: str, text: str) -> str:

@@ -7,7 +7,8 @@ Pages", "hasText": true}`; then one page per line: `id`, `url`, `ts` (RFC 3339 U
 with a 2xx status and an HTML media type, in the order it was captured. Its title and text
 are read from the record as stored (a revisit's from the record it stands for), at most
 PAGE_READ bytes of HTML and TEXT_CHARS characters of text per page, so memory is bounded
-whatever a page weighs. A page under an active takedown (`refuge hide`) is left out of the
+whatever a page weighs; the markup is cut as search's is (formats.html.text.bounded), so
+that no page nested too deep can hold the packaging for long. A page under an active takedown (`refuge hide`) is left out of the
 list: its record stays in the WARC files, which are evidence and are not altered, but its
 title and words are not repeated in plain text beside them.
 """
@@ -23,7 +24,7 @@ from collections.abc import Iterator
 from sqlalchemy import Engine
 
 from refuge.formats.charset import html_charset
-from refuge.formats.html.text import title_and_text
+from refuge.formats.html.text import page_text
 from refuge.storage.catalog.cdxj import LINE_ENDS
 from refuge.storage.catalog.hidden import Takedowns
 from refuge.storage.catalog.index import Hit, capture_query, to_hit, url_key
@@ -92,7 +93,8 @@ class PageList:
                 html = codecs.decode(data, html_charset(content_type, data[:1024]), "replace")
             except LookupError:
                 html = data.decode("utf-8", "replace")
-            return title_and_text(html, TEXT_CHARS)
+            page = page_text(html, TEXT_CHARS, drop=())  # bounded: a page may be hostile
+            return page.title, page.text
         except Exception as exc:  # noqa: BLE001 - a page's text only helps search: an unreadable
             # record (damaged, or a revisit whose original is gone) is listed without it, and the
             # package's hashes still say whether its bytes are the ones sealed.
