@@ -8,9 +8,10 @@ with a 2xx status and an HTML media type, in the order it was captured. Its titl
 are read from the record as stored (a revisit's from the record it stands for), at most
 PAGE_READ bytes of HTML and TEXT_CHARS characters of text per page, so memory is bounded
 whatever a page weighs; the markup is cut as search's is (formats.html.text.bounded), so
-that no page nested too deep can hold the packaging for long. A page under an active takedown (`refuge hide`) is left out of the
-list: its record stays in the WARC files, which are evidence and are not altered, but its
-title and words are not repeated in plain text beside them.
+that no page nested too deep can hold the packaging for long. A page under an active
+takedown (`refuge hide`) is left out of the list: its record stays in the WARC files, which
+are evidence and are not altered, but its title and words are not repeated in plain text
+beside them.
 """
 
 from __future__ import annotations
