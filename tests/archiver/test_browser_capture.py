@@ -18,7 +18,6 @@ from pathlib import Path
 import js_site
 import pytest
 import servers
-from browser_captures import need_chromium
 from warcio.archiveiterator import ArchiveIterator
 
 from refuge.archiver.capture import run_capture
@@ -43,7 +42,7 @@ def read_warcs(paths: list[str]) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def captures(tmp_path_factory):
-    need_chromium()
+    servers.need_chromium()
     data = tmp_path_factory.mktemp("data")
     settings = Settings(data=data, allow_private_networks=True, backoff=0.05, timeout=5, workers=2, processes=1,
                         browser_settle_seconds=5, browser_executable=servers.CHROMIUM)
@@ -185,7 +184,7 @@ def test_warc_files_pass_warcio_check(captures) -> None:
 
 
 def test_compressed_bytes_are_recorded_as_sent_and_rendered_decoded(tmp_settings, fixture_site) -> None:
-    need_chromium()
+    servers.need_chromium()
     settings = tmp_settings.replace(workers=1, processes=1, browser_settle_seconds=3,
                                     browser_executable=servers.CHROMIUM)
     engine = catalog.connect(settings.catalog_url)

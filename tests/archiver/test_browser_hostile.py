@@ -18,7 +18,7 @@ import guard_site
 import js_site
 import pytest
 import servers
-from browser_captures import browser_settings, capture_in_browser, need_chromium, uris
+from browser_captures import browser_settings, capture_in_browser, uris
 
 from refuge.archiver.browser import chromium_args
 from refuge.config.settings import Settings
@@ -189,7 +189,7 @@ def test_what_escapes_interception_fails_at_the_proxy(browser, browser_args_blac
 
 @pytest.fixture
 def browser_args_blackhole():
-    need_chromium()
+    servers.need_chromium()
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError as exc:

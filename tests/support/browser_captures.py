@@ -21,15 +21,9 @@ from refuge.config.targets import make_target
 from refuge.storage import catalog
 
 
-def need_chromium() -> None:
-    """Fail under CI (skip locally) when the Chromium browser mode drives is missing."""
-    if not Path(servers.CHROMIUM).exists():
-        servers.unavailable("Chromium", f"{servers.CHROMIUM} is missing", servers.BROWSER_INSTALL)
-
-
 def browser_settings(data: Path) -> Settings:
     """One worker, no retries of fetches, and settle and page budgets short enough for tests."""
-    need_chromium()
+    servers.need_chromium()
     return Settings(data=data, allow_private_networks=True, backoff=0.05, timeout=5, retries=0, workers=1,
                     processes=1, browser_settle_seconds=2, browser_page_seconds=30,
                     browser_executable=servers.CHROMIUM)

@@ -223,10 +223,15 @@ BROWSER_INSTALL = (f"{INSTALL_HINT}; it does `apt-get install -y chromium` "
                    "(Playwright's own browser download does not work here)")
 
 
-def start_browser():
-    """(playwright, browser): headless Debian Chromium driven by Playwright."""
+def need_chromium() -> None:
+    """Fail under CI (skip locally) when Debian's Chromium is not there to run."""
     if not os.access(CHROMIUM, os.X_OK):
         unavailable("Chromium", f"{CHROMIUM} is missing", BROWSER_INSTALL)
+
+
+def start_browser():
+    """(playwright, browser): headless Debian Chromium driven by Playwright."""
+    need_chromium()
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
